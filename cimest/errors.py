@@ -14,7 +14,7 @@ class CimestError(Exception):
 
     def messages(self) -> list[str]:
         """One line per problem, as the CLI prints them."""
-        return [str(self)]
+        return str(self).splitlines() or [type(self).__name__]
 
 
 @dataclass(frozen=True, order=True)

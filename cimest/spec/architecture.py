@@ -28,21 +28,28 @@ class TechnologySpec(StrictModel):
 
 
 class ActivityFactors(StrictModel):
-    """Activity factors of the analytic counter. Defaults are typical of binary stochastic runs
-    on digits (measured by the engine; see README)."""
+    """Activity factors of the analytic counter. A field left out takes the default of the
+    rule's family (binary / full precision), listed in ``DEFAULT_ACTIVITY``."""
 
-    input_density: float = Field(0.5, ge=0, le=1)
+    input_density: float | None = Field(None, ge=0, le=1)
     """Fraction of a layer's input rows driven (non-zero) per sample."""
-    derivative_density: float = Field(0.5, ge=0, le=1)
-    """Fraction of sampled derivatives that are 1 (binary rules)."""
-    error_density: float = Field(0.3, ge=0, le=1)
-    """Fraction of a layer's backward inputs (errors) that are non-zero."""
-    update_fraction: float = Field(0.02, ge=0, le=1)
-    """Fraction of devices that receive a programming pulse (train) per sample."""
-    pulses_per_update: float = Field(1.0, ge=0)
+    error_density: float | None = Field(None, ge=0, le=1)
+    """Fraction of a layer's error entries (delta) that are non-zero."""
+    update_fraction: float | None = Field(None, ge=0, le=1)
+    """Fraction of devices that receive programming pulses, per sample."""
+    pulses_per_update: float | None = Field(None, ge=0, le=1e6)
     """Mean pulses per updated device (1 for single-pulse updates)."""
-    set_fraction: float = Field(0.5, ge=0, le=1)
+    set_fraction: float | None = Field(None, ge=0, le=1)
     """Of those pulses, the fraction that potentiate (SET); the rest depress (RESET)."""
+
+
+# Defaults per family, from engine runs of the shipped architectures on digits (see README).
+DEFAULT_ACTIVITY: dict[str, dict[str, float]] = {
+    "binary": {"input_density": 0.5, "error_density": 0.3, "update_fraction": 0.02,
+               "pulses_per_update": 1.0, "set_fraction": 0.5},
+    "full_precision": {"input_density": 1.0, "error_density": 1.0, "update_fraction": 0.3,
+                       "pulses_per_update": 4.0, "set_fraction": 0.5},
+}
 
 
 class ActivitySpec(ActivityFactors):

@@ -1,0 +1,105 @@
+"""The Python API: one call per CLI command, for scripts and notebooks.
+
+Imports every room (it sits above them, like the CLI). Nothing here prints or exits.
+
+    design = load_design("architectures/binary_stochastic_rram.yaml")
+    est = estimate_design(design)            # analytic counts
+    print(est.energy_per_mac_j, est.tops_per_w)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cimest.costs.estimate import Estimate, estimate
+from cimest.costs.pricing import Priced, price_graph
+from cimest.counts import EventCounts
+from cimest.errors import LibraryError, Problem, SpecError
+from cimest.graph import ComponentGraph, compile_graph
+from cimest.graph.analytic import count_analytic
+from cimest.spec import Loaded, load_architecture
+from cimest.spec.libraries import LibrarySet, default_search_path, load_library_set
+
+
+@dataclass
+class Design:
+    """A validated architecture, its component graph and its priced libraries."""
+
+    loaded: Loaded
+    graph: ComponentGraph
+    libraries: LibrarySet
+    priced: dict[tuple[str, str], Priced]
+
+    @property
+    def spec(self):
+        return self.loaded.spec
+
+    @property
+    def path(self) -> str:
+        return self.loaded.path
+
+
+def _variant_checks(loaded: Loaded) -> list[tuple[tuple, str, str | None]]:
+    """(spec path, kind, variant) of every library name the architecture spells out."""
+    s = loaded.spec
+    p = s.peripherals
+    checks: list[tuple[tuple, str, str | None]] = [(("crossbar", "cell"), "cell", s.crossbar.cell)]
+    for role in ("input_driver", "readout", "error_input", "error_readout", "gradient_accumulator",
+                 "output_readout"):
+        comp = getattr(p, role)
+        kind = comp.kind
+        if kind == "dac" and getattr(comp, "bit_serial", False):
+            kind = "row_driver"
+        if comp.variant is not None:
+            checks.append((("peripherals", role, "variant"), kind, comp.variant))
+        if getattr(comp, "rng_variant", None) is not None:
+            checks.append((("peripherals", role, "rng_variant"), "rng", comp.rng_variant))
+    if p.update.variant is not None:
+        checks.append((("peripherals", "update", "variant"), "write_driver", p.update.variant))
+    for field, kind in (("activation_variant", "activation"), ("rng_variant", "rng")):
+        if getattr(p, field) is not None:
+            checks.append((("peripherals", field), kind, getattr(p, field)))
+    return checks
+
+
+def bind_design(loaded: Loaded, search_path: list[Path] | None = None) -> Design:
+    """Compile a validated architecture and price it against its libraries.
+
+    Raises:
+        SpecError: unknown libraries, cells or variants, each with the architecture's file and line.
+        LibraryError: a library entry lacks an action the design needs.
+    """
+    spec = loaded.spec
+    if search_path is None:
+        search_path = default_search_path(loaded.path)
+    libs = load_library_set(spec.libraries, search_path, arch_file=loaded.path,
+                            line=loaded.line("libraries"))
+    problems: list[Problem] = []
+    for path, kind, variant in _variant_checks(loaded):
+        try:
+            if kind == "cell":
+                libs.cell(variant)  # type: ignore[arg-type]
+            else:
+                libs.find(kind, variant)
+        except LibraryError as err:
+            problems.append(loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}")))
+    if problems:
+        raise SpecError(problems)
+    graph = compile_graph(spec)
+    priced = price_graph(graph, libs)
+    return Design(loaded, graph, libs, priced)
+
+
+def load_design(path: str | os.PathLike, search_path: list[Path] | None = None) -> Design:
+    """Load, validate, compile and price an architecture file."""
+    return bind_design(load_architecture(path), search_path)
+
+
+def estimate_design(design: Design, counts: EventCounts | None = None,
+                    accuracy: float | None = None) -> Estimate:
+    """Estimate from given counts, or from the analytic counter when none are given."""
+    if counts is None:
+        counts = count_analytic(design.graph)
+    return estimate(design.graph, counts, design.libraries, accuracy=accuracy, priced=design.priced)

@@ -1,0 +1,250 @@
+"""The `cimest` command. Turns user errors into one message per problem and exit status 2.
+
+Internal errors (bugs) exit with status 1 and a short message; ``--debug`` shows the traceback.
+Ctrl-C exits with status 130 after the command has saved what it can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import traceback
+from pathlib import Path
+
+from cimest import __version__
+from cimest.errors import CimestError
+from cimest.units import format_si
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _progress_printer(stream=None):
+    """A progress callback drawing one status line on stderr (only on a terminal, else per line)."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+
+    def show(text: str, done: bool = False) -> None:
+        if tty:
+            stream.write("\r\033[K" + text + ("\n" if done else ""))
+        elif done or text.startswith("epoch"):
+            stream.write(text + "\n")
+        stream.flush()
+
+    return show
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_validate(args) -> int:
+    from cimest.api import load_design
+
+    failed = False
+    for f in args.files:
+        try:
+            load_design(f)
+            print(f"{f}: OK")
+        except CimestError as err:
+            failed = True
+            for m in err.messages():
+                _err(m)
+    return 2 if failed else 0
+
+
+def cmd_graph(args) -> int:
+    from cimest.api import load_design
+
+    d = load_design(args.file)
+    g = d.graph
+    s = d.spec
+    print(f"{s.name}: {len(g.layers)} layers, {g.n_tiles} tiles of {s.crossbar.rows}x{s.crossbar.cols} "
+          f"({s.crossbar.weight_encoding})")
+    for lm in g.layers:
+        print(f"  {lm.name}: {lm.n_in} x {lm.n_out} -> {lm.row_tiles} x {lm.col_tiles} tiles "
+              f"({lm.n_tiles}), {lm.n_devices:,} weight devices")
+        for (layer, role), c in g.components.items():
+            if layer == lm.name:
+                variant = d.priced[(layer, role)].variant
+                bits = f" {c.bits}b" if c.bits and c.kind in ("adc", "dac", "sram_buffer") else ""
+                print(f"    {role:<26} {c.kind:<14} {variant:<16}{bits:>5} x {c.count:,}")
+    for fb in g.feedback:
+        print(f"  {fb.name}: feedback {fb.n_in} x {fb.n_out} -> {fb.n_tiles} tiles")
+    if args.graphml:
+        import networkx as nx
+
+        from cimest.output import write_atomic
+
+        buf = io.BytesIO()
+        nx.write_graphml(g.graph, buf)
+        write_atomic(args.graphml, buf.getvalue())
+        print(f"wrote {args.graphml}")
+    return 0
+
+
+def _summary(est, file=sys.stdout) -> None:
+    p = lambda *a: print(*a, file=file)  # noqa: E731
+    acc = f"{est.accuracy * 100:.2f} %" if est.accuracy is not None else "not trained"
+    p(f"{est.name}  ({est.mode}, {est.counts_source} counts)")
+    p(f"  energy per MAC        {format_si(est.energy_per_mac_j, 'J')}")
+    p(f"  TOPS/W                {est.tops_per_w:.4g}")
+    p(f"  area                  {est.area_m2 * 1e6:.4g} mm²")
+    p(f"  TOPS/mm²              {est.tops_per_mm2:.4g}")
+    p(f"  energy per sample     {format_si(est.energy_per_sample_j, 'J')}")
+    p(f"  latency per sample    {format_si(est.latency_per_sample_s, 's')}")
+    p(f"  throughput            {est.throughput_samples_per_s:.4g} samples/s")
+    p(f"  accuracy              {acc}")
+    p("  energy per MAC by phase: " + ", ".join(
+        f"{ph} {format_si(v, 'J')}" for ph, v in est.energy_per_mac_by_phase_j.items()))
+    p("  top energy consumers (per sample):")
+    total = est.energy_per_sample_j or 1.0
+    for name, e in est.top_consumers(8):
+        p(f"    {name:<28} {format_si(e, 'J'):>10}  {100 * e / total:5.1f} %")
+
+
+def _write_outputs(est_list, json_path, csv_path) -> None:
+    from cimest.output import write_atomic, write_json
+
+    if json_path:
+        data = est_list[0].to_dict() if len(est_list) == 1 else [e.to_dict() for e in est_list]
+        write_json(json_path, data)
+    if csv_path:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["design", "layer", "phase", "component", "kind", "variant", "action",
+                    "count_per_sample", "energy_j_per_sample"])
+        for est in est_list:
+            for r in est.breakdown:
+                w.writerow([est.name, r.layer, r.phase, r.component, r.kind, r.variant, r.action,
+                            repr(r.count), repr(r.energy_j)])
+        write_atomic(csv_path, buf.getvalue())
+
+
+def cmd_estimate(args) -> int:
+    from cimest.api import estimate_design, load_design
+
+    d = load_design(args.file)
+    if args.measured:
+        from cimest.api_train import measured_estimate
+
+        est = measured_estimate(d, progress=_progress_printer(), run_dir=args.run_dir)
+    else:
+        est = estimate_design(d)
+    _summary(est)
+    _write_outputs([est], args.json, args.csv)
+    return 0
+
+
+def cmd_library(args) -> int:
+    from cimest.spec import load_library
+    from cimest.spec.libraries import available_libraries, default_search_path
+
+    found = available_libraries(default_search_path())
+    if args.action == "list":
+        for name, path in found.items():
+            lib = load_library(path).spec
+            kinds = sorted({e.kind for e in lib.entries})
+            print(f"{name:<24} {lib.node_nm:g} nm  {len(lib.entries):3d} entries  {', '.join(kinds)}")
+        return 0
+    if args.name not in found:
+        raise CimestError(f"no library '{args.name}'. Available: {', '.join(found)}")
+    lib = load_library(found[args.name]).spec
+    print(f"{lib.name}: {lib.description}  (node {lib.node_nm:g} nm, {lib.vdd_v:g} V; {found[args.name]})")
+    for e in lib.entries:
+        if args.kind and e.kind != args.kind:
+            continue
+        node = e.node_nm or lib.node_nm
+        bits = f" {e.bits}b" if e.bits else ""
+        default = " (default)" if e.default else ""
+        print(f"  {e.kind}/{e.variant}{bits}{default} @ {node:g} nm [{e.confidence}]  {e.source}")
+        for action, cost in e.actions.items():
+            print(f"      {action:<12} {format_si(cost.energy_j, 'J'):>10}  {format_si(cost.latency_s, 's'):>8}")
+        if e.area_m2:
+            print(f"      area         {e.area_m2 * 1e12:.4g} µm²")
+        if e.area_f2:
+            print(f"      area         {e.area_f2:g} F²")
+        if e.device:
+            d = e.device
+            print(f"      device       G {d.g_min_s:.3g}..{d.g_max_s:.3g} S, Vread {d.v_read_v:g} V, "
+                  f"Np/Nd {d.n_p}/{d.n_d}, alpha {d.alpha_p:g}/{d.alpha_d:g}, {d.weight_mode}")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="cimest",
+        description="Estimate energy, area, latency and accuracy of compute-in-memory chips that train in situ.",
+    )
+    ap.add_argument("--version", action="version", version=f"cimest {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check architecture files and their libraries")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("graph", help="print the component graph of an architecture")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--graphml", metavar="PATH", help="also write the graph as GraphML")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("estimate", help="energy, area, latency of an architecture")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--csv", metavar="PATH", help="write the energy breakdown as CSV")
+    p.add_argument("--measured", action="store_true",
+                   help="train the workload and cost the engine's exact counts")
+    p.add_argument("--run-dir", metavar="DIR", default=None,
+                   help="where training runs are kept (default: runs/<name>-<hash>)")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("library", help="browse device libraries")
+    lsub = p.add_subparsers(dest="action", metavar="ACTION")
+    lsub.required = True
+    lsub.add_parser("list", help="list libraries")
+    q = lsub.add_parser("show", help="show a library's entries with sources")
+    q.add_argument("name")
+    q.add_argument("--kind", default=None, help="only entries of this kind")
+    p.set_defaults(func=cmd_library)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return ap
+
+
+# Later commands register here (train, report, compare, sweep, device, calibrate).
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CimestError as err:
+        for m in err.messages():
+            _err(m)
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # noqa: BLE001 - the one place that turns bugs into exit status 1
+        if args.debug:
+            traceback.print_exc()
+        _err(f"internal error: {type(err).__name__}: {err}")
+        if not args.debug:
+            _err("this is a bug in cimest; run again with --debug for the traceback and report it")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Library lookup and scaling: the cost of one action of one component, at the chip's node.
+
+Room: costs (imports spec, graph, leaf modules). Every priced number keeps its provenance: the
+library value at its own node, the factors applied, and the source, so reports can trace it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cimest.costs import scaling
+from cimest.errors import LibraryError
+from cimest.graph.compile import Component
+from cimest.spec.architecture import ArchitectureSpec
+from cimest.spec.kinds import KIND_ACTIONS
+from cimest.spec.libraries import LibrarySet, Located
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where one priced number comes from."""
+
+    kind: str
+    variant: str
+    quantity: str  # "energy:convert", "latency:convert", "area", "leakage"
+    value: float  # SI, at the library's node
+    unit: str
+    node_nm: float
+    scaled: float  # SI, at the chip's node and bits
+    factor: float
+    rule: str
+    source: str
+    confidence: str
+    library: str
+
+
+@dataclass
+class Priced:
+    """Costs of one component instance of a graph component."""
+
+    kind: str
+    variant: str
+    energy_j: dict[str, float]
+    latency_s: dict[str, float]
+    area_m2: float
+    leakage_w: float
+    provenance: list[Provenance] = field(default_factory=list)
+
+
+def _cell_actions(loc: Located) -> tuple[dict[str, float], dict[str, float], str]:
+    """Read and pulse energies of a cell from its device (device_data.md formulas)."""
+    d = loc.entry.device
+    assert d is not None  # the library schema guarantees cells have a device
+    g_mid = (d.g_min_s + d.g_max_s) / 2
+    read = d.v_read_v**2 * g_mid * d.t_read_s
+    energy = {
+        "read": read,
+        "verify_read": read,
+        "set_pulse": d.v_set_v**2 * g_mid * d.t_set_s,
+        "reset_pulse": d.v_reset_v**2 * g_mid * d.t_reset_s,
+    }
+    latency = {"read": d.t_read_s, "verify_read": d.t_read_s, "set_pulse": d.t_set_s,
+               "reset_pulse": d.t_reset_s}
+    return energy, latency, "V^2 * G_mid * t (NeuroSim Cell.cpp form; device_data.md)"
+
+
+def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Priced:
+    """Cost of one instance of ``component`` at the architecture's node and supply.
+
+    Raises:
+        LibraryError: the libraries have no entry for the component's kind/variant, or the entry
+            lacks an action the kind needs.
+    """
+    loc = libs.find(component.kind, component.variant, component.bits)
+    e = loc.entry
+    node_to = spec.technology.node_nm
+    is_cell = component.kind == "cell"
+    prov: list[Provenance] = []
+    lib_name = loc.library.name
+
+    if is_cell:
+        e_factor = t_factor = 1.0
+        e_rule = "none (device physics)"
+    else:
+        bits_factor = 1.0
+        if e.bits is not None and component.bits is not None:
+            bits_factor = scaling.resolution_factor(e.bits, component.bits, e.bit_scaling)
+        e_factor = (
+            scaling.energy_factor(loc.node_nm, node_to)
+            * scaling.voltage_factor(loc.vdd_v, spec.technology.vdd_v)
+            * bits_factor
+        )
+        t_factor = scaling.latency_factor(loc.node_nm, node_to)
+        e_rule = (
+            f"stillmaker_baas {loc.node_nm:g}->{node_to:g} nm; (V/V0)^2 {loc.vdd_v:g}->{spec.technology.vdd_v:g} V"
+            + (f"; {e.bit_scaling} {e.bits}->{component.bits} bits" if bits_factor != 1.0 else "")
+        )
+    cal = spec.calibration.get(component.kind, 1.0)
+    energy: dict[str, float] = {}
+    latency: dict[str, float] = {}
+    derived_e, derived_t, derived_src = ({}, {}, "")
+    if is_cell:
+        derived_e, derived_t, derived_src = _cell_actions(loc)
+    missing = []
+    for action in KIND_ACTIONS[component.kind]:
+        cost = e.actions.get(action)
+        if cost is not None:
+            base_e, base_t, src = cost.energy_j, cost.latency_s, cost.source or e.source
+        elif action in derived_e:
+            base_e, base_t, src = derived_e[action], derived_t[action], f"{e.source}; derived: {derived_src}"
+        else:
+            missing.append(action)
+            continue
+        energy[action] = base_e * e_factor * cal
+        latency[action] = base_t * t_factor
+        prov.append(Provenance(component.kind, e.variant, f"energy:{action}", base_e, "J", loc.node_nm,
+                               energy[action], e_factor * cal,
+                               e_rule + (f"; calibration x{cal:g}" if cal != 1.0 else ""),
+                               src, e.confidence, lib_name))
+        if base_t:
+            prov.append(Provenance(component.kind, e.variant, f"latency:{action}", base_t, "s",
+                                   loc.node_nm, latency[action], t_factor,
+                                   "latency ~ node" if not is_cell else "none (device)", src,
+                                   e.confidence, lib_name))
+    if missing:
+        raise LibraryError(
+            f"library {lib_name} ({loc.file}): {component.kind} variant '{e.variant}' has no cost for "
+            f"action(s) {', '.join(missing)}; the architecture needs them (component {component.id})"
+        )
+    if is_cell:
+        if e.area_f2 is not None:
+            f_m = node_to * 1e-9
+            area = e.area_f2 * f_m * f_m
+            a_rule, a_base, a_factor = f"{e.area_f2:g} F^2 at F = {node_to:g} nm", e.area_f2, 1.0
+        else:
+            area = e.area_m2 or 0.0
+            a_rule, a_base, a_factor = "none (device)", area, 1.0
+    else:
+        a_factor = scaling.area_factor(loc.node_nm, node_to)
+        if e.bits is not None and component.bits is not None:
+            a_factor *= scaling.resolution_factor(e.bits, component.bits, e.bit_scaling)
+        a_base = e.area_m2 or 0.0
+        area = a_base * a_factor
+        a_rule = f"stillmaker_baas area {loc.node_nm:g}->{node_to:g} nm"
+    prov.append(Provenance(component.kind, e.variant, "area", a_base, "F^2" if (is_cell and e.area_f2) else "m2",
+                           loc.node_nm, area, a_factor, a_rule, e.source, e.confidence, lib_name))
+    leak_factor = 1.0 if is_cell else scaling.energy_factor(loc.node_nm, node_to)
+    leakage = e.leakage_w * leak_factor
+    if e.leakage_w:
+        prov.append(Provenance(component.kind, e.variant, "leakage", e.leakage_w, "W", loc.node_nm,
+                               leakage, leak_factor, "leakage ~ energy", e.source, e.confidence, lib_name))
+    return Priced(component.kind, e.variant, energy, latency, area, leakage, prov)
+
+
+def price_graph(graph, libs: LibrarySet) -> dict[tuple[str, str], Priced]:
+    """Price every component of the graph, reporting all missing entries at once."""
+    out: dict[tuple[str, str], Priced] = {}
+    errors: list[str] = []
+    cache: dict[tuple, Priced] = {}
+    for key, comp in graph.components.items():
+        ck = (comp.kind, comp.variant, comp.bits)
+        try:
+            if ck not in cache:
+                cache[ck] = price(comp, libs, graph.spec)
+            out[key] = cache[ck]
+        except LibraryError as err:
+            msg = str(err)
+            if msg not in errors:
+                errors.append(msg)
+    if errors:
+        raise LibraryError("\n".join(errors))
+    return out

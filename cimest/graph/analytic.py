@@ -1,0 +1,170 @@
+"""Analytic event counter: EventCounts of one sample from layer shapes and activity factors.
+
+Room: graph. The training engine counts the same events exactly, following the same rules; a test
+holds the two equal on the activity factors a run measured. The rules, per sample and layer
+(n_in inputs, n_out outputs, R row tiles, C column tiles; d_in = input_density,
+d_err = error_density of the layer's own error delta, u = update_fraction, k = pulses_per_update):
+
+forward
+  row_driver.drive      d_in * n_in * C          (only driven rows; x input_bits if bit-serial)
+  dac.convert           n_in * C                 (every row converts, whatever its value)
+  cell.read             d_in * n_in * cells read per driven row (weights + 1 reference per C)
+  comparator.compare    n_out; rng.bit n_out * rng_bits   (and again for the sampled derivative)
+  adc.convert           n_out * R; mux.switch = conversions; adder.op n_out * (R - 1)
+  activation.evaluate   n_out;  multiplier.op n_out (digital derivative)
+backward (layers after the first; DFA: every hidden layer through its feedback array)
+  ternary_driver.drive  d_err * n_out * R;  dac.convert n_out * R
+  cell.read             d_err * n_out * cells read per driven column (+1 reference per R)
+  comparator.compare    n_in;  adc.convert n_in * C, mux, adder n_in * (C - 1), multiplier n_in
+  rng.bit (output layer, binary rules)  n_out * rng_bits to sample the softmax
+update
+  binary rules: accumulator.op = d_in * n_in * d_err * n_out (non-zero gradient entries);
+                sram read_bit = write_bit = that * bits, plus a scan of all accumulators per batch
+                (n_weights * bits / batch_size read bits per sample)
+  full precision: multiplier.op = accumulator.op = n_in * n_out; sram read/write n_in*n_out*bits
+  write_driver.pulse = cell pulses = u * devices * k; set_pulse share = set_fraction
+"""
+
+from __future__ import annotations
+
+from cimest.counts import EventCounts
+from cimest.graph.compile import ComponentGraph, LayerMap
+from cimest.spec.architecture import DEFAULT_ACTIVITY, ActivityFactors, DacSpec
+
+
+def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
+    """The layer's activity factors: per-layer values, then global ones, then family defaults."""
+    act = graph.spec.workload.activity
+    family = DEFAULT_ACTIVITY["binary" if graph.binary else "full_precision"]
+    own = act.per_layer.get(layer)
+    values = {}
+    for name in ActivityFactors.model_fields:
+        v = getattr(own, name) if own is not None else None
+        if v is None:
+            v = getattr(act, name)
+        values[name] = family[name] if v is None else v
+    return ActivityFactors(**values)
+
+
+def count_analytic(graph: ComponentGraph) -> EventCounts:
+    """Events of one sample (training or inference, as the workload says)."""
+    counts = EventCounts(n_samples=1, mode=graph.spec.workload.mode, source="analytic")
+    train = graph.spec.workload.mode == "train"
+    for lm in graph.layers:
+        a = activity_of(graph, lm.name)
+        _forward(graph, lm, a, counts)
+        if train:
+            _backward(graph, lm, a, counts)
+            _update(graph, lm, a, counts)
+    return counts
+
+
+def _has(graph: ComponentGraph, layer: str, role: str) -> bool:
+    return (layer, role) in graph.components
+
+
+def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCounts) -> None:
+    L, ph = lm.name, "forward"
+    spec = graph.spec
+    inp = graph.component(L, "input_driver")
+    driven_rows = a.input_density * lm.n_in
+    if inp.kind == "dac":
+        c.add(L, ph, "input_driver", "convert", lm.n_in * lm.col_tiles)
+    else:
+        cycles = _input_cycles(graph, lm)
+        c.add(L, ph, "input_driver", "drive", driven_rows * lm.col_tiles * cycles)
+    c.add(L, ph, "cell", "read", driven_rows * lm.cols_read_per_row * _input_cycles(graph, lm))
+    ro = graph.component(L, "readout")
+    if ro.kind == "comparator":
+        c.add(L, ph, "readout", "compare", lm.n_out)
+        c.add(L, ph, "readout_rng", "bit", lm.n_out * graph.component(L, "readout_rng").bits)
+        if _has(graph, L, "derivative_comparator"):
+            c.add(L, ph, "derivative_comparator", "compare", lm.n_out)
+            c.add(L, ph, "derivative_rng", "bit", lm.n_out * graph.component(L, "derivative_rng").bits)
+    else:
+        _adc_readout(graph, L, ph, "", lm.n_out, lm.row_tiles, c)
+        c.add(L, ph, "activation", "evaluate", lm.n_out)
+        if _has(graph, L, "derivative_unit"):
+            c.add(L, ph, "derivative_unit", "op", lm.n_out)
+    if _has(graph, L, "shift_add"):
+        c.add(L, ph, "shift_add", "op", lm.n_out * lm.row_tiles * _input_cycles(graph, lm))
+    del spec
+
+
+def _input_cycles(graph: ComponentGraph, lm: LayerMap) -> int:
+    inp = graph.spec.peripherals.input_driver
+    if isinstance(inp, DacSpec) and inp.bit_serial:
+        return graph.spec.workload.input_bits if lm.index == 0 else inp.bits
+    return 1
+
+
+def _adc_readout(graph, L, ph, prefix, n_lines, tiles_summed, c) -> None:
+    role = f"{prefix}readout" if prefix else "readout"
+    conversions = n_lines * tiles_summed
+    c.add(L, ph, role, "convert", conversions)
+    mux = f"{prefix}mux" if prefix else "readout_mux"
+    if _has(graph, L, mux):
+        c.add(L, ph, mux, "switch", conversions)
+    adder = f"{prefix}partial_sum_adder"
+    if _has(graph, L, adder):
+        c.add(L, ph, adder, "op", n_lines * (tiles_summed - 1))
+
+
+def _error_mvm(graph, L, c, prefix, driven, drive_repeat, cells_per_line, n_read, tiles_summed) -> None:
+    ph = "backward"
+    drv = graph.component(L, f"{prefix}input")
+    if drv.kind == "dac":
+        c.add(L, ph, f"{prefix}input", "convert", driven[1] * drive_repeat)
+    else:
+        c.add(L, ph, f"{prefix}input", "drive", driven[0] * drive_repeat)
+    cell_role = "feedback_cell" if prefix == "feedback_" else "cell"
+    c.add(L, ph, cell_role, "read", driven[0] * cells_per_line)
+    ro = graph.component(L, f"{prefix}readout")
+    if ro.kind == "comparator":
+        c.add(L, ph, f"{prefix}readout", "compare", n_read)
+    else:
+        _adc_readout(graph, L, ph, prefix, n_read, tiles_summed, c)
+        if _has(graph, L, f"{prefix}scale"):
+            c.add(L, ph, f"{prefix}scale", "op", n_read)
+
+
+def _backward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCounts) -> None:
+    L = lm.name
+    if _has(graph, L, "error_rng"):
+        c.add(L, "backward", "error_rng", "bit", lm.n_out * graph.component(L, "error_rng").bits)
+    if graph.spec.algorithm.rule == "dfa":
+        fb = next((f for f in graph.feedback if f.name == f"{L}.B"), None)
+        if fb is None:
+            return
+        n_drive = fb.n_in  # the output error delta_N drives the feedback array's rows
+        _error_mvm(graph, L, c, "feedback_", (a.error_density * n_drive, n_drive), fb.col_tiles,
+                   fb.cols_read_per_row, fb.n_out, fb.row_tiles)
+        return
+    if lm.index == 0:
+        return
+    _error_mvm(graph, L, c, "error_", (a.error_density * lm.n_out, lm.n_out), lm.row_tiles,
+               lm.cells_read_per_col, lm.n_in, lm.col_tiles)
+
+
+def _update(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCounts) -> None:
+    L, ph = lm.name, "update"
+    bits = graph.spec.peripherals.gradient_accumulator.bits
+    batch = graph.spec.workload.batch_size
+    if _has(graph, L, "gradient_multiplier"):
+        ops = lm.n_weights
+        c.add(L, ph, "gradient_multiplier", "op", ops)
+        c.add(L, ph, "gradient_adder", "op", ops)
+        c.add(L, ph, "gradient_accumulator", "read_bit", ops * bits)
+        c.add(L, ph, "gradient_accumulator", "write_bit", ops * bits)
+    else:
+        ops = a.input_density * lm.n_in * a.error_density * lm.n_out
+        c.add(L, ph, "gradient_adder", "op", ops)
+        c.add(L, ph, "gradient_accumulator", "read_bit", ops * bits + lm.n_weights * bits / batch)
+        c.add(L, ph, "gradient_accumulator", "write_bit", ops * bits)
+    pulses = a.update_fraction * lm.n_devices * a.pulses_per_update
+    c.add(L, ph, "write_driver", "pulse", pulses)
+    c.add(L, ph, "cell", "set_pulse", pulses * a.set_fraction)
+    c.add(L, ph, "cell", "reset_pulse", pulses * (1 - a.set_fraction))
+
+
+__all__ = ["activity_of", "count_analytic"]
