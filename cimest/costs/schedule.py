@@ -45,9 +45,7 @@ def step_durations(graph: ComponentGraph, priced: dict) -> dict[tuple[str, str],
         L = lm.name
         c = graph.components
         inp = c[(L, "input_driver")]
-        cycles = 1
-        if inp.kind == "row_driver" and "bit-serial" in inp.note:
-            cycles = int(inp.note.split(",")[1].split()[0])
+        cycles = inp.cycles
         t = cycles * (_lat(priced, (L, "input_driver"), "drive" if inp.kind == "row_driver" else "convert")
                       + _lat(priced, (L, "cell"), "read"))
         ro = c[(L, "readout")]

@@ -12,13 +12,16 @@ forward
   comparator.compare    n_out; rng.bit n_out * rng_bits   (and again for the sampled derivative)
   adc.convert           n_out * R; mux.switch = conversions; adder.op n_out * (R - 1)
   activation.evaluate   n_out;  multiplier.op n_out (digital derivative)
-backward (layers after the first; DFA: every hidden layer through its feedback array)
+backward (layers after the first; DFA: every hidden layer through its feedback array, driven
+          by the output error, so with the output layer's d_err)
   ternary_driver.drive  d_err * n_out * R;  dac.convert n_out * R
   cell.read             d_err * n_out * cells read per driven column (+1 reference per R)
   comparator.compare    n_in;  adc.convert n_in * C, mux, adder n_in * (C - 1), multiplier n_in
   rng.bit (output layer, binary rules)  n_out * rng_bits to sample the softmax
 update
-  binary rules: accumulator.op = d_in * n_in * d_err * n_out (non-zero gradient entries);
+  input_rng.bit (first layer, binary rules)  n_in * rng_bits (stochastic input sampling)
+  binary rules: accumulator.op = g * n_in * n_out, g = gradient_density (non-zero gradient
+                entries; d_in * d_err when not given);
                 sram read_bit = write_bit = that * bits, plus a scan of all accumulators per batch
                 (n_weights * bits / batch_size read bits per sample)
   full precision: multiplier.op = accumulator.op = n_in * n_out; sram read/write n_in*n_out*bits
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 from cimest.counts import EventCounts
 from cimest.graph.compile import ComponentGraph, LayerMap
-from cimest.spec.architecture import DEFAULT_ACTIVITY, ActivityFactors, DacSpec
+from cimest.spec.architecture import DEFAULT_ACTIVITY, ActivityFactors
 
 
 def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
@@ -42,7 +45,7 @@ def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
         v = getattr(own, name) if own is not None else None
         if v is None:
             v = getattr(act, name)
-        values[name] = family[name] if v is None else v
+        values[name] = family.get(name) if v is None else v
     return ActivityFactors(**values)
 
 
@@ -86,16 +89,15 @@ def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCo
         c.add(L, ph, "activation", "evaluate", lm.n_out)
         if _has(graph, L, "derivative_unit"):
             c.add(L, ph, "derivative_unit", "op", lm.n_out)
+    if _has(graph, L, "input_rng"):
+        c.add(L, ph, "input_rng", "bit", lm.n_in * graph.component(L, "input_rng").bits)
     if _has(graph, L, "shift_add"):
         c.add(L, ph, "shift_add", "op", lm.n_out * lm.row_tiles * _input_cycles(graph, lm))
     del spec
 
 
 def _input_cycles(graph: ComponentGraph, lm: LayerMap) -> int:
-    inp = graph.spec.peripherals.input_driver
-    if isinstance(inp, DacSpec) and inp.bit_serial:
-        return graph.spec.workload.input_bits if lm.index == 0 else inp.bits
-    return 1
+    return graph.component(lm.name, "input_driver").cycles
 
 
 def _adc_readout(graph, L, ph, prefix, n_lines, tiles_summed, c) -> None:
@@ -137,7 +139,8 @@ def _backward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventC
         if fb is None:
             return
         n_drive = fb.n_in  # the output error delta_N drives the feedback array's rows
-        _error_mvm(graph, L, c, "feedback_", (a.error_density * n_drive, n_drive), fb.col_tiles,
+        d_out = activity_of(graph, graph.layers[-1].name).error_density
+        _error_mvm(graph, L, c, "feedback_", (d_out * n_drive, n_drive), fb.col_tiles,
                    fb.cols_read_per_row, fb.n_out, fb.row_tiles)
         return
     if lm.index == 0:
@@ -157,7 +160,10 @@ def _update(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCou
         c.add(L, ph, "gradient_accumulator", "read_bit", ops * bits)
         c.add(L, ph, "gradient_accumulator", "write_bit", ops * bits)
     else:
-        ops = a.input_density * lm.n_in * a.error_density * lm.n_out
+        density = a.gradient_density
+        if density is None:
+            density = a.input_density * a.error_density
+        ops = density * lm.n_in * lm.n_out
         c.add(L, ph, "gradient_adder", "op", ops)
         c.add(L, ph, "gradient_accumulator", "read_bit", ops * bits + lm.n_weights * bits / batch)
         c.add(L, ph, "gradient_accumulator", "write_bit", ops * bits)

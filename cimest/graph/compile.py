@@ -79,6 +79,8 @@ class Component:
     bits: int | None = None
     phase: str = "forward"
     note: str = ""
+    cycles: int = 1
+    """Serial cycles per use (bit-serial input drivers: one per input bit)."""
 
     @property
     def id(self) -> str:
@@ -191,7 +193,8 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
     if isinstance(inp, DacSpec):
         bits = spec.workload.input_bits if first else inp.bits
         if inp.bit_serial:
-            add(Component(L, "input_driver", "row_driver", inp.variant, drivers, 1, note=f"bit-serial, {bits} cycles"))
+            add(Component(L, "input_driver", "row_driver", inp.variant, drivers, 1,
+                          note=f"bit-serial, {bits} cycles", cycles=bits))
         else:
             add(Component(L, "input_driver", "dac", inp.variant, drivers, bits))
     else:
@@ -224,6 +227,12 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
             add(Component(L, "activation", "activation", p.activation_variant, math.ceil(units / lm.row_tiles), note="sigmoid"))
             if spec.workload.mode == "train":
                 add(Component(L, "derivative_unit", "multiplier", p.digital_variant, math.ceil(units / lm.row_tiles), ro.bits))
+    binary = spec.algorithm.rule == "binary_stochastic" or (
+        spec.algorithm.rule == "dfa" and spec.algorithm.binary_feedback)
+    if first and binary:
+        rng_bits = p.readout.rng_bits if isinstance(p.readout, ComparatorSpec) else 16
+        add(Component(L, "input_rng", "rng", p.rng_variant, lm.n_in, rng_bits,
+                      note="samples the network input to {0, 1}"))
     if isinstance(inp, DacSpec) and inp.bit_serial:
         add(Component(L, "shift_add", "shift_add", p.digital_variant, lm.n_tiles * lm.cols, None))
 

@@ -35,6 +35,9 @@ class ActivityFactors(StrictModel):
     """Fraction of a layer's input rows driven (non-zero) per sample."""
     error_density: float | None = Field(None, ge=0, le=1)
     """Fraction of a layer's error entries (delta) that are non-zero."""
+    gradient_density: float | None = Field(None, ge=0, le=1)
+    """Binary rules: fraction of a layer's weights whose gradient is non-zero for a sample
+    (an active input and a non-zero error); default input_density x error_density."""
     update_fraction: float | None = Field(None, ge=0, le=1)
     """Fraction of devices that receive programming pulses, per sample."""
     pulses_per_update: float | None = Field(None, ge=0, le=1e6)
@@ -92,6 +95,8 @@ class AlgorithmSpec(StrictModel):
 
 
 class CrossbarSpec(StrictModel):
+    """Tile geometry, the cell, and optional overrides of the cell's variation."""
+
     rows: int = Field(ge=2, le=MAX_TILE_SIDE)
     cols: int = Field(ge=2, le=MAX_TILE_SIDE)
     cell: str
@@ -99,6 +104,10 @@ class CrossbarSpec(StrictModel):
     weight_encoding: Literal["reference_column", "differential_pair"] = "reference_column"
     """reference_column: one device per weight, one reference column per tile;
     differential_pair: two devices (G+ and G-) per weight."""
+    c2c_sigma: float | None = Field(None, ge=0, le=10)
+    """Overrides the cell's cycle-to-cycle sigma (gamma_p and gamma_d) for what-if runs."""
+    d2d_sigma: float | None = Field(None, ge=0, le=10)
+    """Overrides the cell's device-to-device sigma of the step size."""
 
 
 # --- peripherals: each role is a union discriminated by `kind` -----------------------------
