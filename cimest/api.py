@@ -103,3 +103,77 @@ def estimate_design(design: Design, counts: EventCounts | None = None,
     if counts is None:
         counts = count_analytic(design.graph)
     return estimate(design.graph, counts, design.libraries, accuracy=accuracy, priced=design.priced)
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def default_run_dir(design: Design, seed: int | None = None) -> Path:
+    """``runs/<name>-<hash>``: one folder per (architecture, seed), so reruns reuse it."""
+    from cimest.engine.checkpoint import fingerprint
+    from cimest.engine.train import make_setup
+
+    s = seed if seed is not None else design.spec.workload.seed
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in design.spec.name)[:60]
+    return Path("runs") / f"{safe}-{fingerprint(make_setup(design.graph, design.libraries), s)}"
+
+
+def train_design(design: Design, *, epochs: int | None = None, seed: int | None = None,
+                 run_dir: str | os.PathLike | None = None, resume: bool = False,
+                 progress=None, should_stop=None, dataset=None):
+    """Train the design's workload; keep result.json and conductances.npz in the run folder.
+
+    Returns:
+        cimest.engine.train.TrainResult
+    """
+    import io
+
+    import numpy as np
+
+    from cimest.engine.train import train
+    from cimest.output import write_atomic, write_json
+
+    if run_dir is None:
+        run_dir = default_run_dir(design, seed)
+    result = train(design.graph, design.libraries, dataset=dataset, epochs=epochs, seed=seed,
+                   run_dir=run_dir, resume=resume, progress=progress, should_stop=should_stop)
+    write_json(Path(run_dir) / "result.json", result.to_dict())
+    if result.conductances:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **result.conductances)
+        write_atomic(Path(run_dir) / "conductances.npz", buf.getvalue())
+    return result
+
+
+def cached_result(design: Design, run_dir: str | os.PathLike | None = None) -> dict | None:
+    """The stored result of a finished run of this design (same epochs), or None."""
+    import json
+
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(design)
+    path = run_dir / "result.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("epochs") != design.spec.workload.epochs:
+        return None
+    return data
+
+
+def measured_estimate(design: Design, *, run_dir=None, progress=None, should_stop=None,
+                      retrain: bool = False) -> tuple[Estimate, dict]:
+    """Estimate from a training run's exact counts (reusing a finished run when there is one).
+
+    Returns:
+        (estimate, the run's result record as in result.json)
+    """
+    record = None if retrain else cached_result(design, run_dir)
+    if record is None:
+        result = train_design(design, run_dir=run_dir, resume=True, progress=progress,
+                              should_stop=should_stop)
+        record = result.to_dict()
+    counts = EventCounts.from_dict(record["counts"])
+    est = estimate_design(design, counts, accuracy=record["accuracy"])
+    return est, record

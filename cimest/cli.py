@@ -24,17 +24,67 @@ def _err(msg: str) -> None:
 
 def _progress_printer(stream=None):
     """A progress callback drawing one status line on stderr (only on a terminal, else per line)."""
+    import time
+
     stream = stream or sys.stderr
     tty = stream.isatty()
+    last = [0.0]
 
     def show(text: str, done: bool = False) -> None:
-        if tty:
+        now = time.monotonic()
+        if tty and (done or now - last[0] > 0.1):
             stream.write("\r\033[K" + text + ("\n" if done else ""))
-        elif done or text.startswith("epoch"):
+            last[0] = now
+        elif not tty and done:
             stream.write(text + "\n")
         stream.flush()
 
     return show
+
+
+class _stop_on_ctrl_c:
+    """Turn the first Ctrl-C into a polite stop request (the engine checkpoints and raises
+    Interrupted); a second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        import signal
+
+        self.requested = False
+        self._old = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+
+        try:
+            signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread
+            self._old = None
+        return lambda: self.requested
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _train_progress():
+    show = _progress_printer()
+
+    def on(p) -> None:
+        acc = f"{p.accuracy * 100:5.1f} %" if p.accuracy is not None else "   -   "
+        loss = f"{p.loss:.4f}" if p.loss is not None else "-"
+        width = 24
+        filled = int(width * p.batch / max(p.batches, 1))
+        bar = "#" * filled + "." * (width - filled)
+        text = (f"epoch {p.epoch}/{p.epochs} [{bar}] acc {acc} loss {loss} "
+                f"{p.samples_per_s:,.0f} samples/s {p.events_per_s / 1e6:,.1f} M events/s")
+        show(text, done=p.batch == p.batches and p.accuracy is not None)
+
+    return on
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -128,13 +178,45 @@ def cmd_estimate(args) -> int:
 
     d = load_design(args.file)
     if args.measured:
-        from cimest.api_train import measured_estimate
+        from cimest.api import measured_estimate
 
-        est = measured_estimate(d, progress=_progress_printer(), run_dir=args.run_dir)
+        with _stop_on_ctrl_c() as stop:
+            est, _ = measured_estimate(d, progress=_train_progress(), run_dir=args.run_dir,
+                                       should_stop=stop)
     else:
         est = estimate_design(d)
     _summary(est)
     _write_outputs([est], args.json, args.csv)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from cimest.api import default_run_dir, load_design, train_design
+    from cimest.output import write_json
+
+    d = load_design(args.file)
+    run_dir = args.run_dir or default_run_dir(d, args.seed)
+    with _stop_on_ctrl_c() as stop:
+        from cimest.engine.train import Interrupted
+
+        try:
+            r = train_design(d, epochs=args.epochs, seed=args.seed, run_dir=run_dir,
+                             resume=args.resume, progress=_train_progress(), should_stop=stop)
+        except Interrupted as err:
+            _err(str(err))
+            return 130
+    print(f"{r.name}: {r.rule}, {r.epochs} epochs, seed {r.seed}: accuracy {r.accuracy * 100:.2f} %")
+    print("  accuracy per epoch: " + " ".join(f"{a * 100:.1f}" for a in r.accuracy_history))
+    print(f"  events counted: {sum(r.counts.counts.values()):,.0f} over {r.counts.n_samples:,} samples")
+    w = r.wear.get("most_written")
+    if w:
+        life = r.wear.get("lifetime_epochs")
+        life_s = f", lifetime {life:,.0f} epochs at this rate" if life else ""
+        print(f"  most-written device: {w['layer']} row {w['row']} col {w['col']} ({w['device']}): "
+              f"{w['pulses']} pulses{life_s}")
+    print(f"  run folder: {run_dir} (result.json, checkpoint.npz)")
+    if args.json:
+        write_json(args.json, r.to_dict())
     return 0
 
 
@@ -176,6 +258,27 @@ def cmd_library(args) -> int:
 # --- parser ---------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not 1 <= v <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100000, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if v < 0 or v > 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {v}")
+    return v
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="cimest",
@@ -204,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", metavar="DIR", default=None,
                    help="where training runs are kept (default: runs/<name>-<hash>)")
     p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("train", help="train the workload on the modelled chip, counting every event")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="override workload.epochs")
+    p.add_argument("--seed", type=_nonneg_int, default=None, help="override workload.seed")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--run-dir", metavar="DIR", default=None,
+                   help="checkpoint and result folder (default: runs/<name>-<hash>)")
+    p.add_argument("--json", metavar="PATH", help="write the training result as JSON")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("library", help="browse device libraries")
     lsub = p.add_subparsers(dest="action", metavar="ACTION")
