@@ -71,7 +71,7 @@ SUFFIXES: dict[str, tuple[str, float]] = {
     "_ff": ("capacitance", 1e-15),
 }
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d.+-]*)\s*$")
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d.+-][^\s]*)?\s*$")
 
 
 class UnitError(ValueError):

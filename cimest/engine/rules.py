@@ -234,7 +234,7 @@ def _update_binary(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray,
         layer.b -= setup.eta * delta.sum(axis=0) / B
         _zero_pulses(t, L)
         return
-    layer.acc, _ = accumulate(layer.acc, grad.astype(layer.acc.dtype), bits)
+    layer.acc, _ = accumulate(layer.acc, grad, bits)
     dw, layer.acc = threshold_steps(layer.acc, setup.theta)
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1

@@ -73,6 +73,8 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
     return data, lines
 
 
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -88,6 +90,9 @@ def _construct(node, path, lines, problems, name, budget):
         raise _fail(name, node.start_mark.line + 1, f"more than {MAX_NODES:,} YAML nodes (are aliases expanding?)")
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
+        problems.append(Problem(name, line, _dotted(path), f"YAML tag {node.tag} is not allowed"))
+        return None
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
