@@ -359,5 +359,67 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+# --- sweep (issue 6) ----------------------------------------------------------------------------
+
+
+def cmd_sweep(args) -> int:
+    import shlex
+
+    from cimest.sweep import ResultStore, build_grid, default_objectives, pareto_front, run_sweep
+
+    if args.workers > 1 and args.scheduler:
+        raise CimestError("give --workers or --scheduler, not both")
+    if args.seed is not None and args.sample is None:
+        raise CimestError("--seed picks the --sample points; give --sample random:N with it")
+    grid = build_grid(args.file, args.vary, sample=args.sample, seed=args.seed or 0)
+    show = _progress_printer()
+
+    def progress(done: int, total: int, note: str) -> None:
+        show(f"sweep: {done}/{total} points  {note}"[:160], done=done == total)
+
+    words = [args.file, *(f"--vary={v}" for v in args.vary), "-o", args.output]
+    words += ["--sample", args.sample, "--seed", str(args.seed or 0)] if args.sample else []
+    words += ["--analytic"] if args.analytic else []
+    command = "cimest sweep " + " ".join(shlex.quote(w) for w in words)
+    s = run_sweep(grid, args.output, analytic=args.analytic, workers=args.workers,
+                  scheduler=args.scheduler, progress=progress, command=command)
+    print(f"{s.n_points} points ({s.n_skipped} done before, {s.n_costed} costed now); "
+          f"{s.n_groups} training groups ({s.n_counted} {'counted' if args.analytic else 'trained'} now)")
+    records = list(ResultStore(s.store_dir).records().values())
+    objectives = default_objectives(records)
+    front = pareto_front(records, objectives)
+    print(f"Pareto-optimal ({', '.join(f'{k} {d}' for k, d in objectives)}): {len(front)} points")
+    for r in sorted(front, key=lambda r: r["energy_per_mac_j"] or 0.0):
+        acc = f"{r['accuracy'] * 100:6.2f} %" if r["accuracy"] is not None else "   n/a  "
+        e = format_si(r["energy_per_mac_j"], "J/MAC") if r["energy_per_mac_j"] is not None else "n/a"
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        print(f"  {e:>14}  {r['area_m2'] * 1e6:10.4g} mm²  {acc}  {params}")
+    print(f"results: {Path(s.store_dir) / 'points.jsonl'}")
+    return 0
+
+
+def _register_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="sweep design parameters; resumable; Pareto front of the results")
+    p.add_argument("file", metavar="FILE", help="the base architecture YAML")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a dotted key of the YAML and its values (repeatable), "
+                        "e.g. crossbar.rows=64,128 or technology.node_nm=22,32")
+    p.add_argument("--sample", metavar="random:N", default=None,
+                   help="run N distinct points of the grid chosen at random (default: all)")
+    p.add_argument("--seed", type=_nonneg_int, default=None, help="seed of --sample (default 0)")
+    p.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="result folder; running the same command again resumes it")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="local processes for training (default 1: in this process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="run training on this Dask scheduler (needs pip install cimest[dask])")
+    p.add_argument("--analytic", action="store_true",
+                   help="analytic counts instead of training (no accuracy)")
+    p.set_defaults(func=cmd_sweep)
+
+
+_EXTRA_COMMANDS.append(_register_sweep)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,382 @@
+"""The points of a sweep: ``--vary KEY=V1,V2`` arguments, the grid (or a seeded sample of it),
+and every point's architecture, built by editing the parsed base YAML and validated up front.
+
+Room: sweep. Also defines the two keys that decide what work a point shares with others:
+- the *training key*: the architecture with what only the cost model reads removed (technology,
+  libraries, library variants, calibration, name, description), plus the cell's device
+  parameters (the one thing the engine takes from a library). Points with equal training keys
+  have equal EventCounts, so one training run serves them all.
+- the *pricing key*: the architecture without ``calibration``. Calibration only multiplies the
+  energy of a component kind, so points that differ only in it share one priced design.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cimest.errors import CimestError, LibraryError, Problem, SpecError
+from cimest.spec import Loaded, validate_architecture_data
+from cimest.spec.libraries import LibrarySet, default_search_path, load_library_set
+from cimest.spec.yamlio import LineMap, parse_yaml, read_text
+
+MAX_POINTS = 100_000
+MAX_SHOWN_PROBLEMS = 20
+
+# Top-level sections the engine never reads (it takes only the cell's device from a library).
+COST_ONLY_SECTIONS = ("technology", "libraries", "calibration", "name", "description")
+
+
+@dataclass(frozen=True)
+class Vary:
+    """One ``--vary KEY=V1,V2,...`` argument."""
+
+    arg: str
+    key: str
+    path: tuple[str, ...]
+    values: tuple
+
+    def canonical(self) -> dict:
+        return {"key": self.key, "values": list(self.values)}
+
+
+@dataclass
+class Point:
+    """One design of the sweep."""
+
+    index: int  # position in the full grid
+    params: dict  # dotted key -> value, in --vary order
+    data: dict  # the edited architecture data
+    id: str = ""
+    loaded: Loaded | None = None
+    training_key: str = ""
+    pricing_key: str = ""
+    notes: dict = field(default_factory=dict)
+
+
+def point_id(params: dict) -> str:
+    """Hash of a point's parameters (stable across runs, machines and --vary order)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- --vary and --sample ------------------------------------------------------------------------
+
+
+def parse_vary(arg: str) -> Vary:
+    """``crossbar.rows=64,128`` -> Vary; values are YAML scalars (``8`` int, ``0.9`` float, ``x`` str).
+
+    Raises:
+        CimestError: the argument is not KEY=V1,V2,... or a value is not a plain scalar.
+    """
+    where = f"--vary {arg}"
+    key, eq, rest = arg.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise CimestError(f"{where}: expected KEY=V1,V2,... (for example crossbar.rows=64,128)")
+    path = tuple(key.split("."))
+    if any(not part for part in path):
+        raise CimestError(
+            f"{where}: '{key}' is not a dotted key path like peripherals.readout.bits"
+        )
+    values = []
+    for raw in rest.split(","):
+        text = raw.strip()
+        if not text:
+            raise CimestError(
+                f"{where}: empty value in '{rest}'; separate values with single commas"
+            )
+        try:
+            value, _ = parse_yaml(text, where)
+        except SpecError as err:
+            raise CimestError(
+                f"{where}: value '{text}' is not a YAML scalar ({err.problems[0].message})"
+            ) from None
+        if isinstance(value, dict | list) or value is None:
+            raise CimestError(
+                f"{where}: value '{text}' must be a single number, word or true/false"
+            )
+        if (type(value), value) in {(type(v), v) for v in values}:
+            raise CimestError(f"{where}: value '{text}' is listed twice")
+        values.append(value)
+    return Vary(arg, key, path, tuple(values))
+
+
+def parse_sample(text: str | None) -> int | None:
+    """``random:N`` -> N (None for the full grid)."""
+    if text is None:
+        return None
+    kind, _, n = text.partition(":")
+    if kind != "random" or not n.strip().isdigit() or int(n) < 1:
+        raise CimestError(f"--sample {text}: expected random:N with N >= 1 (for example random:20)")
+    return int(n)
+
+
+def grid_indices(sizes: list[int], sample: int | None, seed: int) -> list[int]:
+    """Indices into the grid (row-major over the --vary arguments), in grid order."""
+    total = 1
+    for s in sizes:
+        total *= s
+    if sample is None:
+        if total > MAX_POINTS:
+            raise CimestError(
+                f"the grid has {total:,} points, more than {MAX_POINTS:,}; use --sample random:N"
+            )
+        return list(range(total))
+    if sample > total:
+        raise CimestError(f"--sample random:{sample}: the grid has only {total:,} points")
+    if sample > MAX_POINTS:
+        raise CimestError(f"--sample random:{sample}: at most {MAX_POINTS:,} points")
+    return sorted(random.Random(seed).sample(range(total), sample))
+
+
+def _unravel(index: int, sizes: list[int]) -> list[int]:
+    out = []
+    for s in reversed(sizes):
+        out.append(index % s)
+        index //= s
+    return out[::-1]
+
+
+# --- editing and validating -------------------------------------------------------------------
+
+
+def set_path(data: dict, vary: Vary, value) -> None:
+    """Set ``vary.path`` in ``data`` (creating missing sections; validation judges them)."""
+    node = data
+    for i, part in enumerate(vary.path[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            prefix = ".".join(vary.path[: i + 1])
+            raise CimestError(
+                f"--vary {vary.arg}: {prefix} is a value, not a section; {vary.key} cannot be set"
+            )
+        node = nxt
+    node[vary.path[-1]] = value
+
+
+class Binder:
+    """``bind_design`` with the libraries loaded once per library list instead of once per point.
+
+    Why: loading and validating the library YAML is 95 % of binding (about 14 ms); sweeps bind
+    thousands of points that name the same libraries.
+    """
+
+    def __init__(self, search_path: list[Path]):
+        self.search_path = search_path
+        self._libs: dict[tuple, LibrarySet] = {}
+
+    def libraries(self, loaded: Loaded) -> LibrarySet:
+        key = tuple(loaded.spec.libraries)
+        if key not in self._libs:
+            self._libs[key] = load_library_set(
+                loaded.spec.libraries,
+                self.search_path,
+                arch_file=loaded.path,
+                line=loaded.line("libraries"),
+            )
+        return self._libs[key]
+
+    def bind(self, loaded: Loaded):
+        """Same checks and result as ``cimest.api.bind_design``."""
+        from cimest.api import Design, _variant_checks
+        from cimest.costs.pricing import price_graph
+        from cimest.graph import compile_graph
+
+        libs = self.libraries(loaded)
+        problems: list[Problem] = []
+        for path, kind, variant in _variant_checks(loaded):
+            try:
+                if kind == "cell":
+                    libs.cell(variant)  # type: ignore[arg-type]
+                else:
+                    libs.find(kind, variant)
+            except LibraryError as err:
+                problems.append(
+                    loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}"))
+                )
+        if problems:
+            raise SpecError(problems)
+        graph = compile_graph(loaded.spec)
+        return Design(loaded, graph, libs, price_graph(graph, libs))
+
+
+def _strip_variants(obj):
+    if isinstance(obj, dict):
+        return {k: _strip_variants(v) for k, v in obj.items() if not k.endswith("variant")}
+    if isinstance(obj, list):
+        return [_strip_variants(v) for v in obj]
+    return obj
+
+
+def training_key(loaded: Loaded, libs: LibrarySet) -> str:
+    """Hash of everything that decides a point's EventCounts and accuracy."""
+    spec = loaded.spec.model_dump(mode="json")
+    for section in COST_ONLY_SECTIONS:
+        spec.pop(section, None)
+    device = libs.cell(loaded.spec.crossbar.cell).entry.device
+    return _hash(
+        {
+            "spec": _strip_variants(spec),
+            "cell_device": device.model_dump(mode="json") if device is not None else None,
+        }
+    )
+
+
+def pricing_key(loaded: Loaded) -> str:
+    spec = loaded.spec.model_dump(mode="json")
+    spec.pop("calibration", None)
+    return _hash(spec)
+
+
+@dataclass
+class Grid:
+    """The validated points of a sweep and what identifies it."""
+
+    file: str
+    file_sha256: str
+    varies: list[Vary]
+    sample: int | None
+    seed: int
+    points: list[Point]
+    search_path: list[Path]
+    lines: LineMap
+    binder: Binder
+    designs: dict[str, object]  # pricing key -> Design without calibration
+
+    def identity(self, analytic: bool) -> dict:
+        """What must match for a result folder to be resumed by this sweep."""
+        return {
+            "base_sha256": self.file_sha256,
+            "vary": [v.canonical() for v in self.varies],
+            "sample": self.sample,
+            "seed": self.seed if self.sample is not None else None,
+            "analytic": analytic,
+        }
+
+    def groups(self) -> dict[str, list[Point]]:
+        """Training key -> its points, in grid order (the first one is trained)."""
+        out: dict[str, list[Point]] = {}
+        for p in self.points:
+            out.setdefault(p.training_key, []).append(p)
+        return out
+
+
+def _describe(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _owner(problem_path: str, varies: list[Vary]) -> Vary | None:
+    for v in varies:
+        if (
+            problem_path == v.key
+            or problem_path.startswith(v.key + ".")
+            or problem_path.startswith(v.key + "[")
+            or v.key.startswith(problem_path + ".")
+        ):
+            return v
+    return None
+
+
+def build_grid(
+    file: str,
+    vary_args: list[str],
+    *,
+    sample: str | None = None,
+    seed: int = 0,
+    search_path: list[Path] | None = None,
+) -> Grid:
+    """Parse the base file and the --vary arguments, build and validate every point.
+
+    Raises:
+        CimestError: bad --vary/--sample arguments, or points that do not validate; each message
+            names the --vary argument and key that caused it (or the point's parameters).
+        SpecError: the base file itself is unreadable or invalid YAML.
+    """
+    name, text = read_text(file)
+    data, lines = parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise SpecError([Problem(name, 1, "", "expected a mapping of fields")])
+    if not vary_args:
+        raise CimestError("sweep: give at least one --vary KEY=V1,V2,...")
+    varies = [parse_vary(a) for a in vary_args]
+    seen: dict[str, str] = {}
+    for v in varies:
+        if v.key in seen:
+            raise CimestError(
+                f"--vary {v.arg}: key {v.key} is already varied by --vary {seen[v.key]}"
+            )
+        seen[v.key] = v.arg
+    n = parse_sample(sample)
+    sizes = [len(v.values) for v in varies]
+    if search_path is None:
+        search_path = default_search_path(name)
+    search_path = [Path(p).resolve() for p in search_path]
+    binder = Binder(search_path)
+    points: list[Point] = []
+    messages: list[str] = []
+    designs: dict[str, object] = {}
+    for index in grid_indices(sizes, n, seed):
+        choice = _unravel(index, sizes)
+        params = {v.key: v.values[c] for v, c in zip(varies, choice, strict=True)}
+        pdata = copy.deepcopy(data)
+        for v, c in zip(varies, choice, strict=True):
+            set_path(pdata, v, v.values[c])
+        point = Point(index, params, pdata, point_id(params))
+        try:
+            point.loaded = validate_architecture_data(pdata, lines, name)
+            point.pricing_key = pricing_key(point.loaded)
+            if point.pricing_key not in designs:
+                # Why: calibration only multiplies energies, so one bind per pricing key checks
+                # every name the point uses; the calibration values were validated just above.
+                bare = copy.deepcopy(pdata)
+                bare.pop("calibration", None)
+                designs[point.pricing_key] = binder.bind(
+                    validate_architecture_data(bare, lines, name)
+                )
+            point.training_key = training_key(point.loaded, binder.libraries(point.loaded))
+        except SpecError as err:
+            for p in err.problems:
+                owner = _owner(p.path, varies)
+                prefix = f"--vary {owner.arg}" if owner else f"point {_describe(params)}"
+                messages.append(f"{prefix}: {p}")
+            continue
+        except CimestError as err:
+            messages.append(f"point {_describe(params)}: {err}")
+            continue
+        points.append(point)
+    if messages:
+        unique = list(dict.fromkeys(messages))
+        shown = unique[:MAX_SHOWN_PROBLEMS]
+        if len(unique) > len(shown):
+            shown.append(f"... and {len(unique) - len(shown)} more problems")
+        raise CimestError("\n".join(shown))
+    return Grid(
+        name,
+        hashlib.sha256(text.encode()).hexdigest(),
+        varies,
+        n,
+        seed,
+        points,
+        search_path,
+        lines,
+        binder,
+        designs,
+    )
+
+
+def iter_params(varies: list[Vary]):
+    """Every parameter combination of the full grid, in grid order (for tests and tools)."""
+    for combo in itertools.product(*(v.values for v in varies)):
+        yield {v.key: c for v, c in zip(varies, combo, strict=True)}
