@@ -336,6 +336,92 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list = []
 
 
+# --- report and compare (issue 4) ---------------------------------------------------------------
+
+
+def _report_designs(files, analytic: bool, run_dir_root):
+    """Load every design and estimate it: measured (train or reuse runs/) unless ``analytic``."""
+    from cimest.api import estimate_design, load_design, measured_estimate
+    from cimest.report import design_from
+
+    designs = [load_design(f) for f in files]  # validate all before training any
+    out = []
+    for d in designs:
+        if analytic:
+            n_train = None
+            try:
+                from cimest.engine.datasets import load_dataset
+
+                wl = d.spec.workload
+                n_train = len(load_dataset(wl.dataset).x_train)
+                if wl.max_train_samples:
+                    n_train = min(n_train, wl.max_train_samples)
+            except CimestError:
+                pass  # energy per epoch shows n/a
+            out.append(design_from(d, estimate_design(d), None, n_train))
+            continue
+        run_dir = None
+        if run_dir_root:
+            from cimest.api import default_run_dir
+
+            run_dir = Path(run_dir_root) / default_run_dir(d).name
+        _err(f"{d.spec.name}: measured counts (training, or reusing a finished run)")
+        with _stop_on_ctrl_c() as stop:
+            from cimest.engine.train import Interrupted
+
+            try:
+                est, record = measured_estimate(d, run_dir=run_dir, progress=_train_progress(),
+                                                should_stop=stop)
+            except Interrupted as err:
+                raise KeyboardInterrupt from err
+        out.append(design_from(d, est, record))
+    return out
+
+
+def cmd_report(args) -> int:
+    from cimest.report import write_exports, write_report
+
+    files = args.files
+    if args.command == "compare" and len(files) != 2:
+        raise CimestError(f"compare takes two architecture files, got {len(files)}")
+    designs = _report_designs(files, args.analytic, args.run_dir)
+    write_report(args.output, designs)
+    write_exports(designs, args.json, args.csv)
+    print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.json, args.csv) if p))
+    if len(designs) > 1:
+        from cimest.report.model import KPIS, verdict
+
+        a = designs[0]
+        for b in designs[1:]:
+            for k in KPIS:
+                print(f"  {k.label:<26} {k.fmt(k.value(a)):>18} {k.fmt(k.value(b)):>18}   "
+                      f"better: {verdict(k, a, b)}")
+    return 0
+
+
+cmd_compare = cmd_report
+
+
+def _register_report(sub) -> None:
+    for name, nargs, help_ in (
+        ("report", "+", "HTML report of one design, or several side by side (plus JSON/CSV)"),
+        ("compare", 2, "HTML comparison of two designs, with the ratio of every figure"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("files", nargs=nargs, metavar="FILE")
+        p.add_argument("-o", "--output", metavar="PATH.html", required=True, help="the HTML file to write")
+        p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+        p.add_argument("--csv", metavar="PATH", help="also write the energy breakdown as CSV")
+        p.add_argument("--analytic", action="store_true",
+                       help="analytic counts, no training (accuracy n/a)")
+        p.add_argument("--run-dir", metavar="DIR", default=None,
+                       help="folder of training runs (default: runs/); one <name>-<hash> per design")
+        p.set_defaults(func=cmd_compare if name == "compare" else cmd_report)
+
+
+_EXTRA_COMMANDS.append(_register_report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

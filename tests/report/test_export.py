@@ -1,0 +1,60 @@
+"""JSON and CSV exports carry the page's numbers; the CLI commands write all three."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from cimest.cli import main
+from cimest.report import render_report, write_exports
+from cimest.report.model import KPIS
+
+
+def test_json_and_csv_match_the_estimates(measured_pair, tmp_path):
+    write_exports(measured_pair, tmp_path / "r.json", tmp_path / "r.csv")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in data] == [d.name for d in measured_pair]
+    html = render_report(measured_pair)
+    for rec, d in zip(data, measured_pair, strict=True):
+        assert rec["energy_per_mac_j"] == d.estimate.energy_per_mac_j
+        assert rec["training"]["accuracy_history"] == d.training["accuracy_history"]
+        for k in KPIS:
+            assert rec["kpis"][k.key] == k.value(d)
+            assert k.fmt(rec["kpis"][k.key]) in html  # the page shows the exported number
+        assert len(rec["breakdown"]) == len(d.estimate.breakdown)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text(encoding="utf-8"))))
+    want = [(d.name, r) for d in measured_pair for r in d.estimate.breakdown]
+    assert len(rows) == len(want)
+    for row, (name, r) in zip(rows, want, strict=True):
+        assert (row["design"], row["layer"], row["phase"], row["component"], row["action"]) == (
+            name, r.layer, r.phase, r.component, r.action)
+        assert float(row["energy_j_per_sample"]) == r.energy_j
+        assert float(row["count_per_sample"]) == r.count
+
+
+def test_cli_compare_analytic(arch_pair, tmp_path, capsys):
+    out = tmp_path / "cmp.html"
+    rc = main(["compare", *map(str, arch_pair), "-o", str(out), "--analytic",
+               "--json", str(tmp_path / "c.json"), "--csv", str(tmp_path / "c.csv")])
+    assert rc == 0
+    html = out.read_text(encoding="utf-8")
+    assert "id='comparison'" in html and "analytic counts: not trained" in html
+    data = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert [r["counts_source"] for r in data] == ["analytic", "analytic"]
+    assert all(r["accuracy"] is None and r["energy_per_epoch_j"] > 0 for r in data)
+    assert "better:" in capsys.readouterr().out
+
+
+def test_cli_report_measured_reuses_runs(arch_pair, run_root, measured_pair, tmp_path):
+    out = tmp_path / "one.html"
+    rc = main(["report", str(arch_pair[0]), "-o", str(out), "--run-dir", str(run_root)])
+    assert rc == 0
+    assert KPIS[-1].fmt(measured_pair[0].accuracy) in out.read_text(encoding="utf-8")
+
+
+def test_cli_user_errors_exit_2(arch_pair, tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x.html"),
+                 "--analytic"]) == 2
+    assert main(["report", str(arch_pair[0]), "-o", str(tmp_path), "--analytic"]) == 2  # a folder
+    capsys.readouterr()
