@@ -119,7 +119,7 @@ def run_sweep(
         grid.identity(analytic),
         {"command": command, "base_file": grid.file, "n_points": len(grid.points)},
     )
-    done = store.records()
+    done = store.records(repair=True)
     ids = {p.id for p in grid.points}
     stray = sorted(set(done) - ids)
     if stray:

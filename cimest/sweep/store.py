@@ -118,8 +118,10 @@ class ResultStore:
 
     # --- records ---------------------------------------------------------------------------
 
-    def records(self) -> dict[str, dict]:
-        """Finished points by id. A last line without its newline (a write cut short) is dropped.
+    def records(self, repair: bool = False) -> dict[str, dict]:
+        """Finished points by id. A last line without its newline (a write cut short) is ignored,
+        and with ``repair`` cut off the file (only the sweep that writes the store repairs it:
+        a reader could otherwise cut a line another process is writing).
 
         Raises:
             CheckpointError: a line that is not a complete record, naming file and line.
@@ -129,7 +131,7 @@ class ResultStore:
         raw = self.points_path.read_bytes()
         lines = raw.split(b"\n")
         torn = lines.pop()  # b"" when the file ends with a newline
-        if torn:
+        if torn and repair:
             self._truncate(len(raw) - len(torn))
         out: dict[str, dict] = {}
         for number, line in enumerate(lines, start=1):
