@@ -63,7 +63,9 @@ def test_outside_the_table():
     assert scaling.energy_factor(7, 5) == pytest.approx((5 / 7) ** 0.5, rel=1e-12)
 
 
-@pytest.mark.parametrize("law", [scaling.energy_factor, scaling.area_factor, scaling.latency_factor])
+@pytest.mark.parametrize(
+    "law", [scaling.energy_factor, scaling.area_factor, scaling.latency_factor]
+)
 def test_monotonic_in_target_node(law):
     for from_nm in NODES:
         factors = [law(from_nm, to_nm) for to_nm in sorted(NODES)]
