@@ -68,8 +68,11 @@ class WorkloadSpec(StrictModel):
     mode: Literal["train", "inference"] = "train"
     """train: forward, backward and update per sample; inference: forward only."""
     epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    """Training epochs."""
     batch_size: int = Field(100, ge=1, le=1_000_000)
+    """Samples per update (the memristor rule of Li et al. uses batch = threshold = 64)."""
     seed: int = Field(0, ge=0, le=2**63 - 1)
+    """Seed of every random source: same seed, same result, bit for bit."""
     input_bits: int = Field(8, ge=1, le=32)
     """Precision of the network input (DAC bits, or bit-serial cycles)."""
     max_train_samples: int | None = Field(None, ge=1)
@@ -82,6 +85,7 @@ class AlgorithmSpec(StrictModel):
     rule: Literal["binary_stochastic", "backprop", "dfa", "software"]
     """Learning rule; see reference/algorithms.md."""
     learning_rate: float = Field(0.1, gt=0, le=100)
+    """eta of the float-weight and full-precision updates."""
     activation_gain: float = Field(4.0, gt=0, le=100)
     """Gain a of the hidden sigmoid z = sigma(a*y)."""
     update_threshold: int = Field(64, ge=1, le=2**20)
@@ -98,7 +102,9 @@ class CrossbarSpec(StrictModel):
     """Tile geometry, the cell, and optional overrides of the cell's variation."""
 
     rows: int = Field(ge=2, le=MAX_TILE_SIDE)
+    """Rows (inputs) of one crossbar tile."""
     cols: int = Field(ge=2, le=MAX_TILE_SIDE)
+    """Columns (outputs) of one crossbar tile."""
     cell: str
     """A cell variant of one of the architecture's libraries."""
     weight_encoding: Literal["reference_column", "differential_pair"] = "reference_column"
@@ -120,49 +126,62 @@ class _Component(StrictModel):
 
 class RowDriverSpec(_Component):
     kind: Literal["row_driver"]
+    """On/off driver: V_read on active rows, nothing on the others."""
 
 
 class TernaryDriverSpec(_Component):
     kind: Literal["ternary_driver"]
+    """+V, 0 or -V on a column (binary errors)."""
 
 
 class DacSpec(_Component):
     kind: Literal["dac"]
+    """Multi-bit digital-to-analog converter per line."""
     bits: int = Field(8, ge=1, le=16)
+    """Resolution (the first layer uses workload.input_bits)."""
     bit_serial: bool = False
     """Drive bits one cycle each through 1-bit drivers and shift-add the results."""
 
 
 class ComparatorSpec(_Component):
     kind: Literal["comparator"]
+    """1-bit decision per line against a random (forward) or zero (backward) reference."""
     rng: Literal["lfsr", "ideal", "trng"] = "lfsr"
     """Random reference source: LFSR, ideal (software) or memristor TRNG."""
     rng_bits: int = Field(16, ge=1, le=64)
     """Bits of randomness per reference value."""
     rng_variant: str | None = None
+    """Library variant of the RNG."""
 
 
 class AdcSpec(_Component):
     kind: Literal["adc"]
+    """Multi-bit analog-to-digital converter shared by a group of lines."""
     bits: int = Field(8, ge=1, le=16)
+    """Resolution."""
     columns_per_adc: int = Field(8, ge=1, le=MAX_TILE_SIDE)
     """Columns sharing one ADC through a multiplexer (conversions are serial)."""
 
 
 class SinglePulseSpec(StrictModel):
     kind: Literal["single_pulse"]
+    """One programming pulse per device per update (binary rules)."""
     variant: str | None = None
     """write_driver variant."""
 
 
 class PulseTrainSpec(StrictModel):
     kind: Literal["pulse_train"]
+    """A train of pulses whose length is the quantized weight change."""
     max_pulses: int = Field(32, ge=1, le=100_000)
+    """Longest train per device per update."""
     variant: str | None = None
+    """write_driver variant."""
 
 
 class SramBufferSpec(_Component):
     kind: Literal["sram_buffer"]
+    """SRAM holding one accumulator per weight."""
     bits: int = Field(8, ge=2, le=64)
     """Width of the per-weight gradient accumulator."""
 
@@ -175,8 +194,11 @@ Update = Annotated[SinglePulseSpec | PulseTrainSpec, Field(discriminator="kind")
 
 class OutputSpec(_Component):
     kind: Literal["adc"] = "adc"
+    """The output layer is always digitised for the softmax."""
     bits: int = Field(8, ge=1, le=16)
+    """Resolution."""
     columns_per_adc: int = Field(1, ge=1, le=MAX_TILE_SIDE)
+    """Columns sharing one ADC."""
 
 
 class PeripheralsSpec(StrictModel):
@@ -195,21 +217,30 @@ class PeripheralsSpec(StrictModel):
     output_readout: OutputSpec = Field(default_factory=OutputSpec)
     """Output layer read-out (both designs digitise it for the softmax)."""
     activation_variant: str | None = None
+    """Library variant of the sigmoid/softmax unit."""
     digital_variant: str | None = None
     """Variant of the digital adders/multipliers."""
     rng_variant: str | None = None
+    """Library variant of the input and output-error RNGs."""
 
 
 class ArchitectureSpec(StrictModel):
     name: str = Field(min_length=1, max_length=200)
+    """Design name, shown in reports."""
     description: str = ""
+    """One line on what the design is."""
     technology: TechnologySpec
+    """Node, supply and clock of the peripherals."""
     libraries: list[str] = Field(min_length=1)
     """Device libraries (device_libraries/<name>.yaml); the first one holding an entry wins."""
     workload: WorkloadSpec
+    """Dataset, network and training schedule."""
     algorithm: AlgorithmSpec
+    """Learning rule and its constants."""
     crossbar: CrossbarSpec
+    """Tile size, cell and weight encoding."""
     peripherals: PeripheralsSpec
+    """Converters, drivers, read-out and update circuits (one discriminated section each)."""
     calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
     """Multiplicative energy factors per component kind (post-layout calibration)."""
 

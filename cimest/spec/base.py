@@ -15,7 +15,9 @@ from cimest.units import UnitError, parse_quantity, suffix_of
 class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 def _quantity_validator(dimension: str, factor: float):
@@ -38,7 +40,9 @@ def quantity(yaml_name: str, *, default: Any = ..., positive: bool = False, doc:
     if found is None:
         raise ValueError(f"field name {yaml_name} does not name a unit")
     dimension, factor = found
-    kwargs: dict[str, Any] = {"alias": yaml_name, "description": doc}
+    kwargs: dict[str, Any] = {"alias": yaml_name}
+    if doc:
+        kwargs["description"] = doc
     if positive:
         kwargs["gt"] = 0
     if default is not ...:

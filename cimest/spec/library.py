@@ -45,24 +45,35 @@ class DeviceSpec(StrictModel):
     g_max_s: float = Field(gt=0, le=1)
     """Highest conductance, siemens."""
     v_read_v: Quantity("v_read_v") = quantity("v_read_v", positive=True)
+    """Read voltage."""
     t_read_s: Quantity("t_read_ns") = quantity("t_read_ns", default=10e-9, positive=True)
+    """Read pulse width."""
     v_set_v: Quantity("v_set_v") = quantity("v_set_v", positive=True)
+    """Potentiation (SET) pulse amplitude."""
     v_reset_v: Quantity("v_reset_v") = quantity("v_reset_v", positive=True)
+    """Depression (RESET) pulse amplitude (magnitude)."""
     t_set_s: Quantity("t_set_ns") = quantity("t_set_ns", positive=True)
+    """SET pulse width."""
     t_reset_s: Quantity("t_reset_ns") = quantity("t_reset_ns", positive=True)
+    """RESET pulse width."""
     levels: int = Field(64, ge=2, le=1_000_000)
+    """Distinguishable conductance levels."""
     n_p: int = Field(ge=0, le=1_000_000)
     """Potentiation pulses spanning Gmin..Gmax (0: not programmable upwards)."""
     n_d: int = Field(ge=0, le=1_000_000)
+    """Depression pulses spanning Gmax..Gmin (0: not programmable downwards)."""
     alpha_p: float = Field(0.0, ge=0, le=1000)
     """Nonlinearity of potentiation (algorithms.md section 2)."""
     alpha_d: float = Field(0.0, ge=0, le=1000)
+    """Nonlinearity of depression."""
     gamma_p: float = Field(0.0, ge=0, le=100)
     """Cycle-to-cycle relative sigma of a potentiation step."""
     gamma_d: float = Field(0.0, ge=0, le=100)
+    """Cycle-to-cycle relative sigma of a depression step."""
     d2d_sigma: float = Field(0.0, ge=0, le=10)
     """Device-to-device relative sigma of the step size."""
     weight_mode: Literal["pot_dep", "pot_only", "dep_only"] = "pot_dep"
+    """Which directions are gradual; one-direction devices need differential pairs."""
     endurance_cycles: float | None = Field(None, gt=0)
     """Programming pulses a device survives, where a source states it."""
 
@@ -79,9 +90,11 @@ class EntrySpec(StrictModel):
     kind: str
     """Component kind (see the kinds table in the README)."""
     variant: str = "default"
+    """Name of this variant; an architecture picks it with `variant:`."""
     default: bool = False
     """The entry used when an architecture names no variant of this kind."""
     why_default: str | None = None
+    """Why this variant is the default where sources disagree."""
     bits: int | None = Field(None, ge=1, le=32)
     """Resolution these numbers hold for (ADC, DAC, accumulator, buffer width)."""
     bit_scaling: Literal["exponential", "linear", "none"] = "none"
@@ -89,11 +102,13 @@ class EntrySpec(StrictModel):
     node_nm: float | None = Field(None, gt=1, le=1000)
     """Node of these numbers; the library's node_nm when omitted."""
     vdd_v: Quantity("vdd_v") | None = quantity("vdd_v", default=None)
+    """Supply of these numbers; the library's vdd_v when omitted."""
     source: str = Field(min_length=3)
     """Where the numbers come from (paper, table, model), precise enough to check."""
     confidence: Literal["H", "M", "L"] = "M"
     """H: printed in a traceable table; M: output of a public model; L: an estimate."""
     note: str | None = None
+    """How a value was derived, assumptions, caveats."""
     area_m2: Quantity("area_um2") | None = quantity("area_um2", default=None)
     """Area of one instance."""
     area_f2: float | None = Field(None, gt=0)
@@ -131,12 +146,15 @@ class EntrySpec(StrictModel):
 
 class LibrarySpec(StrictModel):
     name: str = Field(min_length=1)
+    """Library name (the file name without .yaml)."""
     description: str = ""
+    """What the library holds."""
     node_nm: float = Field(gt=1, le=1000)
     """Default node of the entries."""
     vdd_v: Quantity("vdd_v") = quantity("vdd_v", positive=True)
     """Supply the entries' energies were taken at."""
     entries: list[EntrySpec] = Field(min_length=1)
+    """Component entries."""
 
     @model_validator(mode="after")
     def _unique(self) -> LibrarySpec:
