@@ -325,7 +325,7 @@ def build_grid(
     search_path = [Path(p).resolve() for p in search_path]
     binder = Binder(search_path)
     points: list[Point] = []
-    messages: list[str] = []
+    problems: dict[tuple[str, str], list[dict]] = {}
     designs: dict[str, object] = {}
     for index in grid_indices(sizes, n, seed):
         choice = _unravel(index, sizes)
@@ -349,18 +349,28 @@ def build_grid(
         except SpecError as err:
             for p in err.problems:
                 owner = _owner(p.path, varies)
-                prefix = f"--vary {owner.arg}" if owner else f"point {_describe(params)}"
-                messages.append(f"{prefix}: {p}")
+                if owner is not None:
+                    problems.setdefault((f"--vary {owner.arg}", str(p)), []).append(params)
+                else:
+                    problems.setdefault(("", str(p)), []).append(params)
             continue
         except CimestError as err:
-            messages.append(f"point {_describe(params)}: {err}")
+            for line in err.messages():
+                problems.setdefault(("", line), []).append(params)
             continue
         points.append(point)
-    if messages:
-        unique = list(dict.fromkeys(messages))
-        shown = unique[:MAX_SHOWN_PROBLEMS]
-        if len(unique) > len(shown):
-            shown.append(f"... and {len(unique) - len(shown)} more problems")
+    if problems:
+        messages = []
+        for (prefix, text), where in problems.items():
+            if not prefix:
+                # Why: a problem no single --vary owns (a combination): name the first point
+                # that has it, and how many others do.
+                prefix = f"point {_describe(where[0])}"
+                text += f" (and {len(where) - 1} more points)" if len(where) > 1 else ""
+            messages.append(f"{prefix}: {text}")
+        shown = messages[:MAX_SHOWN_PROBLEMS]
+        if len(messages) > len(shown):
+            shown.append(f"... and {len(messages) - len(shown)} more problems")
         raise CimestError("\n".join(shown))
     return Grid(
         name,

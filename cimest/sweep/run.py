@@ -27,6 +27,7 @@ from cimest.sweep.store import ResultStore
 from cimest.sweep.work import count_group
 
 Progress = Callable[[int, int, str], None]
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _run_dask(tasks: list[dict], scheduler: str) -> Iterator[tuple[str, dict]]:
             "install it with: pip install cimest[dask]"
         ) from None
     try:
-        client = Client(scheduler, timeout="10s", set_as_default=False)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
         raise CimestError(f"--scheduler {scheduler}: cannot connect ({err})") from None
     futures = []
@@ -81,7 +82,8 @@ def _run_dask(tasks: list[dict], scheduler: str) -> Iterator[tuple[str, dict]]:
             fut = client.submit(count_group, t, key=f"cimest-count-{t['training_key']}", pure=False)
             futures.append(fut)
         keys = {fut.key: t["training_key"] for fut, t in zip(futures, tasks, strict=True)}
-        for fut in as_completed(futures):
+        # Why: loop= because this client is not made the process-wide default one.
+        for fut in as_completed(futures, loop=client.loop):
             yield keys[fut.key], fut.result()
     finally:
         if futures:
