@@ -66,7 +66,7 @@ ul.designs li { overflow-wrap: anywhere; }
 .plot { width: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 0.86rem; margin: 0.3rem 0 1rem; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
+         overflow-wrap: break-word; }
 th { background: var(--card); font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.better { font-weight: 600; }
@@ -102,6 +102,14 @@ class _Page:
         self.add(f"<section id='{sid}'><h2>{escape(title)}</h2>{n}{body}</section>")
 
 
+def _breakable(text: str) -> str:
+    """Escaped text that may wrap after '/', ':' and '_' (identifiers like cell/taox_hfox_rram)."""
+    out = escape(text)
+    for ch in "/:_":
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
 def _table(headers: list[str], rows: list[list[str]], num: set[int] = frozenset(),
            cls: dict[tuple[int, int], str] | None = None) -> str:
     """A table of already-formatted cells; every cell is escaped here."""
@@ -112,7 +120,7 @@ def _table(headers: list[str], rows: list[list[str]], num: set[int] = frozenset(
         tds = []
         for i, c in enumerate(row):
             classes = " ".join(x for x in ("num" if i in num else "", cls.get((ri, i), "")) if x)
-            tds.append(f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{escape(c)}</td>")
+            tds.append(f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{_breakable(c)}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -188,7 +196,7 @@ def _provenance_table(d: ReportDesign) -> str:
     rows = []
     for p in d.estimate.provenance:
         rows.append([f"{p.kind}/{p.variant}", p.quantity, f"{fmt_quantity(p.value, p.unit)} @ {p.node_nm:g} nm",
-                     fmt_quantity(p.scaled, p.unit), f"×{p.factor:.4g}", p.rule, p.source, p.confidence,
+                     fmt_quantity(p.scaled, p.unit, scaled=True), f"×{p.factor:.4g}", p.rule, p.source, p.confidence,
                      p.library])
     headers = ["component", "quantity", "value at its node", "scaled value", "factor", "scaling rule",
                "source", "confidence", "library"]

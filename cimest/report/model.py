@@ -123,8 +123,14 @@ def fmt_ratio(r: float | None) -> str:
     return f"{r:.3g}×" if _finite(r) else "n/a"
 
 
-def fmt_quantity(value: float, unit: str) -> str:
-    """A library value in its SI unit ('J', 's', 'm2', 'W', ...)."""
+def fmt_quantity(value: float, unit: str, scaled: bool = False) -> str:
+    """A provenance value: SI ('J', 's', 'm2', 'W', ...), or feature sizes squared ('F^2').
+
+    Why ``scaled``: an area given in F² is priced to m² at the chip's node, so the scaled value of
+    an 'F^2' record is in m².
+    """
+    if unit in ("F^2", "F2", "F²"):
+        return fmt_area_um2(value) if scaled else f"{value:.4g} F²"
     if unit == "m2":
         return fmt_area_um2(value)
     return format_si(value, unit) if _finite(value) else "n/a"

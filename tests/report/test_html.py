@@ -70,7 +70,7 @@ class Page(HTMLParser):
 
     @property
     def all_text(self) -> str:
-        return " ".join(self.text)
+        return "".join(self.text)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_layer_and_provenance_tables(page, measured_pair):
         energy_l1 = sum(r.energy_j for r in d.estimate.breakdown if r.layer == "L1")
         assert fmt_energy(energy_l1) in text
         for p in d.estimate.provenance:
-            assert fmt_quantity(p.scaled, p.unit) in text
+            assert fmt_quantity(p.scaled, p.unit, scaled=True) in text
             assert p.source in text and p.rule in text
 
 
