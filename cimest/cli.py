@@ -82,7 +82,7 @@ def _train_progress():
         bar = "#" * filled + "." * (width - filled)
         text = (f"epoch {p.epoch}/{p.epochs} [{bar}] acc {acc} loss {loss} "
                 f"{p.samples_per_s:,.0f} samples/s {p.events_per_s / 1e6:,.1f} M events/s")
-        show(text, done=p.batch == p.batches and p.accuracy is not None)
+        show(text, done=p.epoch_done)
 
     return on
 

@@ -41,6 +41,8 @@ class Progress:
     loss: float | None
     events_per_s: float
     samples_per_s: float
+    epoch_done: bool = False
+    """True for the one call made after an epoch's test accuracy is known."""
 
 
 @dataclass
@@ -380,7 +382,8 @@ def train(
         if progress is not None:
             dt = max(time.perf_counter() - started, 1e-9)
             progress(Progress(state.epoch, epochs, n_batches, n_batches, acc,
-                              state.loss_history[-1], events_done / dt, samples_done / dt))
+                              state.loss_history[-1], events_done / dt, samples_done / dt,
+                              epoch_done=True))
     total = sum_counts(state.counts_per_epoch)
     total.source = "measured"
     endurance = libraries.cell(spec.crossbar.cell).entry.device.endurance_cycles
