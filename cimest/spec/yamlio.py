@@ -55,6 +55,8 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise _fail(name, 0, "YAML nested too deeply") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
@@ -67,7 +69,10 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
     lines: LineMap = {}
     problems: list[Problem] = []
     budget = [MAX_NODES]
-    data = _construct(node, (), lines, problems, name, budget)
+    try:
+        data = _construct(node, (), lines, problems, name, budget)
+    except RecursionError:
+        raise _fail(name, 0, "YAML nested too deeply") from None
     if problems:
         raise SpecError(problems)
     return data, lines
