@@ -90,6 +90,8 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
         meta = json.loads(bytes(data.pop("meta")).decode("utf-8"))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as err:
         raise CheckpointError(f"{path}: corrupt checkpoint ({type(err).__name__}); delete it to start over") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint (no record); delete it to start over")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
     if meta.get("fingerprint") != fingerprint(setup, seed):
@@ -123,5 +125,5 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
             epoch_loss_sum=float(meta["epoch_loss_sum"]),
             epoch_samples=int(meta["epoch_samples"]),
         )
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path}: corrupt checkpoint ({err}); delete it to start over") from None
