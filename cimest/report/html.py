@@ -68,8 +68,10 @@ table { border-collapse: collapse; width: 100%; font-size: 0.86rem; margin: 0.3r
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top;
          overflow-wrap: break-word; }
 th { background: var(--card); font-weight: 600; }
-td.num, th.num { text-align: right; white-space: nowrap; }
-td.better { font-weight: 600; }
+td.num, th.num { text-align: right; }
+td.num { white-space: nowrap; }
+td.wide { min-width: 16em; }
+td.verdict { min-width: 11em; }
 details { margin: 0.4rem 0 1rem; }
 summary { cursor: pointer; font-weight: 600; }
 footer { margin-top: 3rem; color: var(--muted); font-size: 0.8rem; }
@@ -111,16 +113,16 @@ def _breakable(text: str) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]], num: set[int] = frozenset(),
-           cls: dict[tuple[int, int], str] | None = None) -> str:
-    """A table of already-formatted cells; every cell is escaped here."""
-    cls = cls or {}
+           wide: set[int] = frozenset(), verdict: set[int] = frozenset()) -> str:
+    """A table of already-formatted cells; every cell is escaped here. ``wide`` columns hold prose."""
     th = "".join(f"<th{' class=num' if i in num else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
     body = []
-    for ri, row in enumerate(rows):
+    for row in rows:
         tds = []
         for i, c in enumerate(row):
-            classes = " ".join(x for x in ("num" if i in num else "", cls.get((ri, i), "")) if x)
-            tds.append(f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{_breakable(c)}</td>")
+            classes = " ".join(x for x in ("num" if i in num else "", "wide" if i in wide else "",
+                                           "verdict" if i in verdict else "") if x)
+            tds.append(f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{escape(c) if i in num else _breakable(c)}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -158,9 +160,8 @@ def _ratio_table(designs: list[ReportDesign]) -> str:
             row += [fmt_ratio(r), fmt_ratio(1 / r if r else None), verdict(k, base, d)]
         rows.append(row)
     num = set(range(1, len(headers)))
-    for j in range(len(designs) + 3, len(headers), 3):
-        num.discard(j)
-    return _table(headers, rows, num=num)
+    verdicts = set(range(len(designs) + 3, len(headers), 3))
+    return _table(headers, rows, num=num - verdicts, verdict=verdicts)
 
 
 def _layer_table(d: ReportDesign) -> str:
@@ -195,12 +196,13 @@ def _layer_table(d: ReportDesign) -> str:
 def _provenance_table(d: ReportDesign) -> str:
     rows = []
     for p in d.estimate.provenance:
-        rows.append([f"{p.kind}/{p.variant}", p.quantity, f"{fmt_quantity(p.value, p.unit)} @ {p.node_nm:g} nm",
-                     fmt_quantity(p.scaled, p.unit, scaled=True), f"×{p.factor:.4g}", p.rule, p.source, p.confidence,
-                     p.library])
-    headers = ["component", "quantity", "value at its node", "scaled value", "factor", "scaling rule",
-               "source", "confidence", "library"]
-    return _table(headers, rows, num={2, 3, 4})
+        rows.append([f"{p.kind}/{p.variant} ({p.library})", p.quantity,
+                     f"{fmt_quantity(p.value, p.unit)} @ {p.node_nm:g} nm",
+                     fmt_quantity(p.scaled, p.unit, scaled=True), f"×{p.factor:.4g}", p.rule, p.source,
+                     p.confidence])
+    headers = ["component (library)", "quantity", "value at its node", "scaled value", "factor",
+               "scaling rule", "source", "conf."]
+    return _table(headers, rows, num={2, 3, 4}, wide={6})
 
 
 def _wear_table(designs: list[ReportDesign]) -> str:
