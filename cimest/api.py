@@ -157,7 +157,19 @@ def cached_result(design: Design, run_dir: str | os.PathLike | None = None) -> d
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("epochs") != design.spec.workload.epochs:
+    if not isinstance(data, dict) or data.get("epochs") != design.spec.workload.epochs:
+        return None
+    # Why: a hand-edited or foreign result.json is treated like a missing one (retrained and
+    # rewritten), never allowed to crash the cost model later.
+    try:
+        counts = EventCounts.from_dict(data["counts"])
+        numbers = [*counts.counts.values(), counts.n_samples]
+        acc = data["accuracy"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        return None
+    if acc is not None and not isinstance(acc, int | float):
         return None
     return data
 
