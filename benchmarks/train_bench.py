@@ -41,7 +41,7 @@ def synthetic(n: int, seed: int = 0):
 def numpy_sgd(x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 100) -> float:
     """Plain float32 sigmoid MLP with softmax and backprop: the baseline."""
     rng = np.random.default_rng(0)
-    ws = [rng.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(SHAPE, SHAPE[1:])]
+    ws = [rng.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(SHAPE, SHAPE[1:], strict=False)]
     t0 = time.perf_counter()
     for _ in range(epochs):
         for i in range(0, len(x), batch):

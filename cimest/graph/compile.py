@@ -162,7 +162,6 @@ def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
     train = spec.workload.mode == "train"
     rule = spec.algorithm.rule
     binary = rule == "binary_stochastic" or (rule == "dfa" and spec.algorithm.binary_feedback)
-    p = spec.peripherals
 
     def add(c: Component) -> None:
         comps[(c.layer, c.role)] = c

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from cimest.spec.architecture import (
+    ActivitySpec,
     AdcSpec,
     AlgorithmSpec,
     ArchitectureSpec,
@@ -28,7 +29,6 @@ from cimest.spec.architecture import (
     TechnologySpec,
     TernaryDriverSpec,
     WorkloadSpec,
-    ActivitySpec,
 )
 from cimest.spec.kinds import KIND_ACTIONS
 from cimest.spec.library import ActionCostSpec, DeviceSpec, EntrySpec, LibrarySpec
