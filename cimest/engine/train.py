@@ -181,17 +181,26 @@ def init_state(setup: Setup, seed: int) -> EngineState:
 def check_resources(graph: ComponentGraph, n_train: int, n_features: int) -> None:
     """Refuse runs whose arrays would not fit in memory, before allocating them."""
     n_w = sum(lm.n_weights for lm in graph.layers) + sum(f.n_weights for f in graph.feedback)
-    b = graph.spec.workload.batch_size
+    b = min(graph.spec.workload.batch_size, max(n_train, 1))  # a batch never exceeds the data
     widest = max(graph.spec.workload.network)
     need = n_w * 8 * 10 + b * widest * 8 * 20 + n_train * n_features * 8
     try:
         avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         avail = 8 << 30
+    # Why: a process limit (ulimit -v, a batch scheduler) binds before physical memory does.
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            avail = min(avail, soft)
+    except (ImportError, ValueError, OSError):
+        pass
     if need > 0.5 * avail:
         raise ResourceError(
             f"workload.network: training this network needs about {need / 2**30:.1f} GiB, more "
-            f"than half of this machine's {avail / 2**30:.1f} GiB; use smaller layers or "
+            f"than half of the {avail / 2**30:.1f} GiB this process may use; use smaller layers or "
             "`cimest estimate` (analytic counts) instead"
         )
 
