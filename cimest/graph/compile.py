@@ -181,6 +181,19 @@ def _readout_units(lm: LayerMap, ro: AdcSpec) -> int:
     return lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
 
 
+def _adc_chain(lm: LayerMap, ro, digital_variant, add) -> int:
+    """ADCs of every tile, their column multiplexers, and the adders of the row-tile partial
+    sums; returns the number of ADCs."""
+    L = lm.name
+    units = _readout_units(lm, ro)
+    add(Component(L, "readout", "adc", ro.variant, units, ro.bits))
+    if ro.columns_per_adc > 1:
+        add(Component(L, "readout_mux", "mux", None, units, ro.bits))
+    if lm.row_tiles > 1:
+        add(Component(L, "partial_sum_adder", "adder", digital_variant, lm.n_out, ro.bits))
+    return units
+
+
 def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
     p = spec.peripherals
     L = lm.name
@@ -199,13 +212,7 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
     else:
         add(Component(L, "input_driver", "row_driver", inp.variant, drivers, 1))
     if lm.is_output:
-        ro = p.output_readout
-        units = _readout_units(lm, ro)
-        add(Component(L, "readout", "adc", ro.variant, units, ro.bits))
-        if ro.columns_per_adc > 1:
-            add(Component(L, "readout_mux", "mux", None, units, ro.bits))
-        if lm.row_tiles > 1:
-            add(Component(L, "partial_sum_adder", "adder", p.digital_variant, lm.n_out, ro.bits))
+        _adc_chain(lm, p.output_readout, p.digital_variant, add)
         add(Component(L, "activation", "activation", p.activation_variant, 1, note="softmax"))
     else:
         ro = p.readout
@@ -217,12 +224,7 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
                 add(Component(L, "derivative_comparator", "comparator", ro.variant, n, 1))
                 add(Component(L, "derivative_rng", "rng", ro.rng_variant or _rng_variant(ro), n, ro.rng_bits))
         else:
-            units = _readout_units(lm, ro)
-            add(Component(L, "readout", "adc", ro.variant, units, ro.bits))
-            if ro.columns_per_adc > 1:
-                add(Component(L, "readout_mux", "mux", None, units, ro.bits))
-            if lm.row_tiles > 1:
-                add(Component(L, "partial_sum_adder", "adder", p.digital_variant, lm.n_out, ro.bits))
+            units = _adc_chain(lm, ro, p.digital_variant, add)
             add(Component(L, "activation", "activation", p.activation_variant, math.ceil(units / lm.row_tiles), note="sigmoid"))
             if spec.workload.mode == "train":
                 add(Component(L, "derivative_unit", "multiplier", p.digital_variant, math.ceil(units / lm.row_tiles), ro.bits))
