@@ -1,4 +1,5 @@
-"""Fixtures of the sweep tests: the toy libraries and a tiny, fast-training base architecture."""
+"""Fixtures of the sweep tests: tiny, fast-training base architectures on the toy libraries
+(``toy_libs`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,6 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture
-def toy_libs(monkeypatch):
-    monkeypatch.setenv("CIMEST_LIBRARY_PATH", str(FIXTURES / "libraries"))
-    return FIXTURES / "libraries"
 
 
 def tiny(src: str, dst: Path) -> Path:
@@ -34,7 +29,13 @@ def fp(tmp_path, toy_libs) -> Path:
     return tiny("fp_toy.yaml", tmp_path / "fp.yaml")
 
 
-def sorted_records(store_dir) -> list[dict]:
+def _sorted_records(store_dir) -> list[dict]:
     from cimest.sweep import ResultStore
 
     return sorted(ResultStore(store_dir).records().values(), key=lambda r: r["point_id"])
+
+
+@pytest.fixture
+def sorted_records():
+    """store folder -> its records sorted by point id (stores compare equal this way)."""
+    return _sorted_records

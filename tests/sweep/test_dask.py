@@ -11,8 +11,6 @@ from cimest.cli import main
 from cimest.errors import CimestError
 from cimest.sweep import build_grid, run_sweep
 
-from .conftest import sorted_records
-
 distributed = pytest.importorskip("distributed")
 
 
@@ -24,7 +22,7 @@ def cluster():
         yield c
 
 
-def test_dask_cluster_matches_local_executor(bsl, tmp_path, cluster):
+def test_dask_cluster_matches_local_executor(bsl, tmp_path, cluster, sorted_records):
     args = ["--vary", "crossbar.rows=16,32,64", "--vary", "technology.node_nm=22,32"]
     local, remote = tmp_path / "local", tmp_path / "dask"
     assert main(["sweep", str(bsl), *args, "-o", str(local)]) == 0
