@@ -188,6 +188,18 @@ class Binder:
             )
         return self._libs[key]
 
+    def library_hashes(self) -> dict[str, str]:
+        """sha256 of every library file the points use, by library name.
+
+        Why: stored records were costed with these numbers; resuming after a library changed
+        would mix old and new costs in one store.
+        """
+        out: dict[str, str] = {}
+        for libs in self._libs.values():
+            for spec, file in libs.libraries:
+                out[spec.name] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        return dict(sorted(out.items()))
+
     def bind(self, loaded: Loaded):
         """Same checks and result as ``cimest.api.bind_design``."""
         from cimest.api import Design, _variant_checks
@@ -263,6 +275,7 @@ class Grid:
             "sample": self.sample,
             "seed": self.seed if self.sample is not None else None,
             "analytic": analytic,
+            "libraries_sha256": self.binder.library_hashes(),
         }
 
     def groups(self) -> dict[str, list[Point]]:

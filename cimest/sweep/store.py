@@ -109,6 +109,7 @@ class ResultStore:
                 "sample": "--sample",
                 "seed": "--seed",
                 "analytic": "--analytic",
+                "libraries_sha256": "the device libraries' contents",
             }
             raise CheckpointError(
                 f"{self.dir}: holds another sweep (differs in {', '.join(what.get(k, k) for k in diff)}; "

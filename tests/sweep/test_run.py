@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -267,3 +268,18 @@ def test_pareto_report_is_written(bsl, tmp_path):
     page = write_pareto_report(out, tmp_path / "p.html").read_text()
     assert "Plotly.newPlot" in page and "<script src" not in page
     assert "technology.node_nm" in page
+
+
+def test_changed_library_is_refused(bsl, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    libs = tmp_path / "libs"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "libraries", libs)
+    monkeypatch.setenv("CIMEST_LIBRARY_PATH", str(libs))
+    out = tmp_path / "out"
+    args = ["sweep", str(bsl), "--vary", "technology.node_nm=22,32", "--analytic", "-o", str(out)]
+    assert main(args) == 0
+    cmos = libs / "toy_cmos.yaml"
+    cmos.write_text(cmos.read_text().replace("energy_pj: 1.0,", "energy_pj: 2.0,"))
+    assert main(args) == 2
+    assert "differs in the device libraries' contents" in capsys.readouterr().err
