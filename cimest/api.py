@@ -64,18 +64,12 @@ def _variant_checks(loaded: Loaded) -> list[tuple[tuple, str, str | None]]:
     return checks
 
 
-def bind_design(loaded: Loaded, search_path: list[Path] | None = None) -> Design:
-    """Compile a validated architecture and price it against its libraries.
+def check_library_names(loaded: Loaded, libs: LibrarySet) -> None:
+    """Every cell and variant the architecture names exists in its libraries.
 
     Raises:
-        SpecError: unknown libraries, cells or variants, each with the architecture's file and line.
-        LibraryError: a library entry lacks an action the design needs.
+        SpecError: one problem per unknown name, at the line of the field that names it.
     """
-    spec = loaded.spec
-    if search_path is None:
-        search_path = default_search_path(loaded.path)
-    libs = load_library_set(spec.libraries, search_path, arch_file=loaded.path,
-                            line=loaded.line("libraries"))
     problems: list[Problem] = []
     for path, kind, variant in _variant_checks(loaded):
         try:
@@ -87,6 +81,25 @@ def bind_design(loaded: Loaded, search_path: list[Path] | None = None) -> Design
             problems.append(loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}")))
     if problems:
         raise SpecError(problems)
+
+
+def bind_design(loaded: Loaded, search_path: list[Path] | None = None,
+                libraries: LibrarySet | None = None) -> Design:
+    """Compile a validated architecture and price it against its libraries (loaded from the
+    search path, or the already loaded ``libraries`` a sweep shares between points).
+
+    Raises:
+        SpecError: unknown libraries, cells or variants, each with the architecture's file and line.
+        LibraryError: a library entry lacks an action the design needs.
+    """
+    spec = loaded.spec
+    if libraries is None:
+        if search_path is None:
+            search_path = default_search_path(loaded.path)
+        libraries = load_library_set(spec.libraries, search_path, arch_file=loaded.path,
+                                     line=loaded.line("libraries"))
+    libs = libraries
+    check_library_names(loaded, libs)
     graph = compile_graph(spec)
     priced = price_graph(graph, libs)
     return Design(loaded, graph, libs, priced)

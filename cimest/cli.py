@@ -250,8 +250,15 @@ def cmd_library(args) -> int:
             print(f"      area         {e.area_f2:g} F²")
         if e.device:
             d = e.device
-            print(f"      device       G {d.g_min_s:.3g}..{d.g_max_s:.3g} S, Vread {d.v_read_v:g} V, "
-                  f"Np/Nd {d.n_p}/{d.n_d}, alpha {d.alpha_p:g}/{d.alpha_d:g}, {d.weight_mode}")
+            if e.datasheet:
+                ds = e.datasheet
+                print(f"      datasheet    {ds.levels} levels, R_on {ds.r_on_ohm:g} Ohm, on/off "
+                      f"{ds.on_off_ratio:g}, NL {ds.nonlinearity_p}/{ds.nonlinearity_d}, c2c {ds.c2c_sigma:g}"
+                      " -> derived device:")
+            print(f"      device       G {d.g_min_s:.4g}..{d.g_max_s:.4g} S, Vread {d.v_read_v:g} V, "
+                  f"Np/Nd {d.n_p}/{d.n_d}, alpha {d.alpha_p:.4g}/{d.alpha_d:.4g}, "
+                  f"gamma {d.gamma_p:.4g}/{d.gamma_d:.4g}, {d.weight_mode}"
+                  + (f", endurance {d.endurance_cycles:.3g} pulses" if d.endurance_cycles else ""))
     return 0
 
 
@@ -382,6 +389,12 @@ def cmd_report(args) -> int:
     from cimest.report import write_exports, write_report
 
     files = args.files
+    if args.command == "report" and len(files) == 1 and Path(files[0]).is_dir():
+        from cimest.sweep import write_pareto_report
+
+        write_pareto_report(files[0], args.output)
+        print(f"wrote {args.output} (Pareto view of the sweep in {files[0]})")
+        return 0
     if args.command == "compare" and len(files) != 2:
         raise CimestError(f"compare takes two architecture files, got {len(files)}")
     designs = _report_designs(files, args.analytic, args.run_dir)

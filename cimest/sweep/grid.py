@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cimest.errors import CimestError, LibraryError, Problem, SpecError
+from cimest.errors import CimestError, Problem, SpecError
 from cimest.spec import Loaded, validate_architecture_data
 from cimest.spec.libraries import LibrarySet, default_search_path, load_library_set
 from cimest.spec.yamlio import LineMap, parse_yaml, read_text
@@ -201,27 +201,10 @@ class Binder:
         return dict(sorted(out.items()))
 
     def bind(self, loaded: Loaded):
-        """Same checks and result as ``cimest.api.bind_design``."""
-        from cimest.api import Design, _variant_checks
-        from cimest.costs.pricing import price_graph
-        from cimest.graph import compile_graph
+        """``cimest.api.bind_design`` with the libraries this grid already loaded."""
+        from cimest.api import bind_design
 
-        libs = self.libraries(loaded)
-        problems: list[Problem] = []
-        for path, kind, variant in _variant_checks(loaded):
-            try:
-                if kind == "cell":
-                    libs.cell(variant)  # type: ignore[arg-type]
-                else:
-                    libs.find(kind, variant)
-            except LibraryError as err:
-                problems.append(
-                    loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}"))
-                )
-        if problems:
-            raise SpecError(problems)
-        graph = compile_graph(loaded.spec)
-        return Design(loaded, graph, libs, price_graph(graph, libs))
+        return bind_design(loaded, libraries=self.libraries(loaded))
 
 
 def _strip_variants(obj):
