@@ -89,7 +89,7 @@ def _problem(e: dict, model: type[BaseModel], data: Any, lines: LineMap, name: s
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         ctx = e.get("ctx", {})
         tag = ctx.get("discriminator", "kind").strip("'")
-        expected = ctx.get("expected_tags", "").replace("'", "")
+        expected = ctx.get("expected_tags", "").replace("'", "") or _tags_at(model, data, path, tag)
         if kind == "union_tag_invalid":
             got = ctx.get("tag")
             options = [t.strip() for t in expected.split(",")]
@@ -113,6 +113,24 @@ def _problem(e: dict, model: type[BaseModel], data: Any, lines: LineMap, name: s
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         msg = f"{msg}, got {_value_at(data, path)!r}"
     return Problem(name, line, dotted(path), msg)
+
+
+def _tags_at(model: type[BaseModel], data: Any, path: tuple, tag: str) -> str:
+    """The values the ``tag`` literal of the union field at ``path`` allows (pydantic does not
+    list them when the tag is missing)."""
+    parent = _model_at(model, data, path[:-1]) if path else None
+    field = _field_by_key(parent, path[-1]) if parent is not None else None
+    if field is None:
+        return ""
+    tp = field.annotation
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    tags: list[str] = []
+    for member in typing.get_args(tp) or (tp,):
+        f = getattr(member, "model_fields", {}).get(tag)
+        if f is not None:
+            tags += [str(a) for a in typing.get_args(f.annotation)]
+    return ", ".join(tags)
 
 
 def _value_at(data: Any, path: tuple) -> Any:
