@@ -115,7 +115,17 @@ def estimate_design(design: Design, counts: EventCounts | None = None,
     """Estimate from given counts, or from the analytic counter when none are given."""
     if counts is None:
         counts = count_analytic(design.graph)
-    return estimate(design.graph, counts, design.libraries, accuracy=accuracy, priced=design.priced)
+    est = estimate(design.graph, counts, design.libraries, accuracy=accuracy, priced=design.priced)
+    if counts.mode == "train":
+        inf = estimate(design.graph, count_analytic(design.graph, "inference"), design.libraries,
+                       priced=design.priced)
+        est.extra["inference"] = {
+            "energy_per_inference_j": inf.energy_per_sample_j,
+            "energy_per_mac_j": inf.energy_per_mac_j,
+            "tops_per_w": inf.tops_per_w,
+            "counts_source": "analytic",
+        }
+    return est
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -146,6 +156,7 @@ def train_design(design: Design, *, epochs: int | None = None, seed: int | None 
     from cimest.engine.train import train
     from cimest.output import write_atomic, write_json
 
+    require_training_workload(design)
     if run_dir is None:
         run_dir = default_run_dir(design, seed)
     result = train(design.graph, design.libraries, dataset=dataset, epochs=epochs, seed=seed,
@@ -156,6 +167,20 @@ def train_design(design: Design, *, epochs: int | None = None, seed: int | None 
         np.savez_compressed(buf, **result.conductances)
         write_atomic(Path(run_dir) / "conductances.npz", buf.getvalue())
     return result
+
+
+def require_training_workload(design: Design) -> None:
+    """The engine only trains: refuse an inference workload with its file and line.
+
+    Raises:
+        SpecError: ``workload.mode`` is ``inference``.
+    """
+    if design.spec.workload.mode != "train":
+        raise SpecError([design.loaded.problem(
+            ("workload", "mode"),
+            "training (cimest train, estimate --measured, report) needs a training workload "
+            "(mode: train); an inference workload is estimated from analytic counts: "
+            "cimest estimate FILE (without --measured) or report --analytic")])
 
 
 def cached_result(design: Design, run_dir: str | os.PathLike | None = None) -> dict | None:
@@ -194,6 +219,7 @@ def measured_estimate(design: Design, *, run_dir=None, progress=None, should_sto
     Returns:
         (estimate, the run's result record as in result.json)
     """
+    require_training_workload(design)
     record = None if retrain else cached_result(design, run_dir)
     if record is None:
         result = train_design(design, run_dir=run_dir, resume=True, progress=progress,

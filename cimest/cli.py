@@ -135,8 +135,8 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def _summary(est, file=sys.stdout) -> None:
-    p = lambda *a: print(*a, file=file)  # noqa: E731
+def _summary(est, file=None) -> None:
+    p = lambda *a: print(*a, file=file or sys.stdout)  # noqa: E731
     acc = f"{est.accuracy * 100:.2f} %" if est.accuracy is not None else "not trained"
     p(f"{est.name}  ({est.mode}, {est.counts_source} counts)")
     p(f"  energy per MAC        {format_si(est.energy_per_mac_j, 'J')}")
@@ -147,6 +147,10 @@ def _summary(est, file=sys.stdout) -> None:
     p(f"  latency per sample    {format_si(est.latency_per_sample_s, 's')}")
     p(f"  throughput            {est.throughput_samples_per_s:.4g} samples/s")
     p(f"  accuracy              {acc}")
+    inf = est.extra.get("inference")
+    if inf:
+        p(f"  one inference         {format_si(inf['energy_per_inference_j'], 'J')}, "
+          f"{format_si(inf['energy_per_mac_j'], 'J')}/MAC, {inf['tops_per_w']:.4g} TOPS/W (analytic)")
     p("  energy per MAC by phase: " + ", ".join(
         f"{ph} {format_si(v, 'J')}" for ph, v in est.energy_per_mac_by_phase_j.items()))
     p("  top energy consumers (per sample):")
@@ -518,6 +522,95 @@ def _register_sweep(sub) -> None:
 
 
 _EXTRA_COMMANDS.append(_register_sweep)
+
+
+# --- device fit and calibrate (issue 5) ---------------------------------------------------------
+
+
+def cmd_device_fit(args) -> int:
+    import re
+
+    import yaml
+
+    from cimest.devices.datasheet import fit_csv, fit_error_text, library_from_fits
+    from cimest.output import write_atomic
+    from cimest.spec import load_library
+
+    csv_path = Path(args.data)
+    name = args.name or re.sub(r"[^A-Za-z0-9_]+", "_", csv_path.stem).strip("_") or "fitted_cell"
+    out = Path(args.output) if args.output else Path(f"{name}.yaml")
+    fits = fit_csv(csv_path)
+    doc = library_from_fits(fits, library=out.stem, variant=name,
+                            source=f"{csv_path}, fitted by cimest device fit")
+    header = (f"# Cell fitted to {csv_path} by cimest device fit (pulse-response model, algorithms.md §2).\n"
+              "# Read and write voltages/widths are placeholders: replace them with the device's.\n")
+    text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    write_atomic(out, text)
+    load_library(out)  # what was written must load (a bug otherwise, not a user error)
+    print(f"fit error: {fit_error_text(fits)}")
+    print(f"wrote {out}: library {out.stem}, cell {name} "
+          f"(use it with libraries: [{out.stem}, ...] and crossbar.cell: {name})")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from cimest.api import load_design
+    from cimest.costs.calibrate import MeasuredBreakdownSpec, calibrated_text, fit_calibration
+    from cimest.output import write_atomic
+    from cimest.spec import parse_architecture
+    from cimest.spec.validate import validate_model
+    from cimest.spec.yamlio import parse_yaml, read_text
+
+    d = load_design(args.file)
+    name, text = read_text(args.measured)
+    data, lines = parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise CimestError(f"{name}:1: expected a mapping with energy_pj (and area_um2) by component kind")
+    measured = validate_model(MeasuredBreakdownSpec, data, lines, name)
+    if not measured.energy_j and not measured.area_m2:
+        raise CimestError(f"{name}:1: nothing to fit: give energy_pj (and/or area_um2) by component kind")
+    fit = fit_calibration(d.spec, d.libraries, measured)
+    _, arch_text = read_text(args.file)
+    new_text = calibrated_text(arch_text, fit, d.spec)
+    out = args.output or args.file
+    check = parse_architecture(new_text, str(out)).spec  # the written file must load
+    if check.calibration != {**d.spec.calibration, **fit.calibration}:
+        raise RuntimeError("calibration section was not written back as fitted")
+    write_atomic(out, new_text)
+    unit = "per MAC" if measured.per == "mac" else "per sample"
+    print(f"{d.spec.name}: {len(fit.rows)} measured values ({unit})")
+    print(f"  {'quantity':<8} {'kind':<14} {'measured':>12} {'before':>12} {'after':>12} {'factor':>10}")
+    for r in fit.rows:
+        u = "J" if r["quantity"] == "energy" else None
+        fmt = (lambda v: format_si(v, u)) if u else (lambda v: f"{v * 1e12:.4g} µm²")  # noqa: E731
+        print(f"  {r['quantity']:<8} {r['kind']:<14} {fmt(r['measured']):>12} {fmt(r['model_before']):>12} "
+              f"{fmt(r['model_after']):>12} {r['factor']:>10.4g}")
+    print(f"  RMS relative error: before {100 * fit.rms_before:.3g} %, after {100 * fit.rms_after:.3g} %")
+    print(f"wrote {out} (calibration: section{'s' if fit.area_calibration else ''} set; other lines unchanged)")
+    return 0
+
+
+def _register_devices(sub) -> None:
+    p = sub.add_parser("device", help="user-defined devices: fit measured pulse-response data")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION")
+    dsub.required = True
+    q = dsub.add_parser("fit", help="fit the pulse-response model to a CSV and write a library with one cell")
+    q.add_argument("data", metavar="DATA.csv", help="columns pulse,conductance_s,direction (pot/dep)")
+    q.add_argument("--name", default=None, help="the cell's variant name (default: the CSV's name)")
+    q.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+                   help="library file to write (default: NAME.yaml); its name is the library name")
+    q.set_defaults(func=cmd_device_fit)
+
+    p = sub.add_parser("calibrate", help="fit per-kind energy/area factors to a measured breakdown")
+    p.add_argument("file", metavar="FILE", help="the architecture YAML")
+    p.add_argument("--measured", metavar="BREAKDOWN.yaml", required=True,
+                   help="per: sample|mac, energy_pj: {kind: value}, optional area_um2: {kind: value}")
+    p.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+                   help="write the calibrated architecture here (default: rewrite FILE)")
+    p.set_defaults(func=cmd_calibrate)
+
+
+_EXTRA_COMMANDS.append(_register_devices)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ def estimate(
             records.append(EnergyRecord(layer, "static", role, p.kind, p.variant, "leakage", latency, e))
 
     energy = sum(r.energy_j for r in records)
-    macs = graph.macs_per_sample()
+    macs = graph.macs_per_sample(counts.mode)
     total_macs = sum(macs.values())
     by_phase: dict[str, float] = {}
     for r in records:

@@ -49,13 +49,17 @@ def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
     return ActivityFactors(**values)
 
 
-def count_analytic(graph: ComponentGraph) -> EventCounts:
-    """Events of one sample (training or inference, as the workload says)."""
-    counts = EventCounts(n_samples=1, mode=graph.spec.workload.mode, source="analytic")
-    train = graph.spec.workload.mode == "train"
+def count_analytic(graph: ComponentGraph, mode: str | None = None) -> EventCounts:
+    """Events of one sample: a training sample, or one inference (``mode="inference"``, also on a
+    training chip: the forward pass without the derivative sampling). Default: the workload's."""
+    mode = mode or graph.spec.workload.mode
+    counts = EventCounts(n_samples=1, mode=mode, source="analytic")
+    train = mode == "train"
+    if train and graph.spec.workload.mode != "train":
+        raise ValueError("an inference chip has no training events to count")
     for lm in graph.layers:
         a = activity_of(graph, lm.name)
-        _forward(graph, lm, a, counts)
+        _forward(graph, lm, a, counts, train)
         if train:
             _backward(graph, lm, a, counts)
             _update(graph, lm, a, counts)
@@ -66,7 +70,8 @@ def _has(graph: ComponentGraph, layer: str, role: str) -> bool:
     return (layer, role) in graph.components
 
 
-def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCounts) -> None:
+def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCounts,
+             train: bool) -> None:
     L, ph = lm.name, "forward"
     spec = graph.spec
     inp = graph.component(L, "input_driver")
@@ -81,13 +86,13 @@ def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCo
     if ro.kind == "comparator":
         c.add(L, ph, "readout", "compare", lm.n_out)
         c.add(L, ph, "readout_rng", "bit", lm.n_out * graph.component(L, "readout_rng").bits)
-        if _has(graph, L, "derivative_comparator"):
+        if train and _has(graph, L, "derivative_comparator"):
             c.add(L, ph, "derivative_comparator", "compare", lm.n_out)
             c.add(L, ph, "derivative_rng", "bit", lm.n_out * graph.component(L, "derivative_rng").bits)
     else:
         _adc_readout(graph, L, ph, "", lm.n_out, lm.row_tiles, c)
         c.add(L, ph, "activation", "evaluate", lm.n_out)
-        if _has(graph, L, "derivative_unit"):
+        if train and _has(graph, L, "derivative_unit"):
             c.add(L, ph, "derivative_unit", "op", lm.n_out)
     if _has(graph, L, "input_rng"):
         c.add(L, ph, "input_rng", "bit", lm.n_in * graph.component(L, "input_rng").bits)

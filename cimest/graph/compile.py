@@ -115,10 +115,11 @@ class ComponentGraph:
                 return lm
         raise KeyError(name)
 
-    def macs_per_sample(self) -> dict[str, int]:
-        """Logical multiply-accumulates of the algorithm per sample, by phase."""
+    def macs_per_sample(self, mode: str | None = None) -> dict[str, int]:
+        """Logical multiply-accumulates of the algorithm per sample, by phase (``mode``:
+        "train" or "inference"; default the workload's)."""
         fwd = sum(lm.n_weights for lm in self.layers)
-        if self.spec.workload.mode == "inference":
+        if (mode or self.spec.workload.mode) == "inference":
             return {"forward": fwd, "backward": 0, "update": 0}
         if self.spec.algorithm.rule == "dfa":
             bwd = sum(f.n_weights for f in self.feedback)
