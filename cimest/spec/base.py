@@ -16,7 +16,8 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True,
+        allow_inf_nan=False,  # Why: NaN fails every bound, and "<= 100, got nan" misleads
     )
 
 
