@@ -1,0 +1,201 @@
+"""The corpus in tests/bad_inputs/ through the real `cimest` command.
+
+Each case of tests/bad_inputs/cases.yaml runs in a subprocess with a 10 s timeout and a 1 GB
+address-space limit. It must exit with its status (0 or 2, never 1 or a signal), print its message
+and no traceback. The cases run concurrently once per session; each test checks one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle  # noqa: F401 - documents that the npz_pickled_object case pickles on purpose
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "tests" / "bad_inputs"
+FIXTURES = ROOT / "tests" / "fixtures"
+CASES = yaml.safe_load((HERE / "cases.yaml").read_text(encoding="utf-8"))
+TIME_LIMIT_S = 10.0
+MEMORY_LIMIT = 1 << 30
+
+
+def case_id(case: dict) -> str:
+    stem = Path(case["file"]).stem if "file" in case else case.get("setup", "")
+    cmd = (case.get("args") or ["validate"])[:1]
+    words = [w for w in (*cmd, stem) if w]
+    return "-".join(words) or "no-args"
+
+
+IDS: list[str] = []
+for _c in CASES:
+    base = case_id(_c)
+    n = sum(1 for i in IDS if i == base or i.startswith(base + "#"))
+    IDS.append(base if n == 0 else f"{base}#{n + 1}")
+
+
+# --- set-ups of {tmp} ---------------------------------------------------------------------------
+
+
+class _Evil:
+    """Pickles into a call of os.system: loading it must never happen."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # test data, not cimest output
+        np.savez(f, **arrays)
+
+
+def _record(obj) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
+
+
+def _setup(name: str, tmp: Path) -> None:
+    run = tmp / "run"
+    ckpt = run / "checkpoint.npz"
+    if name == "big_file":
+        (tmp / "big.yaml").write_text("# " + "x" * 2_100_000 + "\n")
+    elif name == "garbage_checkpoint":
+        run.mkdir()
+        ckpt.write_bytes(bytes((i * 131 + 7) % 256 for i in range(4096)))
+    elif name == "empty_checkpoint":
+        run.mkdir()
+        ckpt.write_bytes(b"")
+    elif name == "npz_without_record":
+        _npz(ckpt, layer0_g=np.zeros(3))
+    elif name == "npz_record_not_object":
+        _npz(ckpt, meta=_record([1, 2]))
+    elif name == "npz_pickled_object":
+        _npz(ckpt, meta=np.array([_Evil(tmp / "pwned")], dtype=object))
+    elif name == "checkpoint_is_directory":
+        ckpt.mkdir(parents=True)
+    elif name == "foreign_checkpoint":
+        _npz(ckpt, meta=_record({"format": 1, "fingerprint": "0" * 16}))
+    elif name == "result_json_list":
+        run.mkdir()
+        (run / "result.json").write_text("[1, 2]\n")
+    elif name == "result_json_bad_counts":
+        run.mkdir()
+        record = {"layer": "L1", "phase": "forward", "component": "cell", "action": "read",
+                  "count": "many"}
+        (run / "result.json").write_text(json.dumps({
+            "epochs": 10, "accuracy": 0.5,
+            "counts": {"records": [record], "n_samples": 1, "mode": "train", "source": "measured"},
+        }))
+    elif name == "sweep_store_garbage":
+        (tmp / "sweep").mkdir()
+        (tmp / "sweep" / "points.jsonl").write_bytes(b'{"key": "a", "par\x00\xff\n')
+    elif name == "plain_file":
+        (tmp / "plain").write_text("not a folder\n")
+    else:
+        raise AssertionError(f"unknown setup {name!r} in cases.yaml")
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    argv: list[str]
+    status: int
+    stdout: str
+    stderr: str
+    seconds: float
+    tmp: Path
+
+
+def _job(case: dict, tmp: Path) -> dict:
+    tmp.mkdir(parents=True, exist_ok=True)
+    if "setup" in case:
+        _setup(case["setup"], tmp)
+    fill = {"here": str(HERE), "fixtures": str(FIXTURES), "tmp": str(tmp),
+            "file": str(HERE / case["file"]) if "file" in case else ""}
+    args = case.get("args", ["validate", "{file}"])
+    env = {"CIMEST_LIBRARY_PATH": os.pathsep.join([str(HERE / "libraries"), str(FIXTURES / "libraries")])}
+    return {"argv": [str(a).format(**fill) for a in args], "cwd": str(ROOT), "env": env,
+            "out": str(tmp.parent / f"{tmp.name}.out"), "err": str(tmp.parent / f"{tmp.name}.err")}
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    # BLAS thread pools reserve address space per core; one thread keeps the 1 GB limit about
+    # cimest, not about the CI machine's core count.
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    """Every case, run by forkrun.py: cimest imported once, one forked child per case."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    jobs = [_job(c, root / f"case{n:03d}") for n, c in enumerate(CASES)]
+    p = subprocess.run([sys.executable, str(Path(__file__).with_name("forkrun.py"))], cwd=ROOT,
+                       env=_env(), input=json.dumps(jobs), capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    results = json.loads(p.stdout)
+    out = {}
+    for i, job, r in zip(IDS, jobs, results, strict=True):
+        read = lambda f: Path(f).read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        out[i] = Outcome(job["argv"], r["status"], read(job["out"]), read(job["err"]),
+                         r["seconds"], root / Path(job["out"]).stem)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_bad_input(case, outcomes, request):
+    o = outcomes[request.node.callspec.id]
+    shown = f"cimest {' '.join(o.argv)}\n--- exit {o.status}\n--- stderr:\n{o.stderr[-3000:]}"
+    assert o.status >= 0, f"killed by signal {-o.status} (timeout or memory)\n{shown}"
+    assert o.status in (0, 2), shown
+    assert o.status == case.get("status", 2), shown
+    assert "Traceback" not in o.stderr and "internal error" not in o.stderr, shown
+    assert o.seconds < TIME_LIMIT_S, f"took {o.seconds:.1f} s\n{shown}"
+    where = o.stdout + o.stderr if o.status == 0 else o.stderr
+    assert case["expect"] in where, f"want {case['expect']!r}\n{shown}\n--- stdout:\n{o.stdout[-2000:]}"
+    assert not (o.tmp / "pwned").exists() and not (ROOT / "cimest-pwned-marker").exists()
+
+
+def test_every_corpus_file_is_used():
+    used = {c["file"] for c in CASES if "file" in c}
+    files = {p.name for p in HERE.glob("*.yaml")} - {"cases.yaml"}
+    assert files == used, f"unused: {sorted(files - used)}; missing: {sorted(used - files)}"
+
+
+# A few cases also through a fresh `python -m cimest.cli` (interpreter start-up included).
+REAL = ["validate-python_object_apply", "validate-alias_bomb", "validate-deep_nesting",
+        "train-huge_network", "train-huge_network_long_layers", "train-garbage_checkpoint"]
+
+
+@pytest.mark.parametrize("ident", REAL)
+def test_bad_input_in_a_fresh_process(ident, tmp_path):
+    case = CASES[IDS.index(ident)]
+    job = _job(case, tmp_path / "case")
+    started = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "cimest.cli", *job["argv"]], cwd=ROOT,
+                       env={**_env(), **job["env"]}, capture_output=True, text=True,
+                       timeout=TIME_LIMIT_S + 5, preexec_fn=_limit_memory)
+    assert time.monotonic() - started < TIME_LIMIT_S
+    assert p.returncode == case.get("status", 2), p.stderr
+    assert case["expect"] in p.stderr and "Traceback" not in p.stderr, p.stderr
