@@ -67,7 +67,7 @@ def main() -> None:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
             time.sleep(0.005)
-            for p, (i, t0) in list(running.items()):
+            for p, (_i, t0) in list(running.items()):
                 if time.monotonic() - t0 > TIMEOUT_S:
                     os.kill(p, signal.SIGKILL)
             continue

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import pickle  # noqa: F401 - documents that the npz_pickled_object case pickles on purpose
 import resource
-import signal
 import subprocess
 import sys
 import time
