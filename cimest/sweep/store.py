@@ -25,26 +25,12 @@ from pathlib import Path
 
 from cimest.errors import CheckpointError, CimestError
 from cimest.output import write_atomic, write_json
+from cimest.sweep.fastcost import KPI_FIELDS
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 POINTS = "points.jsonl"
-RECORD_FIELDS = (
-    "point_id",
-    "params",
-    "name",
-    "energy_per_mac_j",
-    "tops_per_w",
-    "area_m2",
-    "tops_per_mm2",
-    "latency_per_sample_s",
-    "throughput_samples_per_s",
-    "energy_per_sample_j",
-    "accuracy",
-    "counts_source",
-    "training_key",
-    "counts_path",
-)
+RECORD_FIELDS = ("point_id", "params", *KPI_FIELDS, "training_key", "counts_path")
 
 
 def _finite(x):
