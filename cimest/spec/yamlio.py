@@ -62,6 +62,10 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
         line = mark.line + 1 if mark else 0
         msg = " ".join(str(x) for x in (err.context, err.problem) if x)
         raise _fail(name, line, f"YAML syntax error: {msg}") from None
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        raise _fail(name, line, f"character U+{char:04X} is not allowed in YAML ({err.reason})") from None
     except yaml.YAMLError as err:
         raise _fail(name, 0, f"YAML error: {err}") from None
     if node is None:
