@@ -101,7 +101,10 @@ def bind_design(loaded: Loaded, search_path: list[Path] | None = None,
     libs = libraries
     check_library_names(loaded, libs)
     graph = compile_graph(spec)
-    priced = price_graph(graph, libs)
+    try:
+        priced = price_graph(graph, libs)
+    except LibraryError as err:  # a component the libraries lack: point at `libraries:`
+        raise SpecError([loaded.problem(("libraries",), m) for m in err.messages()]) from None
     return Design(loaded, graph, libs, priced)
 
 
