@@ -142,6 +142,11 @@ def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Pri
         a_base = e.area_m2 or 0.0
         area = a_base * a_factor
         a_rule = f"stillmaker_baas area {loc.node_nm:g}->{node_to:g} nm"
+    a_cal = spec.area_calibration.get(component.kind, 1.0)
+    if a_cal != 1.0:
+        area *= a_cal
+        a_factor *= a_cal
+        a_rule += f"; area calibration x{a_cal:g}"
     prov.append(Provenance(component.kind, e.variant, "area", a_base, "F^2" if (is_cell and e.area_f2) else "m2",
                            loc.node_nm, area, a_factor, a_rule, e.source, e.confidence, lib_name))
     leak_factor = 1.0 if is_cell else scaling.energy_factor(loc.node_nm, node_to)

@@ -242,7 +242,9 @@ class ArchitectureSpec(StrictModel):
     peripherals: PeripheralsSpec
     """Converters, drivers, read-out and update circuits (one discriminated section each)."""
     calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
-    """Multiplicative energy factors per component kind (post-layout calibration)."""
+    """Multiplicative energy factors per component kind (post-layout calibration); `cimest calibrate` fits them."""
+    area_calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
+    """Multiplicative area factors per component kind; `cimest calibrate` fits them to a measured area breakdown."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ArchitectureSpec:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cimest.spec.base import Quantity, StrictModel, quantity
+from cimest.spec.datasheet import DatasheetSpec
 from cimest.spec.kinds import KIND_ACTIONS
 
 
@@ -118,7 +119,9 @@ class EntrySpec(StrictModel):
     actions: dict[str, ActionCostSpec] = Field(default_factory=dict)
     """Cost per action; a cell may omit them and have them derived from `device`."""
     device: DeviceSpec | None = None
-    """Cells only: the device parameters."""
+    """Cells only: the device parameters (section 2 model)."""
+    datasheet: DatasheetSpec | None = None
+    """Cells only, instead of `device`: datasheet numbers, converted to `device` at load."""
 
     @field_validator("kind")
     @classmethod
@@ -135,10 +138,20 @@ class EntrySpec(StrictModel):
                 raise ValueError(
                     f"actions.{action}: kind {self.kind} has no action '{action}'. Allowed: {', '.join(allowed)}"
                 )
-        if self.kind == "cell" and self.device is None:
-            raise ValueError("device: a cell entry needs its device parameters")
-        if self.kind != "cell" and self.device is not None:
+        if self.kind != "cell" and (self.device is not None or self.datasheet is not None):
             raise ValueError(f"device: only cells have device parameters, not {self.kind}")
+        if self.device is not None and self.datasheet is not None:
+            raise ValueError("datasheet: give a device block or a datasheet block, not both")
+        if self.datasheet is not None:
+            try:
+                derived = DeviceSpec.model_validate(self.datasheet.device_fields())
+            except ValidationError as err:
+                why = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+                raise ValueError(f"datasheet: the derived device is not valid: {why}") from None
+            # Why: the entry is frozen; the derived device is part of loading, not a later edit.
+            object.__setattr__(self, "device", derived)
+        if self.kind == "cell" and self.device is None:
+            raise ValueError("device: a cell entry needs its device parameters (a device or a datasheet block)")
         if self.area_m2 is not None and self.area_f2 is not None:
             raise ValueError("area: give area_um2 or area_f2, not both")
         return self

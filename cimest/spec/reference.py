@@ -30,6 +30,7 @@ from cimest.spec.architecture import (
     TernaryDriverSpec,
     WorkloadSpec,
 )
+from cimest.spec.datasheet import DatasheetSpec
 from cimest.spec.kinds import KIND_ACTIONS
 from cimest.spec.library import ActionCostSpec, DeviceSpec, EntrySpec, LibrarySpec
 
@@ -56,6 +57,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("library entries[]", EntrySpec),
     ("library entries[].actions.<action>", ActionCostSpec),
     ("library entries[].device (cells)", DeviceSpec),
+    ("library entries[].datasheet (cells, instead of device)", DatasheetSpec),
 ]
 
 

@@ -1,0 +1,118 @@
+"""Inference-only workloads: forward-only counts, bit-serial inputs, variable-precision read-out."""
+
+from __future__ import annotations
+
+import pytest
+
+from cimest.api import bind_design, estimate_design
+from cimest.cli import main
+from cimest.graph import compile_graph
+from cimest.graph.analytic import count_analytic
+from cimest.spec import parse_architecture
+
+ARCH = """
+name: inf
+technology: {node_nm: 32, vdd_v: 0.9, clock_mhz: 1000}
+libraries: [toy_cmos, toy_cells]
+workload: {network: [100, 60, 10], mode: inference, input_bits: IN_BITS, epochs: 1}
+algorithm: {rule: backprop}
+crossbar: {rows: 64, cols: 64, cell: toy_rram}
+peripherals:
+  input_driver: {kind: dac, bits: 4, bit_serial: SERIAL}
+  readout: {kind: adc, bits: OUT_BITS, columns_per_adc: 4}
+  error_input: {kind: dac, bits: 8}
+  error_readout: {kind: adc, bits: 8}
+  update: {kind: pulse_train}
+  gradient_accumulator: {kind: sram_buffer, bits: 8}
+  output_readout: {kind: adc, bits: OUT_BITS, columns_per_adc: 1}
+"""
+
+
+def spec(in_bits=1, out_bits=6, serial=True, mode="inference"):
+    text = (ARCH.replace("IN_BITS", str(in_bits)).replace("OUT_BITS", str(out_bits))
+            .replace("SERIAL", str(serial).lower()).replace("mode: inference", f"mode: {mode}"))
+    return parse_architecture(text)
+
+
+def test_forward_only_components_and_counts(toy_libs):
+    g = compile_graph(spec().spec)
+    assert {c.phase for c in g.components.values()} == {"forward"}
+    roles = {role for _, role in g.components}
+    assert not roles & {"error_input", "error_readout", "gradient_accumulator", "write_driver",
+                        "derivative_unit", "gradient_adder"}
+    c = count_analytic(g)
+    assert c.mode == "inference"
+    assert {ph for (_, ph, _, _) in c.counts} == {"forward"}
+    # the training twin has backward and update events on top of the same forward ones
+    t = count_analytic(compile_graph(spec(mode="train").spec))
+    fwd_train = {k: v for k, v in t.counts.items() if k[1] == "forward" and k[2] != "derivative_unit"}
+    assert {k: v for k, v in c.counts.items()} == fwd_train
+
+
+def test_macs_are_forward_only(toy_libs):
+    g = compile_graph(spec().spec)
+    assert g.macs_per_sample() == {"forward": 100 * 60 + 60 * 10, "backward": 0, "update": 0}
+    est = estimate_design(bind_design(spec()))
+    assert set(est.energy_by_phase_j) == {"forward"}
+    assert est.energy_per_mac_j == pytest.approx(est.energy_per_sample_j / (100 * 60 + 60 * 10), rel=1e-12)
+
+
+@pytest.mark.parametrize("bits", [2, 5, 8])
+def test_bit_serial_cycles_multiply_drives_reads_and_shift_adds(toy_libs, bits):
+    one = count_analytic(compile_graph(spec(in_bits=1).spec)).counts
+    many = count_analytic(compile_graph(spec(in_bits=bits).spec)).counts
+    for role, action in (("input_driver", "drive"), ("cell", "read"), ("shift_add", "op")):
+        key = ("L1", "forward", role, action)
+        assert many[key] == pytest.approx(bits * one[key], rel=1e-12)
+    # the read-out converts once per output whatever the input precision
+    assert many[("L1", "forward", "readout", "convert")] == one[("L1", "forward", "readout", "convert")]
+    # hidden layers are driven with the DAC's bits (4), not the network input's
+    assert many[("L2", "forward", "input_driver", "drive")] == one[("L2", "forward", "input_driver", "drive")]
+    g = compile_graph(spec(in_bits=bits).spec)
+    assert g.component("L1", "input_driver").kind == "row_driver"
+    assert g.component("L1", "input_driver").cycles == bits
+
+
+def test_parallel_dac_converts_once_per_row(toy_libs):
+    c = count_analytic(compile_graph(spec(in_bits=8, serial=False).spec)).counts
+    g = compile_graph(spec(in_bits=8, serial=False).spec)
+    assert g.component("L1", "input_driver").kind == "dac" and g.component("L1", "input_driver").bits == 8
+    assert c[("L1", "forward", "input_driver", "convert")] == 100 * g.layer("L1").col_tiles
+
+
+def test_energy_per_mac_and_latency_grow_with_input_bits(toy_libs):
+    ests = [estimate_design(bind_design(spec(in_bits=b))) for b in (1, 2, 4, 8)]
+    e = [x.energy_per_mac_j for x in ests]
+    assert e == sorted(e) and e[-1] > e[0]
+    lat = [x.latency_per_sample_s for x in ests]
+    assert lat == sorted(lat) and lat[-1] > lat[0]
+
+
+def test_energy_per_mac_grows_with_readout_bits(toy_libs):
+    e = [estimate_design(bind_design(spec(out_bits=b))).energy_per_mac_j for b in (3, 6, 8)]
+    assert e == sorted(e) and e[-1] > e[0]
+    d = bind_design(spec(out_bits=3))
+    assert d.graph.component("L1", "readout").bits == 3
+    assert d.graph.component("L2", "readout").bits == 3  # output layer: output_readout bits
+
+
+def test_estimate_cli_on_an_inference_workload(toy_libs, tmp_path, capsys):
+    f = tmp_path / "inf.yaml"
+    f.write_text(ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true"))
+    assert main(["estimate", str(f), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "(inference, analytic counts)" in out
+    import json
+
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data["mode"] == "inference" and data["macs_per_sample"]["backward"] == 0
+
+
+@pytest.mark.parametrize("argv", [["estimate", "--measured"], ["train"]])
+def test_training_commands_refuse_an_inference_workload(toy_libs, tmp_path, capsys, argv):
+    f = tmp_path / "inf.yaml"
+    f.write_text(ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true"))
+    assert main([argv[0], str(f), *argv[1:], "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{f}:" in err and "workload.mode" in err and "needs a training workload" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
