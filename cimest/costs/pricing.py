@@ -91,6 +91,10 @@ def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Pri
             * bits_factor
         )
         t_factor = scaling.latency_factor(loc.node_nm, node_to)
+        if e.bit_scaling == "linear":
+            # Why: a linear entry is a serial unit (bit-serial DAC, NeuRRAM's step-wise neuron ADC):
+            # n bits take n of its steps, in time as in energy.
+            t_factor *= bits_factor
         e_rule = (
             f"stillmaker_baas {loc.node_nm:g}->{node_to:g} nm; (V/V0)^2 {loc.vdd_v:g}->{spec.technology.vdd_v:g} V"
             + (f"; {e.bit_scaling} {e.bits}->{component.bits} bits" if bits_factor != 1.0 else "")

@@ -99,7 +99,7 @@ class EntrySpec(StrictModel):
     bits: int | None = Field(None, ge=1, le=32)
     """Resolution these numbers hold for (ADC, DAC, accumulator, buffer width)."""
     bit_scaling: Literal["exponential", "linear", "none"] = "none"
-    """How energy and area follow `bits` away from this entry: 2^dbits, linear, or not at all."""
+    """How energy and area follow `bits` away from this entry: 2^dbits, linear, or not at all; linear entries are serial units whose latency follows bits too."""
     node_nm: float | None = Field(None, gt=1, le=1000)
     """Node of these numbers; the library's node_nm when omitted."""
     vdd_v: Quantity("vdd_v") | None = quantity("vdd_v", default=None)
