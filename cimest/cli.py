@@ -581,8 +581,11 @@ def cmd_calibrate(args) -> int:
     print(f"{d.spec.name}: {len(fit.rows)} measured values ({unit})")
     print(f"  {'quantity':<8} {'kind':<14} {'measured':>12} {'before':>12} {'after':>12} {'factor':>10}")
     for r in fit.rows:
-        u = "J" if r["quantity"] == "energy" else None
-        fmt = (lambda v: format_si(v, u)) if u else (lambda v: f"{v * 1e12:.4g} µm²")  # noqa: E731
+        energy = r["quantity"] == "energy"
+
+        def fmt(v: float, energy: bool = energy) -> str:
+            return format_si(v, "J") if energy else f"{v * 1e12:.4g} µm²"
+
         print(f"  {r['quantity']:<8} {r['kind']:<14} {fmt(r['measured']):>12} {fmt(r['model_before']):>12} "
               f"{fmt(r['model_after']):>12} {r['factor']:>10.4g}")
     print(f"  RMS relative error: before {100 * fit.rms_before:.3g} %, after {100 * fit.rms_after:.3g} %")
