@@ -40,6 +40,8 @@ from cimest.errors import DatasetError
 ALLOWED = ("digits", "mnist5k", "mnist-idx:<dir>")
 
 _IDX_PREFIX = "mnist-idx:"
+#: Largest IDX file read (bytes): 4x the 47 MB of MNIST's training images.
+MAX_IDX_BYTES = 200_000_000
 _UBYTE = 0x08
 
 
@@ -204,10 +206,21 @@ def _find_idx(directory: Path, stem: str) -> Path:
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
     """uint8 array of an IDX file of unsigned bytes with ``ndim`` dimensions."""
     try:
-        raw = path.read_bytes()
         if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as err:
+            # Why a cap: a small .gz can expand to gigabytes (a "zip bomb"); read one byte more
+            # than the largest IDX file cimest accepts and refuse the file if it is reached.
+            with gzip.open(path, "rb") as f:
+                raw = f.read(MAX_IDX_BYTES + 1)
+            if len(raw) > MAX_IDX_BYTES:
+                raise DatasetError(
+                    f"{path}: decompresses to more than {MAX_IDX_BYTES:,} bytes; "
+                    "not an MNIST-sized IDX file"
+                )
+        else:
+            if path.stat().st_size > MAX_IDX_BYTES:
+                raise DatasetError(f"{path}: larger than {MAX_IDX_BYTES:,} bytes")
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DatasetError(f"{path}: cannot read: {err}") from err
     header = 4 + 4 * ndim
     if len(raw) < header:

@@ -235,3 +235,17 @@ def test_first_last_split_takes_the_last_rows_of_each_class(tmp_path):
     assert ds.x_train.shape == (800, 1) and ds.x_test.shape == (200, 1)
     with pytest.raises(DatasetError, match="class 1 has 499 rows, need 500"):
         datasets._split_table("t", tmp_path, table[:-1], 255, 2, datasets._first_last(400, 100))
+
+
+def test_gzip_bomb_in_an_idx_folder_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    import gzip
+
+    from cimest.engine import datasets
+
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 10_000)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes(50_000))  # compresses to a few hundred bytes, expands past the cap
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(datasets.DatasetError, match="decompresses to more than 10,000 bytes"):
+        datasets.load_dataset(f"mnist-idx:{tmp_path}")
