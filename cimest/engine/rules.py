@@ -89,6 +89,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _mvm(state: EngineState, i: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pre-activation of layer ``i``: the crossbar's x @ W, plus the bias of float variants."""
+    y = x @ w
+    b = state.layers[i].b
+    return y if b is None else y + b
+
+
 def softmax(y: np.ndarray) -> np.ndarray:
     e = np.exp(y - y.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -306,9 +313,7 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
     for i, lm in enumerate(layers[:-1]):
         L = lm.name
         _forward_counts(t, lm, x)
-        y = x @ W[i]
-        if state.layers[i].b is not None:
-            y = y + state.layers[i].b
+        y = _mvm(state, i, x, W[i])
         z = _sigmoid(a * y)
         x = (z > s[f"z{i + 1}"].uniform(z.shape)).astype(np.float64)
         d = a * z * (1.0 - z)
@@ -358,9 +363,7 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
 def _output(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray, t: Tally) -> np.ndarray:
     """Output layer MVM, ADC and softmax unit events; returns the digitised pre-activation."""
     out = setup.graph.layers[-1]
-    y = x @ w
-    if state.layers[-1].b is not None:
-        y = y + state.layers[-1].b
+    y = _mvm(state, -1, x, w)
     B = x.shape[0]
     t.adc(out.name, "forward", "", B * out.n_out, out.row_tiles)
     t.add(out.name, "forward", "activation", "evaluate", B * out.n_out)
@@ -388,9 +391,7 @@ def _batch_full(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
     for i, lm in enumerate(layers[:-1]):
         L = lm.name
         _forward_counts(t, lm, x)
-        y = x @ W[i]
-        if state.layers[i].b is not None:
-            y = y + state.layers[i].b
+        y = _mvm(state, i, x, W[i])
         _check_finite(y, "pre-activation", state.epoch, L)
         if not ideal:
             r = FORWARD_RANGE / a
@@ -460,14 +461,10 @@ def predict(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
     ideal = setup.rule == "software"
     h = x.astype(np.float64)
     for i in range(len(W) - 1):
-        y = h @ W[i]
-        if state.layers[i].b is not None:
-            y = y + state.layers[i].b
+        y = _mvm(state, i, h, W[i])
         if not ideal and not setup.binary:
             r = FORWARD_RANGE / a
             y = adc_quantize(y, spec.peripherals.readout.bits, -r, r)[1]
         h = _sigmoid(a * y)
-    y = h @ W[-1]
-    if state.layers[-1].b is not None:
-        y = y + state.layers[-1].b
+    y = _mvm(state, -1, h, W[-1])
     return np.argmax(y, axis=1)
