@@ -325,10 +325,7 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
         t.add(L, "forward", "derivative_rng", "bit", n * t.bits(L, "derivative_rng"))
         xs.append(x)
     out = layers[-1]
-    _forward_counts(t, out, x)
-    y = _output(setup, state, x, W[-1], t)
-    p = softmax(y)
-    loss = float(-np.log(np.maximum(p[np.arange(B), yb], 1e-300)).sum())
+    p, loss = _output_probabilities(setup, state, x, W[-1], yb, t)
     zs = (p > s["out"].uniform(p.shape)).astype(np.int8)
     t.add(out.name, "backward", "error_rng", "bit", p.size * t.bits(out.name, "error_rng"))
     onehot = np.zeros_like(zs)
@@ -358,6 +355,16 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
         _check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
                       state.epoch, lm.name)
     return loss
+
+
+def _output_probabilities(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray,
+                          yb: np.ndarray, t: Tally) -> tuple[np.ndarray, float]:
+    """The output layer's MVM with its events, its softmax, and the batch's summed cross-entropy
+    (of the unsampled softmax, as the reference reports it)."""
+    _forward_counts(t, setup.graph.layers[-1], x)
+    p = softmax(_output(setup, state, x, w, t))
+    loss = float(-np.log(np.maximum(p[np.arange(x.shape[0]), yb], 1e-300)).sum())
+    return p, loss
 
 
 def _output(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray, t: Tally) -> np.ndarray:
@@ -405,11 +412,7 @@ def _batch_full(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
         if not ideal and in_dac:
             x = dac_levels(z, per.input_driver.bits, 0.0, 1.0)[1]
         xs.append(x)
-    out = layers[-1]
-    _forward_counts(t, out, x)
-    y = _output(setup, state, x, W[-1], t)
-    p = softmax(y)
-    loss = float(-np.log(np.maximum(p[np.arange(B), yb], 1e-300)).sum())
+    p, loss = _output_probabilities(setup, state, x, W[-1], yb, t)
     onehot = np.zeros_like(p)
     onehot[np.arange(B), yb] = 1.0
     delta = p - onehot
