@@ -3,6 +3,9 @@
 Room: costs. Step durations come from component latencies and the serial steps of each phase:
 - forward: input drive (x bit-serial cycles) + cell read + read-out (comparator, or ADC
   conversions serial over the columns sharing one ADC) + partial-sum adds + activation;
+  an integrating read-out adds its integration steps and one sample step per phase (the
+  per-bit samples overlap the integration), and converts once per phase, each phase taking
+  the share of a conversion it resolves;
   the output layer's softmax unit evaluates its n_out outputs one after another.
 - backward: the same for the error MVM (through W transposed, or the DFA feedback array).
 - update: accumulator read-modify-write, row by row (rows of a tile in series, columns in
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from cimest.graph.analytic import activity_of
-from cimest.graph.compile import ComponentGraph
+from cimest.graph.compile import ComponentGraph, conversion_steps, integration_phases
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,14 @@ def step_durations(graph: ComponentGraph, priced: dict) -> dict[tuple[str, str],
                       + _lat(priced, (L, "cell"), "read"))
         ro = c[(L, "readout")]
         if ro.kind == "adc":
-            cpa = spec.peripherals.output_readout.columns_per_adc if lm.is_output else spec.peripherals.readout.columns_per_adc  # type: ignore[union-attr]
-            t += min(cpa, lm.cols) * _lat(priced, (L, "readout"), "convert")
+            ro_spec = spec.peripherals.output_readout if lm.is_output else spec.peripherals.readout
+            conversions = 1.0
+            if (L, "integrator") in c:
+                phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
+                conversions = sum(conversion_steps(ro.bits or 1, phases)) / (ro.bits or 1)
+                t += c[(L, "integrator")].cycles * _lat(priced, (L, "integrator"), "step")
+                t += len(phases) * _lat(priced, (L, "sample"), "sample")
+            t += min(ro_spec.columns_per_adc, lm.cols) * conversions * _lat(priced, (L, "readout"), "convert")  # type: ignore[union-attr]
             if lm.row_tiles > 1:
                 t += math.ceil(math.log2(lm.row_tiles)) * _lat(priced, (L, "partial_sum_adder"), "op")
             n_act = lm.n_out if lm.is_output else 1

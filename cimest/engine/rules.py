@@ -66,7 +66,7 @@ class Setup:
 
     @property
     def differential(self) -> bool:
-        return self.spec.crossbar.weight_encoding == "differential_pair"
+        return self.spec.crossbar.weight_encoding != "reference_column"
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -144,9 +144,9 @@ def _forward_counts(t: Tally, lm: LayerMap, x: np.ndarray) -> None:
     driven = int(np.count_nonzero(x))
     drv = t.g.components[(L, "input_driver")]
     if drv.kind == "dac":
-        t.add(L, "forward", "input_driver", "convert", x.shape[0] * lm.n_in * lm.col_tiles)
+        t.add(L, "forward", "input_driver", "convert", x.shape[0] * lm.n_in * lm.col_tiles * lm.rows_per_input)
     else:
-        t.add(L, "forward", "input_driver", "drive", driven * lm.col_tiles * drv.cycles)
+        t.add(L, "forward", "input_driver", "drive", driven * lm.col_tiles * drv.cycles * lm.rows_per_input)
     t.add(L, "forward", "cell", "read", driven * lm.cols_read_per_row * drv.cycles)
     if t.has(L, "shift_add"):
         t.add(L, "forward", "shift_add", "op", x.shape[0] * lm.n_out * lm.row_tiles * drv.cycles)

@@ -112,10 +112,10 @@ def make_setup(graph: ComponentGraph, libraries: LibrarySet) -> Setup:
     else:
         variant = "memristor" if alg.weight_update == "memristor" else "float"
     model = pulse_model(graph, libraries) if variant == "memristor" else None
-    if model is not None and model.kind != "pot_dep" and spec.crossbar.weight_encoding != "differential_pair":
+    if model is not None and model.kind != "pot_dep" and spec.crossbar.weight_encoding == "reference_column":
         raise CimestError(
             f"crossbar.cell: {spec.crossbar.cell} is {model.kind} (programmable in one direction "
-            "only); use crossbar.weight_encoding: differential_pair"
+            "only); use crossbar.weight_encoding: differential_pair or differential_rows"
         )
     return Setup(graph, model, alg.rule, variant, alg.activation_gain, alg.learning_rate,
                   alg.update_threshold, spec.peripherals.gradient_accumulator.bits,

@@ -6,11 +6,17 @@ holds the two equal on the activity factors a run measured. The rules, per sampl
 d_err = error_density of the layer's own error delta, u = update_fraction, k = pulses_per_update):
 
 forward
-  row_driver.drive      d_in * n_in * C          (only driven rows; x input_bits if bit-serial)
-  dac.convert           n_in * C                 (every row converts, whatever its value)
+  row_driver.drive      d_in * n_in * C          (only driven rows; x input_bits if bit-serial;
+                                                  x 2 rows per input for differential_rows)
+  dac.convert           n_in * C                 (every row converts, whatever its value; x 2 as above)
   cell.read             d_in * n_in * cells read per driven row (weights + 1 reference per C)
   comparator.compare    n_out; rng.bit n_out * rng_bits   (and again for the sampled derivative)
   adc.convert           n_out * R; mux.switch = conversions; adder.op n_out * (R - 1)
+  integrating read-out  per lane (n_out * R): integrator.step sum(2^p - 1) over the phases,
+                        sample_hold.sample one per input bit, adc.convert sum(resolved bits) / bits
+                        (a phase resolving fewer bits is that fraction of a conversion), mux one
+                        switch per phase, shift_add.op one per resolved bit, neuron_wordline
+                        row_driver.drive one per input bit
   activation.evaluate   n_out;  multiplier.op n_out (digital derivative)
 backward (layers after the first; DFA: every hidden layer through its feedback array, driven
           by the output error, so with the output layer's d_err)
@@ -31,7 +37,7 @@ update
 from __future__ import annotations
 
 from cimest.counts import EventCounts
-from cimest.graph.compile import ComponentGraph, LayerMap
+from cimest.graph.compile import ComponentGraph, LayerMap, conversion_steps, integration_phases
 from cimest.spec.architecture import DEFAULT_ACTIVITY, ActivityFactors
 
 
@@ -77,10 +83,10 @@ def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCo
     inp = graph.component(L, "input_driver")
     driven_rows = a.input_density * lm.n_in
     if inp.kind == "dac":
-        c.add(L, ph, "input_driver", "convert", lm.n_in * lm.col_tiles)
+        c.add(L, ph, "input_driver", "convert", lm.n_in * lm.col_tiles * lm.rows_per_input)
     else:
         cycles = _input_cycles(graph, lm)
-        c.add(L, ph, "input_driver", "drive", driven_rows * lm.col_tiles * cycles)
+        c.add(L, ph, "input_driver", "drive", driven_rows * lm.col_tiles * cycles * lm.rows_per_input)
     c.add(L, ph, "cell", "read", driven_rows * lm.cols_read_per_row * _input_cycles(graph, lm))
     ro = graph.component(L, "readout")
     if ro.kind == "comparator":
@@ -89,6 +95,9 @@ def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCo
         if train and _has(graph, L, "derivative_comparator"):
             c.add(L, ph, "derivative_comparator", "compare", lm.n_out)
             c.add(L, ph, "derivative_rng", "bit", lm.n_out * graph.component(L, "derivative_rng").bits)
+    elif _has(graph, L, "integrator"):
+        _integrating_readout(graph, lm, c)
+        c.add(L, ph, "activation", "evaluate", lm.n_out)
     else:
         _adc_readout(graph, L, ph, "", lm.n_out, lm.row_tiles, c)
         c.add(L, ph, "activation", "evaluate", lm.n_out)
@@ -96,9 +105,31 @@ def _forward(graph: ComponentGraph, lm: LayerMap, a: ActivityFactors, c: EventCo
             c.add(L, ph, "derivative_unit", "op", lm.n_out)
     if _has(graph, L, "input_rng"):
         c.add(L, ph, "input_rng", "bit", lm.n_in * graph.component(L, "input_rng").bits)
-    if _has(graph, L, "shift_add"):
+    if _has(graph, L, "shift_add") and not _has(graph, L, "integrator"):
         c.add(L, ph, "shift_add", "op", lm.n_out * lm.row_tiles * _input_cycles(graph, lm))
     del spec
+
+
+def _integrating_readout(graph: ComponentGraph, lm: LayerMap, c: EventCounts) -> None:
+    """Integrator steps, charge samples, phase conversions and per-bit shift-adds of every lane."""
+    L, ph = lm.name, "forward"
+    lanes = lm.n_out * lm.row_tiles
+    ro = graph.component(L, "readout")
+    ro_spec = graph.spec.peripherals.output_readout if lm.is_output else graph.spec.peripherals.readout
+    cycles = _input_cycles(graph, lm)
+    phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
+    resolved = sum(conversion_steps(ro.bits or 1, phases))
+    c.add(L, ph, "integrator", "step", lanes * graph.component(L, "integrator").cycles)
+    c.add(L, ph, "sample", "sample", lanes * cycles)
+    if _has(graph, L, "neuron_wordline"):
+        c.add(L, ph, "neuron_wordline", "drive", lanes * cycles)
+    c.add(L, ph, "readout", "convert", lanes * resolved / (ro.bits or 1))
+    if _has(graph, L, "readout_mux"):
+        c.add(L, ph, "readout_mux", "switch", lanes * len(phases))
+    if _has(graph, L, "partial_sum_adder"):
+        c.add(L, ph, "partial_sum_adder", "op", lm.n_out * (lm.row_tiles - 1))
+    if _has(graph, L, "shift_add"):
+        c.add(L, ph, "shift_add", "op", lanes * resolved)
 
 
 def _input_cycles(graph: ComponentGraph, lm: LayerMap) -> int:

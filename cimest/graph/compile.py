@@ -6,11 +6,19 @@ Mapping conventions (documented in the README):
 - reference_column: one device per weight; each tile gives one column to the reference devices,
   so a tile holds ``cols - 1`` weight columns. differential_pair: two devices (G+, G-) per weight,
   ``cols // 2`` weights per tile row.
-- Row tiles ``R = ceil(n_in / rows)``, column tiles ``C = ceil(n_out / weight_cols_per_tile)``.
+  differential_rows: the pair sits on neighbouring rows driven +V and -V, so a tile holds
+  ``rows // 2`` inputs and ``cols`` weight columns, and every driven input drives two rows.
+- Row tiles ``R = ceil(n_in / inputs_per_tile)``, column tiles ``C = ceil(n_out / weight_cols_per_tile)``.
 - ADC read-out: every tile digitises its own column partial sums; partial sums of the R row tiles
   are added digitally (R - 1 adds per output). Comparator read-out: the column currents of the R
   row tiles are summed on a shared bit line before the one comparator per column (Why: a 1-bit
   decision cannot be split into partial sums; current summation is what comparator designs use).
+- Integrating read-out (readout.integrator, NeuRRAM's voltage-mode neuron): the bit-serial input
+  is integrated in every column; bit k of a phase of p bits is weighted by 2^k integration steps
+  (2^p - 1 per phase), the column charge is sampled once per input bit, and each phase is
+  converted once: the first phase resolves all output bits, a second phase only the output bits
+  below the first phase's input bits. The shift-add takes one op per resolved bit; an optional
+  neuron wordline per column is toggled once per input bit.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ class LayerMap:
     weight_cols_per_tile: int
     rows: int
     cols: int
+    rows_per_input: int = 1
+    """Rows one input drives: 2 for differential_rows (+V and -V), else 1."""
 
     @property
     def n_tiles(self) -> int:
@@ -54,7 +64,7 @@ class LayerMap:
 
     @property
     def cols_read_per_row(self) -> int:
-        """Cells read on one driven row: weight devices plus one reference per column tile."""
+        """Cells read per driven input: weight devices plus one reference per column tile."""
         if self.devices_per_weight == 2:
             return 2 * self.n_out
         return self.n_out + self.col_tiles
@@ -130,8 +140,12 @@ class ComponentGraph:
 
 def map_layer(name: str, index: int, n_in: int, n_out: int, is_output: bool, rows: int, cols: int,
               encoding: str) -> LayerMap:
+    inputs_per_tile, rows_per_input = rows, 1
     if encoding == "differential_pair":
         per_weight, weight_cols = 2, cols // 2
+    elif encoding == "differential_rows":
+        per_weight, weight_cols = 2, cols
+        inputs_per_tile, rows_per_input = rows // 2, 2
     else:
         per_weight, weight_cols = 1, cols - 1
     return LayerMap(
@@ -140,13 +154,28 @@ def map_layer(name: str, index: int, n_in: int, n_out: int, is_output: bool, row
         n_in=n_in,
         n_out=n_out,
         is_output=is_output,
-        row_tiles=math.ceil(n_in / rows),
+        row_tiles=math.ceil(n_in / inputs_per_tile),
         col_tiles=math.ceil(n_out / weight_cols),
         devices_per_weight=per_weight,
         weight_cols_per_tile=weight_cols,
         rows=rows,
         cols=cols,
+        rows_per_input=rows_per_input,
     )
+
+
+def integration_phases(input_bits: int, two_phase_above_bits: int | None) -> tuple[int, ...]:
+    """Input bits per integration phase: one phase, or the upper ceil(n/2) then lower floor(n/2)
+    bits when there are more than ``two_phase_above_bits``."""
+    if two_phase_above_bits is None or input_bits <= two_phase_above_bits:
+        return (input_bits,)
+    return (math.ceil(input_bits / 2), input_bits // 2)
+
+
+def conversion_steps(output_bits: int, phases: tuple[int, ...]) -> tuple[int, ...]:
+    """Output bits each phase's conversion resolves: all of them in the first phase, then only
+    those below the input bits already integrated (NeuRRAM's two-phase read-out)."""
+    return tuple(max(output_bits - sum(phases[:i]), 0) for i in range(len(phases)))
 
 
 def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
@@ -182,12 +211,25 @@ def _readout_units(lm: LayerMap, ro: AdcSpec) -> int:
     return lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
 
 
-def _adc_chain(lm: LayerMap, ro, digital_variant, add) -> int:
-    """ADCs of every tile, their column multiplexers, and the adders of the row-tile partial
-    sums; returns the number of ADCs."""
+def _adc_chain(lm: LayerMap, ro, digital_variant, add, input_cycles: int) -> int:
+    """ADCs of every tile, their column multiplexers, the integrators of an integrating read-out,
+    and the adders of the row-tile partial sums; returns the number of ADCs."""
     L = lm.name
     units = _readout_units(lm, ro)
-    add(Component(L, "readout", "adc", ro.variant, units, ro.bits))
+    phases = (1,)
+    if ro.integrator is not None:
+        phases = integration_phases(input_cycles, ro.integrator.two_phase_above_bits)
+        lanes = lm.n_tiles * lm.cols
+        steps = sum(2**p - 1 for p in phases)
+        add(Component(L, "integrator", "integrator", ro.integrator.variant, lanes, None,
+                      note=f"{steps} integration steps over phases of {phases} input bits", cycles=steps))
+        add(Component(L, "sample", "sample_hold", ro.integrator.sample_variant, lanes, None,
+                      note="one charge sample per input bit", cycles=input_cycles))
+        if ro.integrator.wordline_variant is not None:
+            add(Component(L, "neuron_wordline", "row_driver", ro.integrator.wordline_variant, lanes, 1,
+                          note="toggled once per input bit", cycles=input_cycles))
+    add(Component(L, "readout", "adc", ro.variant, units, ro.bits, cycles=len(phases),
+                  note=f"{len(phases)} conversion phases" if len(phases) > 1 else ""))
     if ro.columns_per_adc > 1:
         add(Component(L, "readout_mux", "mux", None, units, ro.bits))
     if lm.row_tiles > 1:
@@ -203,8 +245,10 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
     drivers = lm.n_tiles * lm.rows
     first = lm.index == 0
     inp = p.input_driver
+    cycles = 1
     if isinstance(inp, DacSpec):
         bits = spec.workload.input_bits if first else inp.bits
+        cycles = bits if inp.bit_serial else 1
         if inp.bit_serial:
             add(Component(L, "input_driver", "row_driver", inp.variant, drivers, 1,
                           note=f"bit-serial, {bits} cycles", cycles=bits))
@@ -213,7 +257,7 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
     else:
         add(Component(L, "input_driver", "row_driver", inp.variant, drivers, 1))
     if lm.is_output:
-        _adc_chain(lm, p.output_readout, p.digital_variant, add)
+        _adc_chain(lm, p.output_readout, p.digital_variant, add, cycles)
         add(Component(L, "activation", "activation", p.activation_variant, 1, note="softmax"))
     else:
         ro = p.readout
@@ -225,7 +269,7 @@ def _forward_components(lm: LayerMap, spec: ArchitectureSpec, add) -> None:
                 add(Component(L, "derivative_comparator", "comparator", ro.variant, n, 1))
                 add(Component(L, "derivative_rng", "rng", ro.rng_variant or _rng_variant(ro), n, ro.rng_bits))
         else:
-            units = _adc_chain(lm, ro, p.digital_variant, add)
+            units = _adc_chain(lm, ro, p.digital_variant, add, cycles)
             add(Component(L, "activation", "activation", p.activation_variant, math.ceil(units / lm.row_tiles), note="sigmoid"))
             if spec.workload.mode == "train":
                 add(Component(L, "derivative_unit", "multiplier", p.digital_variant, math.ceil(units / lm.row_tiles), ro.bits))

@@ -107,9 +107,11 @@ class CrossbarSpec(StrictModel):
     """Columns (outputs) of one crossbar tile."""
     cell: str
     """A cell variant of one of the architecture's libraries."""
-    weight_encoding: Literal["reference_column", "differential_pair"] = "reference_column"
+    weight_encoding: Literal["reference_column", "differential_pair", "differential_rows"] = "reference_column"
     """reference_column: one device per weight, one reference column per tile;
-    differential_pair: two devices (G+ and G-) per weight."""
+    differential_pair: two devices (G+ and G-) per weight on neighbouring columns;
+    differential_rows: two devices per weight on neighbouring rows, driven +V and -V (NeuRRAM):
+    a tile holds rows/2 inputs and every column is an output."""
     c2c_sigma: float | None = Field(None, ge=0, le=10)
     """Overrides the cell's cycle-to-cycle sigma (gamma_p and gamma_d) for what-if runs."""
     d2d_sigma: float | None = Field(None, ge=0, le=10)
@@ -154,6 +156,24 @@ class ComparatorSpec(_Component):
     """Library variant of the RNG."""
 
 
+class IntegratorSpec(StrictModel):
+    """A voltage-mode neuron (NeuRRAM): every column integrates the bit-serial input on a capacitor
+    and is converted once per phase, not once per input bit."""
+
+    variant: str | None = None
+    """integrator variant; bit k of a phase is weighted by 2^k integration steps, so a phase of p
+    bits takes 2^p - 1 steps."""
+    sample_variant: str | None = None
+    """sample_hold variant: the column charge is sampled once per input bit."""
+    wordline_variant: str | None = None
+    """row_driver variant of a line per column that the neuron toggles once per input bit to
+    integrate it (NeuRRAM's neuron wordline, neurram_wordline); omitted: no such line."""
+    two_phase_above_bits: int | None = Field(None, ge=1, le=32)
+    """Inputs of more bits than this are integrated in two phases (the upper ceil(n/2) bits, then
+    the lower floor(n/2)); the first phase resolves all output bits, the second only those below
+    the first phase's bits. NeuRRAM: 3. Omitted: always one phase."""
+
+
 class AdcSpec(_Component):
     kind: Literal["adc"]
     """Multi-bit analog-to-digital converter shared by a group of lines."""
@@ -161,6 +181,9 @@ class AdcSpec(_Component):
     """Resolution."""
     columns_per_adc: int = Field(8, ge=1, le=MAX_TILE_SIDE)
     """Columns sharing one ADC through a multiplexer (conversions are serial)."""
+    integrator: IntegratorSpec | None = None
+    """Integrate bit-serial inputs in each column before converting (inference workloads with a
+    bit-serial input_driver); omitted: no analog integration stage."""
 
 
 class SinglePulseSpec(StrictModel):
@@ -199,6 +222,8 @@ class OutputSpec(_Component):
     """Resolution."""
     columns_per_adc: int = Field(1, ge=1, le=MAX_TILE_SIDE)
     """Columns sharing one ADC."""
+    integrator: IntegratorSpec | None = None
+    """As readout.integrator, for the output layer."""
 
 
 class PeripheralsSpec(StrictModel):
@@ -259,4 +284,18 @@ class ArchitectureSpec(StrictModel):
             raise ValueError(
                 f"peripherals.readout: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
             )
+        for name in ("readout", "output_readout"):
+            if getattr(getattr(self.peripherals, name), "integrator", None) is None:
+                continue
+            if self.workload.mode != "inference":
+                raise ValueError(
+                    f"peripherals.{name}.integrator: integrating neurons are modelled for inference "
+                    "workloads only (the training engine converts every MVM); use workload.mode: inference"
+                )
+            inp = self.peripherals.input_driver
+            if not (isinstance(inp, DacSpec) and inp.bit_serial):
+                raise ValueError(
+                    f"peripherals.{name}.integrator: an integrator sums bit-serial input cycles; "
+                    "use input_driver: {kind: dac, bits: N, bit_serial: true}"
+                )
         return self

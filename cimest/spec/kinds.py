@@ -18,6 +18,8 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
     "mux": ("switch",),
     "shift_add": ("op",),
     "accumulator": ("op",),
+    "integrator": ("step",),
+    "sample_hold": ("sample",),
     "adder": ("op",),
     "multiplier": ("op",),
     "activation": ("evaluate",),

@@ -124,7 +124,10 @@ class LibrarySet:
             for e in lib.entries:
                 if e.kind == kind:
                     return e.variant
-        raise LibraryError(f"no {kind} in libraries [{', '.join(self.names)}]")
+        raise LibraryError(
+            f"no {kind} in libraries [{', '.join(self.names)}]; add an entry of kind {kind} "
+            "(device_libraries/README.md lists the shipped libraries and their kinds)"
+        )
 
     def cell(self, name: str) -> Located:
         return self.find("cell", name)

@@ -102,9 +102,12 @@ def analytic_with(d, activity: dict) -> EventCounts:
     return count_analytic(d2.graph)
 
 
+@pytest.mark.parametrize("encoding", ["reference_column", "differential_rows"])
 @pytest.mark.parametrize("fixture", ["bsl_toy", "fp_toy"])
-def test_analytic_counter_reproduces_measured_counts(fixture, request):
-    d = design(request.getfixturevalue(fixture), **SMALL)
+def test_analytic_counter_reproduces_measured_counts(fixture, encoding, request):
+    d = design(request.getfixturevalue(fixture), **SMALL,
+               weight_encoding__reference_column=f"weight_encoding: {encoding}")
+    assert d.spec.crossbar.weight_encoding == encoding
     r = run(d)
     assert r.counts.n_samples == 1280  # 640 samples x 2 epochs, whole batches of 64
     per_sample = analytic_with(d, r.activity)

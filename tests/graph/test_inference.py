@@ -116,3 +116,74 @@ def test_training_commands_refuse_an_inference_workload(toy_libs, tmp_path, caps
     err = capsys.readouterr().err
     assert f"{f}:" in err and "workload.mode" in err and "needs a training workload" in err
     assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+# --- integrating read-out (NeuRRAM's voltage-mode neuron) --------------------------------------
+
+
+def test_integration_phases_split_in_two_halves_above_the_limit():
+    from cimest.graph.compile import conversion_steps, integration_phases
+
+    assert integration_phases(1, 3) == (1,)
+    assert integration_phases(3, 3) == (3,)
+    assert integration_phases(4, 3) == (2, 2)
+    assert integration_phases(7, 3) == (4, 3)  # upper ceil(n/2), then lower floor(n/2)
+    assert integration_phases(12, None) == (12,)
+    # the second phase resolves only the output bits below the first phase's input bits
+    assert conversion_steps(10, (4, 3)) == (10, 6)
+    assert conversion_steps(3, (4, 3)) == (3, 0)
+
+
+def integrating(in_bits=5, out_bits=6, two_phase="3", mode="inference", serial=True):
+    text = (ARCH.replace("IN_BITS", str(in_bits)).replace("OUT_BITS", str(out_bits))
+            .replace("SERIAL", str(serial).lower()).replace("mode: inference", f"mode: {mode}"))
+    integ = f"integrator: {{two_phase_above_bits: {two_phase}}}" if two_phase else "integrator: {}"
+    text = text.replace("columns_per_adc: 4}", f"columns_per_adc: 4, {integ}}}")
+    text = text.replace("columns_per_adc: 1}", f"columns_per_adc: 1, {integ}}}")
+    return parse_architecture(text)
+
+
+def test_integrating_readout_counts_by_hand(toy_libs):
+    """[100, 60, 10] on 64x64 tiles: L1 has 2 row tiles, so 60 x 2 = 120 lanes; 5 input bits in
+    phases (3, 2); L2 is driven by the 4-bit DAC: phases (2, 2), 10 lanes."""
+    g = compile_graph(integrating().spec)
+    c = count_analytic(g).counts
+    f = lambda layer, role, action: c[(layer, "forward", role, action)]  # noqa: E731
+    assert f("L1", "integrator", "step") == 120 * (7 + 3)
+    assert f("L1", "sample", "sample") == 120 * 5
+    assert f("L1", "readout", "convert") == pytest.approx(120 * (6 + 3) / 6)  # 6 bits, then 3
+    assert f("L1", "readout_mux", "switch") == 120 * 2  # one per phase
+    assert f("L1", "shift_add", "op") == 120 * (6 + 3)  # one per resolved bit
+    assert f("L1", "partial_sum_adder", "op") == 60
+    assert f("L1", "input_driver", "drive") == 100 * 5  # one column tile, every row, 5 cycles
+    assert f("L2", "integrator", "step") == 10 * (3 + 3)
+    assert f("L2", "sample", "sample") == 10 * 4
+    assert f("L2", "readout", "convert") == pytest.approx(10 * (6 + 4) / 6)
+    assert g.component("L1", "integrator").count == 2 * 64  # one per column of every tile
+
+
+def test_one_phase_integration_takes_2_to_the_n_steps(toy_libs):
+    c = count_analytic(compile_graph(integrating(in_bits=5, two_phase="").spec)).counts
+    assert c[("L1", "forward", "integrator", "step")] == 120 * (2**5 - 1)
+    assert c[("L1", "forward", "readout", "convert")] == 120  # one full conversion
+
+
+def test_integrator_needs_a_library_entry(toy_libs):
+    from cimest.errors import SpecError
+
+    with pytest.raises(SpecError) as err:
+        bind_design(integrating())
+    text = str(err.value)
+    assert "libraries: no integrator in libraries [toy_cmos, toy_cells]; add an entry of kind integrator" in text
+    assert "no sample_hold in libraries" in text
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"mode": "train"}, "integrating neurons are modelled for inference workloads only"),
+    ({"serial": False}, "an integrator sums bit-serial input cycles"),
+])
+def test_integrator_is_refused_where_it_is_not_modelled(toy_libs, edit, message):
+    from cimest.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        integrating(**edit)

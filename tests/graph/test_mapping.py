@@ -51,6 +51,22 @@ def test_784x500_differential_pair_uses_two_devices_per_weight():
     assert L1.cols_read_per_row == 1000
 
 
+def test_784x500_differential_rows_holds_half_the_inputs_per_tile():
+    g = graph("differential_rows")
+    L1 = g.layer("L1")
+    # 784 inputs / 64 per tile (row pairs) -> 13 row tiles; 500 outputs / 128 columns -> 4
+    assert (L1.row_tiles, L1.col_tiles) == (13, 4)
+    assert L1.devices_per_weight == 2 and L1.rows_per_input == 2
+    assert L1.n_devices == 2 * 784 * 500
+    from cimest.graph.analytic import count_analytic
+
+    c = count_analytic(g).counts
+    # every input converts on both rows of its pair, in each of the 4 column tiles
+    assert c[("L1", "forward", "input_driver", "convert")] == 784 * 4 * 2
+    # a driven input reads both devices of every weight on its rows
+    assert c[("L1", "forward", "cell", "read")] == 784 * 2 * 500
+
+
 def test_macs_per_sample_follow_the_algorithm():
     g = graph()
     fwd = 784 * 500 + 500 * 10
