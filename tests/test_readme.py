@@ -26,3 +26,21 @@ def test_ci_runs_the_readme_commands():
     for part in install_and_run.split(" && "):
         assert part in ci, part
     assert test in ci
+
+
+def test_the_readme_breakdown_example_calibrates_a_shipped_design(tmp_path, capsys):
+    from cimest.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Calibrate against a measured breakdown", 1)[1]
+    (tmp_path / "BREAKDOWN.yaml").write_text(section.split("```yaml", 1)[1].split("```", 1)[0])
+    command = section.split("```bash", 1)[1].split("```", 1)[0].split()
+    assert command[:2] == ["cimest", "calibrate"]
+    arch = tmp_path / "my_chip.yaml"
+    arch.write_text((ROOT / "architectures" / "full_precision_rram.yaml").read_text())
+    argv = [str(tmp_path / a) if a.endswith(".yaml") else a for a in command[2:]]
+    assert main(["calibrate", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "RMS relative error" in out
+    calibrated = (tmp_path / "my_chip_calibrated.yaml").read_text()
+    assert "calibration:\n  adc: " in calibrated and "area_calibration:\n  adc: " in calibrated
