@@ -142,7 +142,7 @@ def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Pri
     else:
         a_factor = scaling.area_factor(loc.node_nm, node_to)
         if e.bits is not None and component.bits is not None:
-            a_factor *= scaling.resolution_factor(e.bits, component.bits, e.bit_scaling)
+            a_factor *= scaling.resolution_factor(e.bits, component.bits, e.area_bit_scaling or e.bit_scaling)
         a_base = e.area_m2 or 0.0
         area = a_base * a_factor
         a_rule = f"stillmaker_baas area {loc.node_nm:g}->{node_to:g} nm"

@@ -100,6 +100,9 @@ class EntrySpec(StrictModel):
     """Resolution these numbers hold for (ADC, DAC, accumulator, buffer width)."""
     bit_scaling: Literal["exponential", "linear", "none"] = "none"
     """How energy and area follow `bits` away from this entry: 2^dbits, linear, or not at all; linear entries are serial units whose latency follows bits too."""
+    area_bit_scaling: Literal["exponential", "linear", "none"] | None = None
+    """How area follows `bits` when it differs from bit_scaling: `none` for a step-wise unit that
+    takes more steps, not more circuit, for more bits (NeuRRAM's neuron ADC)."""
     node_nm: float | None = Field(None, gt=1, le=1000)
     """Node of these numbers; the library's node_nm when omitted."""
     vdd_v: Quantity("vdd_v") | None = quantity("vdd_v", default=None)
