@@ -351,14 +351,17 @@ _EXTRA_COMMANDS: list = []
 
 
 def _report_designs(files, analytic: bool, run_dir_root):
-    """Load every design and estimate it: measured (train or reuse runs/) unless ``analytic``."""
+    """Load every design and estimate it: measured (train or reuse runs/) unless ``analytic`` or
+    the workload is inference (nothing to train: analytic counts)."""
     from cimest.api import estimate_design, load_design, measured_estimate
     from cimest.report import design_from
 
     designs = [load_design(f) for f in files]  # validate all before training any
     out = []
     for d in designs:
-        if analytic:
+        if analytic or d.spec.workload.mode == "inference":
+            if not analytic:
+                _err(f"{d.spec.name}: inference workload, analytic counts")
             n_train = None
             try:
                 from cimest.engine.datasets import load_dataset
@@ -430,7 +433,7 @@ def _register_report(sub) -> None:
         p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
         p.add_argument("--csv", metavar="PATH", help="also write the energy breakdown as CSV")
         p.add_argument("--analytic", action="store_true",
-                       help="analytic counts, no training (accuracy n/a)")
+                       help="analytic counts, no training (accuracy n/a); inference workloads always use them")
         p.add_argument("--run-dir", metavar="DIR", default=None,
                        help="folder of training runs (default: runs/); one <name>-<hash> per design")
         p.set_defaults(func=cmd_compare if name == "compare" else cmd_report)

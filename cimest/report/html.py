@@ -135,13 +135,26 @@ def _swatch(i: int) -> str:
     return f"<span class='swatch' style='background:{figures.PALETTE[i % len(figures.PALETTE)]}'></span>"
 
 
+def _per_sample(designs: list[ReportDesign]) -> str:
+    """What one sample is, for the designs on the page."""
+    modes = {d.inference for d in designs}
+    if modes == {True}:
+        return "Per inference: the forward pass of every layer."
+    if modes == {False}:
+        return "Per training sample: forward, backward and update of every layer."
+    return ("Per sample: forward, backward and update of every layer for a training design, the "
+            "forward pass for an inference design.")
+
+
 def _kpi_cards(d: ReportDesign) -> str:
     cards = []
     for k in KPIS:
+        if not k.shown_for(d):
+            continue
         v = k.value(d)
-        sub = k.note
+        sub = k.note_for(d)
         if k.key == "accuracy" and v is None:
-            sub = "analytic counts: not trained"
+            sub = "inference workload: not trained" if d.inference else "analytic counts: not trained"
         cards.append(f"<div class='kpi' data-kpi='{k.key}'><div class='label'>{escape(k.label)}</div>"
                      f"<div class='value'>{escape(k.fmt(v))}</div><div class='sub'>{escape(sub)}</div></div>")
     return f"<div class='kpis'>{''.join(cards)}</div>"
@@ -254,8 +267,7 @@ def render_report(designs: list[ReportDesign]) -> str:
 
     kpi_body = "".join((f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _kpi_cards(d)
                        for i, d in enumerate(designs))
-    page.section("kpis", "Key figures", kpi_body,
-                 "Per training sample: forward, backward and update of every layer. TOPS counts 2 ops per MAC.")
+    page.section("kpis", "Key figures", kpi_body, f"{_per_sample(designs)} TOPS counts 2 ops per MAC.")
     if multi:
         body = _ratio_table(designs)
         body += _figs([page.fig(figures.compare_bars(designs, w)) for w in ("kind", "phase", "area")])
@@ -268,7 +280,7 @@ def render_report(designs: list[ReportDesign]) -> str:
     page.section("area", "Area", _figs([page.fig(figures.area_treemap(d)) for d in designs]),
         "Chip → layer (with its crossbar tiles) → component. Click to zoom.")
     page.section("latency", "Latency schedule", _figs([page.fig(figures.latency_gantt(d)) for d in designs]),
-        "One training sample's (layer, phase) steps; red steps form the critical path that sets the "
+        "One sample's (layer, phase) steps; red steps form the critical path that sets the "
         "latency per sample.")
     acc = figures.accuracy_curves(designs)
     untrained = [d.name for d in designs if not d.training]

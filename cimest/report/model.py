@@ -48,7 +48,13 @@ class ReportDesign:
         return sum(self.estimate.macs_per_sample.values())
 
     @property
+    def inference(self) -> bool:
+        return self.estimate.mode == "inference"
+
+    @property
     def energy_per_epoch_j(self) -> float | None:
+        if self.inference:
+            return None  # an inference chip has no training epoch
         n = self.n_train_samples
         if n is None and self.training:
             n = self.training.get("n_train_samples")
@@ -147,11 +153,20 @@ class Kpi:
     fmt: Callable[[float | None], str]
     better: str  # "lower" | "higher"
     note: str = ""
+    inference_note: str | None = None
+    """The note on an inference design's card; None: the same as ``note``; "": no card."""
+
+    def note_for(self, d: ReportDesign) -> str:
+        return self.note if not d.inference or self.inference_note is None else self.inference_note
+
+    def shown_for(self, d: ReportDesign) -> bool:
+        return not d.inference or self.inference_note != ""
 
 
 KPIS: list[Kpi] = [
     Kpi("energy_per_mac_j", "Energy per MAC", lambda d: d.estimate.energy_per_mac_j,
-        fmt_energy_per_mac, "lower", "training: forward + backward + update MACs"),
+        fmt_energy_per_mac, "lower", "training: forward + backward + update MACs",
+        "inference: forward MACs"),
     Kpi("tops_per_w", "TOPS/W", lambda d: d.estimate.tops_per_w,
         lambda x: fmt_plain(x, "TOPS/W"), "higher", "2 ops per MAC"),
     Kpi("area_m2", "Area", lambda d: d.estimate.area_m2, fmt_area, "lower", "all tiles and peripherals"),
@@ -162,9 +177,9 @@ KPIS: list[Kpi] = [
     Kpi("throughput_samples_per_s", "Throughput", lambda d: d.estimate.throughput_samples_per_s,
         lambda x: fmt_count(x, "samples/s"), "higher", "pipelined, bottleneck stage"),
     Kpi("energy_per_sample_j", "Energy per sample", lambda d: d.estimate.energy_per_sample_j,
-        fmt_energy, "lower", "one training sample, incl. leakage"),
+        fmt_energy, "lower", "one training sample, incl. leakage", "one inference, incl. leakage"),
     Kpi("energy_per_epoch_j", "Energy per training epoch", lambda d: d.energy_per_epoch_j,
-        fmt_energy, "lower", "energy per sample × training samples"),
+        fmt_energy, "lower", "energy per sample × training samples", ""),
     Kpi("accuracy", "Accuracy", lambda d: d.accuracy, fmt_accuracy, "higher",
         "test accuracy after the last epoch"),
 ]

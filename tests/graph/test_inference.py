@@ -187,3 +187,16 @@ def test_integrator_is_refused_where_it_is_not_modelled(toy_libs, edit, message)
 
     with pytest.raises(SpecError, match=message):
         integrating(**edit)
+
+
+def test_report_of_an_inference_workload_uses_analytic_counts(toy_libs, tmp_path, capsys):
+    f = tmp_path / "inf.yaml"
+    f.write_text(ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true"))
+    out = tmp_path / "r.html"
+    assert main(["report", str(f), "-o", str(out), "--run-dir", str(tmp_path / "runs")]) == 0
+    assert "inference workload, analytic counts" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    html = out.read_text()
+    assert "Per inference: the forward pass of every layer." in html
+    assert "inference: forward MACs" in html and "one inference, incl. leakage" in html
+    assert "Energy per training epoch" not in html and "Per training sample" not in html
