@@ -478,6 +478,9 @@ def cmd_sweep(args) -> int:
     if args.seed is not None and args.sample is None:
         raise CimestError("--seed picks the --sample points; give --sample random:N with it")
     grid = build_grid(args.file, args.vary, sample=args.sample, seed=args.seed or 0)
+    if not args.analytic and all(p.loaded.spec.workload.mode == "inference" for p in grid.points):
+        _err("inference workload: analytic counts (nothing to train)")
+        args.analytic = True
     show = _progress_printer()
 
     def progress(done: int, total: int, note: str) -> None:

@@ -200,3 +200,15 @@ def test_report_of_an_inference_workload_uses_analytic_counts(toy_libs, tmp_path
     assert "Per inference: the forward pass of every layer." in html
     assert "inference: forward MACs" in html and "one inference, incl. leakage" in html
     assert "Energy per training epoch" not in html and "Per training sample" not in html
+
+
+def test_sweep_of_an_inference_workload_counts_instead_of_training(toy_libs, tmp_path, capsys):
+    import json
+
+    f = tmp_path / "inf.yaml"
+    f.write_text(ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(f), "--vary", "peripherals.readout.bits=3,6", "-o", str(out)]) == 0
+    assert "inference workload: analytic counts" in capsys.readouterr().err
+    records = [json.loads(line) for line in (out / "points.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and {r["counts_source"] for r in records} == {"analytic"}
