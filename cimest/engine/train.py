@@ -358,7 +358,10 @@ def train(
             sel = order[state.batch * bs : (state.batch + 1) * bs]
             scratch = EventCounts(n_samples=0, mode=mode, source="measured")
             tally = Tally(scratch, graph)
-            loss = train_batch(setup, state, x_train[sel], y_train[sel], tally)
+            # Why errstate: non-finite values are reported as a TrainingError with the epoch and
+            # layer (rules.check_finite and below); numpy's own warnings would only add noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss = train_batch(setup, state, x_train[sel], y_train[sel], tally)
             if not math.isfinite(loss):
                 raise TrainingError(f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
                                     "lower algorithm.learning_rate")
@@ -377,7 +380,8 @@ def train(
                                   state.accuracy_history[-1] if state.accuracy_history else None,
                                   state.epoch_loss_sum / max(state.epoch_samples, 1),
                                   events_done / dt, samples_done / dt))
-        acc = float(np.mean(predict(setup, state, data.x_test) == data.y_test))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            acc = float(np.mean(predict(setup, state, data.x_test) == data.y_test))
         state.accuracy_history.append(acc)
         state.loss_history.append(state.epoch_loss_sum / max(state.epoch_samples, 1))
         state.counts_per_epoch.append(state.epoch_counts)

@@ -36,7 +36,7 @@ def _poison(layer_index: int, value: float):
 @pytest.mark.parametrize("fixture", ["bsl_toy", "fp_toy"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_nan_or_inf_in_training_is_reported_with_epoch_and_layer(fixture, value, request, tmp_path,
-                                                                 monkeypatch, capsys):
+                                                                 monkeypatch, capsys, recwarn):
     arch = request.getfixturevalue(fixture)
     monkeypatch.setattr(train_mod, "init_state", _poison(1, value))
     status = cli.main(["train", str(arch), "--run-dir", str(tmp_path / "run"), "--epochs", "2"])
@@ -44,6 +44,8 @@ def test_nan_or_inf_in_training_is_reported_with_epoch_and_layer(fixture, value,
     assert status == 2, err
     assert "epoch 1, layer L" in err and "NaN or infinite" in err, err
     assert "Traceback" not in err and "internal error" not in err
+    # one message, not numpy's RuntimeWarnings besides it
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_poisoned_checkpoint_is_caught_on_resume_by_the_real_command(bsl_toy, tmp_path):
