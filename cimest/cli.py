@@ -290,6 +290,14 @@ def _nonneg_int(text: str) -> int:
 
 
 
+def _path(text: str) -> str:
+    """An output or run path given on the command line: refused when empty, instead of silently
+    writing nothing (``--json ''``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder name")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="cimest",
@@ -306,16 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("graph", help="print the component graph of an architecture")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--graphml", metavar="PATH", help="also write the graph as GraphML")
+    p.add_argument("--graphml", metavar="PATH", type=_path, help="also write the graph as GraphML")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("estimate", help="energy, area, latency of an architecture")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    p.add_argument("--csv", metavar="PATH", help="write the energy breakdown as CSV")
+    p.add_argument("--json", metavar="PATH", type=_path, help="write the results as JSON")
+    p.add_argument("--csv", metavar="PATH", type=_path, help="write the energy breakdown as CSV")
     p.add_argument("--measured", action="store_true",
                    help="train the workload and cost the engine's exact counts")
-    p.add_argument("--run-dir", metavar="DIR", default=None,
+    p.add_argument("--run-dir", metavar="DIR", type=_path, default=None,
                    help="where training runs are kept (default: runs/<name>-<hash>)")
     p.set_defaults(func=cmd_estimate)
 
@@ -324,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=None, help="override workload.epochs")
     p.add_argument("--seed", type=_nonneg_int, default=None, help="override workload.seed")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    p.add_argument("--run-dir", metavar="DIR", default=None,
+    p.add_argument("--run-dir", metavar="DIR", type=_path, default=None,
                    help="checkpoint and result folder (default: runs/<name>-<hash>)")
-    p.add_argument("--json", metavar="PATH", help="write the training result as JSON")
+    p.add_argument("--json", metavar="PATH", type=_path, help="write the training result as JSON")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("library", help="browse device libraries")
@@ -429,12 +437,12 @@ def _register_report(sub) -> None:
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("files", nargs=nargs, metavar="FILE")
-        p.add_argument("-o", "--output", metavar="PATH.html", required=True, help="the HTML file to write")
-        p.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
-        p.add_argument("--csv", metavar="PATH", help="also write the energy breakdown as CSV")
+        p.add_argument("-o", "--output", metavar="PATH.html", type=_path, required=True, help="the HTML file to write")
+        p.add_argument("--json", metavar="PATH", type=_path, help="also write the numbers as JSON")
+        p.add_argument("--csv", metavar="PATH", type=_path, help="also write the energy breakdown as CSV")
         p.add_argument("--analytic", action="store_true",
                        help="analytic counts, no training (accuracy n/a); inference workloads always use them")
-        p.add_argument("--run-dir", metavar="DIR", default=None,
+        p.add_argument("--run-dir", metavar="DIR", type=_path, default=None,
                        help="folder of training runs (default: runs/); one <name>-<hash> per design")
         p.set_defaults(func=cmd_compare if name == "compare" else cmd_report)
 
@@ -516,7 +524,7 @@ def _register_sweep(sub) -> None:
     p.add_argument("--sample", metavar="random:N", default=None,
                    help="run N distinct points of the grid chosen at random (default: all)")
     p.add_argument("--seed", type=_nonneg_int, default=None, help="seed of --sample (default 0)")
-    p.add_argument("-o", "--output", metavar="DIR", required=True,
+    p.add_argument("-o", "--output", metavar="DIR", type=_path, required=True,
                    help="result folder; running the same command again resumes it")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="local processes for training (default 1: in this process)")
@@ -606,7 +614,7 @@ def _register_devices(sub) -> None:
     q = dsub.add_parser("fit", help="fit the pulse-response model to a CSV and write a library with one cell")
     q.add_argument("data", metavar="DATA.csv", help="columns pulse,conductance_s,direction (pot/dep)")
     q.add_argument("--name", default=None, help="the cell's variant name (default: the CSV's name)")
-    q.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+    q.add_argument("-o", "--output", metavar="OUT.yaml", type=_path, default=None,
                    help="library file to write (default: NAME.yaml); its name is the library name")
     q.set_defaults(func=cmd_device_fit)
 
@@ -614,7 +622,7 @@ def _register_devices(sub) -> None:
     p.add_argument("file", metavar="FILE", help="the architecture YAML")
     p.add_argument("--measured", metavar="BREAKDOWN.yaml", required=True,
                    help="per: sample|mac, energy_pj: {kind: value}, optional area_um2: {kind: value}")
-    p.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+    p.add_argument("-o", "--output", metavar="OUT.yaml", type=_path, default=None,
                    help="write the calibrated architecture here (default: rewrite FILE)")
     p.set_defaults(func=cmd_calibrate)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cimest.cli import main
 from cimest.graph.analytic import count_analytic
 
@@ -72,3 +74,21 @@ def test_inference_counts_of_a_training_chip_are_forward_only(bsl_toy):
     est = estimate_design(d)
     inf = est.extra["inference"]
     assert inf["energy_per_inference_j"] < est.energy_per_sample_j
+
+
+@pytest.mark.parametrize("argv", [
+    ["estimate", "FILE", "--json", ""],
+    ["estimate", "FILE", "--csv", " "],
+    ["graph", "FILE", "--graphml", ""],
+    ["report", "FILE", "-o", ""],
+    ["train", "FILE", "--run-dir", ""],
+    ["sweep", "FILE", "--vary", "crossbar.rows=64,128", "-o", ""],
+])
+def test_an_empty_output_path_is_refused_not_ignored(bsl_toy, argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(bsl_toy) if a == "FILE" else a for a in argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "an empty path" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written, nothing trained
