@@ -127,3 +127,32 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path}: corrupt checkpoint ({err}); delete it to start over") from None
+
+
+def check_like(state: EngineState, fresh: EngineState, run_dir: str | os.PathLike) -> None:
+    """Refuse a checkpoint whose arrays do not have the shapes and types of the design's own state
+    (``fresh``, a newly initialised one): a hand-edited or forged file that the fingerprint
+    cannot catch would otherwise fail deep inside the engine.
+
+    Raises:
+        CheckpointError: naming the first array that differs.
+    """
+    path = Path(run_dir) / FILE
+    bad = None
+    if state.epoch < 0 or state.batch < 0:
+        bad = f"epoch {state.epoch}, batch {state.batch}"
+    elif len(state.layers) != len(fresh.layers) or len(state.feedback) != len(fresh.feedback):
+        bad = f"{len(state.layers)} layers and {len(state.feedback)} feedback arrays"
+    else:
+        pairs = [(f"feedback{i}", a, b) for i, (a, b) in enumerate(zip(state.feedback, fresh.feedback, strict=True))]
+        for i, (got, want) in enumerate(zip(state.layers, fresh.layers, strict=True)):
+            pairs += [(f"layer{i}.{k}", getattr(got, k), v) for k, v in want.__dict__.items()]
+        for name, a, b in pairs:
+            if (a is None) != (b is None) or (
+                    b is not None and (a.shape != b.shape or a.dtype != b.dtype)):
+                shape = "absent" if a is None else f"{a.dtype}{list(a.shape)}"
+                want_shape = "absent" if b is None else f"{b.dtype}{list(b.shape)}"
+                bad = f"{name} is {shape}, the design needs {want_shape}"
+                break
+    if bad is not None:
+        raise CheckpointError(f"{path}: checkpoint does not fit this design ({bad}); delete it to start over")

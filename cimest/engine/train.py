@@ -333,6 +333,8 @@ def train(
     state = None
     if resume and run_dir is not None:
         state = checkpoint.load(run_dir, setup, seed)
+        if state is not None:
+            checkpoint.check_like(state, init_state(setup, seed), run_dir)
     if state is None:
         state = init_state(setup, seed)
     n = len(x_train)

@@ -90,6 +90,28 @@ def test_corrupt_checkpoint_is_a_clear_error(bsl_toy, tmp_path):
         run(design(bsl_toy, **SMALL), run_dir=tmp_path, resume=True)
 
 
+@pytest.mark.parametrize(("forge", "names"), [
+    (lambda a: a.update({"layer0.g": a["layer0.g"][:-1]}), "layer0.g is float64[63, 128]"),
+    (lambda a: a.update({"layer1.acc": a["layer1.acc"].astype(np.float32)}), "layer1.acc is float32"),
+    (lambda a: a.pop("layer1.pulses"), "layer1.pulses is absent"),
+])
+def test_forged_checkpoint_with_wrong_arrays_is_refused(bsl_toy, tmp_path, forge, names):
+    """The fingerprint covers the design, not the arrays; a hand-edited file is caught by shape."""
+    from cimest.errors import CheckpointError
+
+    d = design(bsl_toy, **SMALL)
+    run(d, epochs=1, run_dir=tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    forge(arrays)
+    with open(path, "wb") as f:  # test data, not cimest output
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match="does not fit this design") as err:
+        run(d, run_dir=tmp_path, resume=True)
+    assert names in str(err.value)
+
+
 def analytic_with(d, activity: dict) -> EventCounts:
     """The analytic counter fed a run's measured activity factors, as an architecture would."""
     import yaml
