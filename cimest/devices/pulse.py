@@ -176,9 +176,8 @@ def _pulse(
 ) -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     out = np.array(g, dtype=np.float64, order="C", copy=True)
-    flat = out.reshape(-1)
     if mask is None:
-        idx = np.arange(flat.size)
+        idx = np.arange(out.size)
     else:
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
@@ -186,17 +185,34 @@ def _pulse(
         if mask.shape != g.shape:
             raise ValueError(f"mask shape {mask.shape} differs from conductance shape {g.shape}")
         idx = np.flatnonzero(mask)
+    pulse_at(model, out, idx, rng, d2d, direction)
+    return out
+
+
+def pulse_at(
+    model: PulseModel,
+    g: np.ndarray,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None,
+    direction: Direction,
+) -> None:
+    """One pulse on the devices at flat indices ``idx`` (ascending) of the C-contiguous float64
+    array ``g``, in place; the cycle-to-cycle normals are drawn as potentiate/depress draw them
+    (one per pulsed device, in index order), so both give the same conductances."""
     _require_programmable(model, direction)
+    if g.dtype != np.float64 or not g.flags.c_contiguous:
+        raise ValueError("pulse_at needs a C-contiguous float64 conductance array")
+    flat = g.reshape(-1)
     xi = rng.standard_normal(idx.size)
     if idx.size == 0:
-        return out
+        return
     g_sel = flat[idx]
     gamma = model.gamma_p if direction == "pot" else model.gamma_d
     step = nominal_step(model, g_sel, direction) * (1.0 + gamma * xi)
     if d2d is not None:
         step = step * np.broadcast_to(np.asarray(d2d, dtype=np.float64), g.shape).reshape(-1)[idx]
     flat[idx] = np.clip(g_sel + step, model.g_min_s, model.g_max_s)
-    return out
 
 
 def potentiate(

@@ -28,11 +28,12 @@ from cimest.devices.pulse import (
     apply_pulses,
     depress,
     potentiate,
+    pulse_at,
     refresh_pairs,
     weights_differential,
     weights_reference,
 )
-from cimest.engine.peripherals import accumulate, adc_quantize, dac_levels, threshold_steps
+from cimest.engine.peripherals import accumulate_steps, adc_quantize, dac_levels
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
 from cimest.graph.compile import ComponentGraph, LayerMap
@@ -73,15 +74,20 @@ class Setup:
 
 
 def effective_weights(setup: Setup, layer: LayerState) -> np.ndarray:
-    """The weights the crossbar presents: from conductances, or the stored floats/integers."""
+    """The weights the crossbar presents: from conductances, or the stored floats/integers.
+
+    Conductance and integer weights are read as float32 (why: the MVM of a crossbar is analog;
+    float32's 1e-7 relative error is far below any device's read noise, and it halves the time of
+    the engine's largest cost, the MVMs). Float variants keep their float64 weights.
+    """
     if layer.g is not None:
         m = setup.model
         if layer.g_minus is not None:
-            return weights_differential(layer.g, layer.g_minus, m)
-        return weights_reference(layer.g, 0.5 * (m.g_min_s + m.g_max_s), m)
+            return weights_differential(layer.g, layer.g_minus, m).astype(np.float32)
+        return weights_reference(layer.g, 0.5 * (m.g_min_s + m.g_max_s), m).astype(np.float32)
     if layer.w_int is not None:
         scale = 0.5 / (1 << (setup.spec.algorithm.integer_bits - 1))
-        return layer.w_int.astype(np.float64) * scale
+        return (layer.w_int.astype(np.float64) * scale).astype(np.float32)
     return layer.w
 
 
@@ -90,8 +96,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _mvm(state: EngineState, i: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pre-activation of layer ``i``: the crossbar's x @ W, plus the bias of float variants."""
-    y = x @ w
+    """Pre-activation of layer ``i``: the crossbar's x @ W (in W's precision), plus the bias of
+    float variants."""
+    y = x.astype(w.dtype, copy=False) @ w
     b = state.layers[i].b
     return y if b is None else y + b
 
@@ -227,12 +234,16 @@ def _program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Gene
 
 
 def _update_binary(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
-                   rng: np.random.Generator, t: Tally) -> None:
-    """Integer gradient G = x^T delta, then the float, integer or memristor update (section 1)."""
+                   rng: np.random.Generator, t: Tally) -> np.ndarray | None:
+    """Integer gradient G = x^T delta, then the float, integer or memristor update (section 1).
+
+    Returns the flat indices of the only devices changed (single pulses on reference-column
+    layers), or None when the update may have changed any weight."""
     L = lm.name
-    # Why float64: numpy's integer matmul bypasses BLAS and is ~50x slower; sums of B terms in
-    # {-1, 0, 1} are exact in float64 for any batch size cimest allows.
-    grad = np.rint(x.T.astype(np.float64) @ delta.astype(np.float64)).astype(np.int32)
+    # Why float32: numpy's integer matmul bypasses BLAS and is ~50x slower; sums of B terms in
+    # {-1, 0, 1} are exact in float32 up to 2^24, above any batch size cimest allows (10^6), so
+    # every partial sum is an exact integer and the cast to int32 exact too.
+    grad = (x.T.astype(np.float32, copy=False) @ delta.astype(np.float32)).astype(np.int32)
     nz_x = np.count_nonzero(x, axis=1).astype(np.int64)
     nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
     ops = int(nz_x @ nz_d)
@@ -245,15 +256,41 @@ def _update_binary(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray,
         layer.w -= setup.eta * grad / B
         layer.b -= setup.eta * delta.sum(axis=0) / B
         _zero_pulses(t, L)
-        return
-    layer.acc, _ = accumulate(layer.acc, grad, bits)
-    dw, layer.acc = threshold_steps(layer.acc, setup.theta)
+        return None
+    # acc changes in place; only the weights whose accumulator crossed +-theta come back
+    idx, dw = accumulate_steps(layer.acc, grad, bits, setup.theta)
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
-        layer.w_int = np.clip(layer.w_int + dw, -top - 1, top).astype(layer.w_int.dtype)
+        w = np.ascontiguousarray(layer.w_int)
+        flat = w.reshape(-1)
+        flat[idx] = np.clip(flat[idx] + dw, -top - 1, top)
+        layer.w_int = w
         _zero_pulses(t, L)
-        return
-    _program(setup, layer, np.sign(dw), rng, t, L)
+        return None
+    if layer.g_minus is None:
+        _single_pulses(setup, layer, idx, np.sign(dw), rng, t, L)
+        return idx
+    n = np.zeros(layer.acc.shape, dtype=np.int64)
+    n.reshape(-1)[idx] = np.sign(dw)
+    _program(setup, layer, n, rng, t, L)
+    return None
+
+
+def _single_pulses(setup: Setup, layer: LayerState, idx: np.ndarray, sign: np.ndarray,
+                   rng: np.random.Generator, t: Tally, L: str) -> None:
+    """One SET (sign > 0) or RESET (sign < 0) pulse on the single devices at flat indices ``idx``:
+    _program's single-pulse branch for reference_column layers, touching only those devices (the
+    same draws in the same order, so the same conductances)."""
+    m = setup.model
+    layer.g = np.ascontiguousarray(layer.g, dtype=np.float64)
+    pot, dep = idx[sign > 0], idx[sign < 0]
+    pulse_at(m, layer.g, pot, rng, layer.d2d, "pot")
+    pulse_at(m, layer.g, dep, rng, layer.d2d, "dep")
+    layer.pulses = np.ascontiguousarray(layer.pulses)
+    layer.pulses.reshape(-1)[idx] += 1
+    t.add(L, "update", "write_driver", "pulse", idx.size)
+    t.add(L, "update", "cell", "set_pulse", pot.size)
+    t.add(L, "update", "cell", "reset_pulse", dep.size)
 
 
 def _zero_pulses(t: Tally, L: str) -> None:
@@ -306,8 +343,8 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
     a = setup.gain
     B = xb.shape[0]
     s = state.samplers
-    W = [effective_weights(setup, ls) for ls in state.layers]
-    x = (xb > s["input"].uniform(xb.shape)).astype(np.float64)
+    W = _read_weights(setup, state)
+    x = (xb > s["input"].uniform(xb.shape)).astype(np.float32)
     t.add("L1", "forward", "input_rng", "bit", xb.size * t.bits("L1", "input_rng"))
     xs, ds = [x], []
     for i, lm in enumerate(layers[:-1]):
@@ -315,9 +352,9 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
         _forward_counts(t, lm, x)
         y = _mvm(state, i, x, W[i])
         z = _sigmoid(a * y)
-        x = (z > s[f"z{i + 1}"].uniform(z.shape)).astype(np.float64)
+        x = (z > s[f"z{i + 1}"].uniform(z.shape)).astype(np.float32)
         d = a * z * (1.0 - z)
-        ds.append((d > s[f"d{i + 1}"].uniform(d.shape)).astype(np.float64))
+        ds.append((d > s[f"d{i + 1}"].uniform(d.shape)).astype(np.int8))
         n = B * lm.n_out
         t.add(L, "forward", "readout", "compare", n)
         t.add(L, "forward", "readout_rng", "bit", n * t.bits(L, "readout_rng"))
@@ -348,13 +385,42 @@ def _batch_binary(setup: Setup, state: EngineState, xb, yb, t: Tally) -> float:
         if not dfa and i > 0:
             _error_counts(t, lm.name, "error_", d_i, lm.row_tiles, lm.cells_read_per_col, lm.n_in,
                           lm.col_tiles, dac=False)
-            e = np.sign(d_i.astype(np.float64) @ W[i].T).astype(np.int8)  # sign(0) = 0
+            e = np.sign(d_i.astype(W[i].dtype) @ W[i].T).astype(np.int8)  # sign(0) = 0
             deltas[i - 1] = (e * ds[i - 1]).astype(np.int8)
-        _update_binary(setup, state.layers[i], lm, xs[i], d_i, state.device_rng, t)
-        ls = state.layers[i]
-        _check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
-                      state.epoch, lm.name)
+        changed = _update_binary(setup, state.layers[i], lm, xs[i], d_i, state.device_rng, t)
+        _after_update(setup, state, i, lm.name, changed)
     return loss
+
+
+def _read_weights(setup: Setup, state: EngineState) -> list[np.ndarray]:
+    """Every layer's effective weights, from the state's cache; stale layers are recomputed and
+    checked (a NaN or infinity from a checkpoint or an update is reported here)."""
+    cache = state.read_weights
+    if len(cache) != len(state.layers):
+        cache[:] = [None] * len(state.layers)
+    for i, ls in enumerate(state.layers):
+        if cache[i] is None:
+            cache[i] = effective_weights(setup, ls)
+            _check_finite(cache[i], "weights", state.epoch, setup.graph.layers[i].name)
+    return list(cache)
+
+
+def _after_update(setup: Setup, state: EngineState, i: int, name: str, changed: np.ndarray | None) -> None:
+    """Check layer ``i``'s updated weights and refresh its cached read weights: only at the flat
+    indices ``changed`` when the update says which devices it touched, else in full (None)."""
+    ls = state.layers[i]
+    if changed is None or not state.read_weights:
+        if state.read_weights:
+            state.read_weights[i] = None
+        _check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
+                      state.epoch, name)
+        return
+    m = setup.model
+    g_new = ls.g.reshape(-1)[changed]
+    _check_finite(g_new, "weights", state.epoch, name)
+    # elementwise the same expression as effective_weights, so the cache equals a recomputation
+    state.read_weights[i].reshape(-1)[changed] = weights_reference(
+        g_new, 0.5 * (m.g_min_s + m.g_max_s), m).astype(np.float32)
 
 
 def _output_probabilities(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray,

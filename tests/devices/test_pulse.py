@@ -365,3 +365,21 @@ def test_model_kind():
     assert model().kind == "pot_dep"
     assert model(n_d=0).kind == "pot_only"
     assert model(n_p=0).kind == "dep_only"
+
+
+@pytest.mark.parametrize("direction", ["pot", "dep"])
+def test_pulse_at_in_place_equals_a_masked_pulse(direction):
+    """The engine's in-place pulse on chosen devices gives the conductances of potentiate/depress
+    with the same devices masked, from the same random state."""
+    from cimest.devices.pulse import depress, potentiate, pulse_at
+
+    m = model(gamma_p=0.3, gamma_d=0.3)
+    rng = np.random.default_rng(5)
+    g = rng.uniform(m.g_min_s, m.g_max_s, (6, 9))
+    d2d = rng.uniform(0.5, 1.5, g.shape)
+    mask = rng.random(g.shape) < 0.3
+    want = (potentiate if direction == "pot" else depress)(m, g, mask, np.random.default_rng(1), d2d)
+    got = g.copy()
+    pulse_at(m, got, np.flatnonzero(mask), np.random.default_rng(1), d2d, direction)
+    assert np.array_equal(got, want)
+    assert not np.array_equal(got, g)

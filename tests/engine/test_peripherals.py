@@ -288,3 +288,26 @@ def test_lfsr_values_are_in_open_unit_interval():
     u = LfsrRng(3, n_lanes=16).uniform((1000, 16))
     assert u.min() >= 2.0**-16 and u.max() <= 1 - 2.0**-16
     assert abs(u.mean() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16, 30, 40])
+@pytest.mark.parametrize("theta", [1, 3, 64, 127, 128, 200])
+def test_accumulate_steps_equals_accumulate_then_threshold_steps(bits, theta):
+    """The engine's fused update equals the two reference functions, saturation included, on the
+    fast int32 path and on the fallback (40-bit accumulators in int64)."""
+    from cimest.engine.peripherals import accumulate, accumulate_steps, threshold_steps
+
+    rng = np.random.default_rng(bits * 1000 + theta)
+    dtype = np.int32 if bits <= 30 else np.int64
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    acc = rng.integers(lo, hi + 1, (37, 23)).astype(dtype)
+    for _ in range(5):
+        delta = rng.integers(-300, 301, acc.shape).astype(np.int32 if bits <= 30 else np.int64)
+        want_acc, _ = accumulate(acc, delta, bits)
+        want_dw, want_acc = threshold_steps(want_acc, theta)
+        got = acc.copy()
+        idx, dw = accumulate_steps(got, delta, bits, theta)
+        assert np.array_equal(got, want_acc)
+        assert np.array_equal(idx, np.flatnonzero(want_dw))
+        assert np.array_equal(dw, want_dw.reshape(-1)[idx])
+        acc = got

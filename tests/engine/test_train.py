@@ -163,3 +163,34 @@ def test_binary_run_pulses_once_per_threshold_crossing(bsl_toy):
     assert r.wear["most_written"]["pulses"] <= 2 * (1280 // 64)  # at most one pulse per batch
     hist = r.wear["histogram"]
     assert sum(hist["counts"]) == 64 * 128 + 128 * 10
+
+
+@pytest.mark.parametrize("top", [0, 1, 7, 39, 40, 1000])
+def test_wear_histogram_is_numpys_histogram_of_the_pulse_counts(top):
+    from types import SimpleNamespace
+
+    from cimest.engine.state import LayerState
+    from cimest.engine.train import wear_summary
+
+    rng = np.random.default_rng(top)
+    layers = [LayerState(pulses=rng.integers(0, top + 1, (30, 20)).astype(np.int32)),
+              LayerState(pulses=rng.integers(0, top + 1, (2, 20, 5)).astype(np.int32))]
+    graph = SimpleNamespace(layers=[SimpleNamespace(name="L1"), SimpleNamespace(name="L2")])
+    w = wear_summary(SimpleNamespace(layers=layers), graph, None, 1)
+    flat = np.concatenate([ls.pulses.reshape(-1) for ls in layers])
+    counts, edges = np.histogram(flat, bins=np.array(w["histogram"]["edges"]))
+    assert w["histogram"]["counts"] == counts.tolist()
+    assert sum(counts) == flat.size
+
+
+def test_cached_read_weights_equal_recomputed_ones(bsl_toy, monkeypatch):
+    """The engine keeps the read weights between batches and refreshes them only where pulses
+    landed; a run that recomputes them every batch gives the identical result."""
+    import cimest.engine.rules as rules
+
+    d = design(bsl_toy, **SMALL)
+    cached = run(d)
+    refresh = rules._after_update
+    monkeypatch.setattr(rules, "_after_update",
+                        lambda setup, state, i, name, changed: refresh(setup, state, i, name, None))
+    same_result(cached, run(d))
