@@ -24,7 +24,7 @@ from cimest.errors import CheckpointError
 from cimest.output import write_atomic
 
 FILE = "checkpoint.npz"
-FORMAT = 1
+FORMAT = 2  # 2: programmed-device tally
 
 
 def fingerprint(setup, seed: int) -> str:
@@ -62,6 +62,7 @@ def save(run_dir: str | os.PathLike, state: EngineState, setup, seed: int) -> Pa
         "epoch_counts": state.epoch_counts.to_dict() if state.epoch_counts is not None else None,
         "epoch_loss_sum": state.epoch_loss_sum,
         "epoch_samples": state.epoch_samples,
+        "programmed": state.programmed,
         "samplers": samplers,
         "device_rng": state.device_rng.bit_generator.state,
         "n_layers": len(state.layers),
@@ -124,6 +125,7 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
             epoch_counts=EventCounts.from_dict(meta["epoch_counts"]) if meta["epoch_counts"] else None,
             epoch_loss_sum=float(meta["epoch_loss_sum"]),
             epoch_samples=int(meta["epoch_samples"]),
+            programmed={str(k): int(v) for k, v in meta["programmed"].items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path}: corrupt checkpoint ({err}); delete it to start over") from None

@@ -123,6 +123,12 @@ class Tally:
     def __init__(self, counts: EventCounts, graph: ComponentGraph):
         self.c = counts
         self.g = graph
+        self.programmed: dict[str, int] = {}
+        """Devices that received at least one programming pulse, per layer (for the mean train
+        length, pulses_per_update, of the measured activity)."""
+
+    def program(self, layer: str, devices: int) -> None:
+        self.programmed[layer] = self.programmed.get(layer, 0) + int(devices)
 
     def add(self, layer: str, phase: str, role: str, action: str, n) -> None:
         self.c.add(layer, phase, role, action, int(n))
@@ -203,6 +209,7 @@ def _program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Gene
             layer.g = apply_pulses(m, layer.g, n, rng, layer.d2d)
         n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
         layer.pulses += np.abs(n).astype(layer.pulses.dtype)
+        programmed = np.count_nonzero(n)
     else:
         kind = m.kind
         if kind == "pot_dep":
@@ -218,6 +225,7 @@ def _program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Gene
             n_reset += int(-arr[arr < 0].sum())
         layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
         layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
+        programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
         if kind != "pot_dep":
             r = refresh_pairs(m, layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
             layer.g, layer.g_minus = r.g_plus, r.g_minus
@@ -231,6 +239,7 @@ def _program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Gene
     t.add(L, "update", "write_driver", "pulse", n_set + n_reset)
     t.add(L, "update", "cell", "set_pulse", n_set)
     t.add(L, "update", "cell", "reset_pulse", n_reset)
+    t.program(L, programmed)
 
 
 def _update_binary(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
@@ -291,6 +300,7 @@ def _single_pulses(setup: Setup, layer: LayerState, idx: np.ndarray, sign: np.nd
     t.add(L, "update", "write_driver", "pulse", idx.size)
     t.add(L, "update", "cell", "set_pulse", pot.size)
     t.add(L, "update", "cell", "reset_pulse", dep.size)
+    t.program(L, idx.size)
 
 
 def _zero_pulses(t: Tally, L: str) -> None:

@@ -57,7 +57,8 @@ class EngineState:
     epoch_counts: EventCounts | None = None
     epoch_loss_sum: float = 0.0
     epoch_samples: int = 0
-    extra_pulses: dict = field(default_factory=dict)
+    programmed: dict = field(default_factory=dict)
+    """Devices that received at least one programming pulse in an update, per layer, whole run."""
     read_weights: list = field(default_factory=list, repr=False)
     """Per layer, the weights as the crossbar reads them (rules.effective_weights), kept between
     batches and refreshed where an update changed them; None where stale. Derived from ``layers``,

@@ -208,8 +208,13 @@ def check_resources(graph: ComponentGraph, n_train: int, n_features: int) -> Non
 # --- measured activity and wear ------------------------------------------------------------------
 
 
-def measured_activity(graph: ComponentGraph, counts: EventCounts) -> dict[str, dict[str, float]]:
+def measured_activity(graph: ComponentGraph, counts: EventCounts,
+                      programmed: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
     """Activity factors that make the analytic counter reproduce ``counts`` exactly.
+
+    ``programmed`` (devices that got a pulse train, per layer) splits the pulses into
+    update_fraction x pulses_per_update, the mean train length the schedule's programming time
+    uses; without it every pulse counts as its own one-pulse update.
 
     error_density of a layer is measured where the analytic counter uses it: on the backward MVM
     through the layer (layers after the first); under DFA the output layer's value is the density
@@ -230,8 +235,9 @@ def measured_activity(graph: ComponentGraph, counts: EventCounts) -> dict[str, d
                     n * lm.n_out * lm.cells_read_per_col)
             f["gradient_density"] = counts.get(L, "update", "gradient_adder", "op") / (n * lm.n_weights)
             pulses = counts.get(L, "update", "write_driver", "pulse")
-            f["update_fraction"] = pulses / (n * lm.n_devices)
-            f["pulses_per_update"] = 1.0
+            trains = (programmed or {}).get(L, 0) or pulses
+            f["update_fraction"] = trains / (n * lm.n_devices)
+            f["pulses_per_update"] = pulses / trains if trains else 1.0
             f["set_fraction"] = counts.get(L, "update", "cell", "set_pulse") / pulses if pulses else 0.5
         out[L] = f
     if dfa and graph.feedback and graph.spec.workload.mode == "train":
@@ -370,6 +376,8 @@ def train(
                 raise TrainingError(f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
                                     "lower algorithm.learning_rate")
             if not software:
+                for layer_name, v in tally.programmed.items():
+                    state.programmed[layer_name] = state.programmed.get(layer_name, 0) + v
                 for key, v in scratch.counts.items():
                     state.epoch_counts.counts[key] = state.epoch_counts.counts.get(key, 0) + v
                 events_done += sum(scratch.counts.values())
@@ -415,7 +423,8 @@ def train(
         n_train_samples=n, accuracy_history=list(state.accuracy_history),
         loss_history=list(state.loss_history), counts=total,
         counts_per_epoch=list(state.counts_per_epoch),
-        activity=measured_activity(graph, total) if total.n_samples and not software else {},
+        activity=(measured_activity(graph, total, state.programmed)
+                  if total.n_samples and not software else {}),
         wear=wear_summary(state, graph, endurance, state.epoch), conductances=conductances,
         wall_time_s=time.perf_counter() - started,
     )

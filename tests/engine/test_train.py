@@ -194,3 +194,19 @@ def test_cached_read_weights_equal_recomputed_ones(bsl_toy, monkeypatch):
     monkeypatch.setattr(rules, "_after_update",
                         lambda setup, state, i, name, changed: refresh(setup, state, i, name, None))
     same_result(cached, run(d))
+
+
+def test_measured_pulse_trains_give_their_mean_length(fp_toy, bsl_toy):
+    """Pulse-train updates: pulses_per_update is the mean train length of the devices programmed
+    (so the schedule's programming time follows it), not 1; single pulses stay at 1."""
+    d = design(fp_toy, **SMALL, **{"learning_rate__0.1": "learning_rate: 3.0"})  # long trains
+    r = run(d)
+    lengths = []
+    for L, f in r.activity.items():
+        pulses = r.counts.get(L, "update", "write_driver", "pulse")
+        assert f["update_fraction"] * f["pulses_per_update"] * d.graph.layer(L).n_devices \
+            * r.counts.n_samples == pytest.approx(pulses, rel=1e-9)
+        lengths.append(f["pulses_per_update"])
+    assert min(lengths) >= 1.0 and max(lengths) > 1.5
+    single = run(design(bsl_toy, **SMALL))
+    assert {f["pulses_per_update"] for f in single.activity.values()} == {1.0}
