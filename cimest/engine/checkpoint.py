@@ -94,7 +94,10 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint (no record); delete it to start over")
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
+        raise CheckpointError(
+            f"{path}: written by another cimest version (checkpoint format {meta.get('format')}; "
+            f"this one reads {FORMAT}); delete it to start over"
+        )
     if meta.get("fingerprint") != fingerprint(setup, seed):
         raise CheckpointError(
             f"{path}: this checkpoint belongs to another architecture or seed; use another "

@@ -85,6 +85,10 @@ def _setup(name: str, tmp: Path) -> None:
     elif name == "checkpoint_is_directory":
         ckpt.mkdir(parents=True)
     elif name == "foreign_checkpoint":
+        from cimest.engine.checkpoint import FORMAT
+
+        _npz(ckpt, meta=_record({"format": FORMAT, "fingerprint": "0" * 16}))
+    elif name == "old_format_checkpoint":
         _npz(ckpt, meta=_record({"format": 1, "fingerprint": "0" * 16}))
     elif name == "result_json_list":
         run.mkdir()
