@@ -156,7 +156,7 @@ def _summary(est, file=None) -> None:
     p("  top energy consumers (per sample):")
     total = est.energy_per_sample_j or 1.0
     for name, e in est.top_consumers(8):
-        p(f"    {name:<28} {format_si(e, 'J'):>10}  {100 * e / total:5.1f} %")
+        p(f"    {name:<32} {format_si(e, 'J'):>10}  {100 * e / total:5.1f} %")
 
 
 def _write_outputs(est_list, json_path, csv_path) -> None:

@@ -44,3 +44,15 @@ def test_the_readme_breakdown_example_calibrates_a_shipped_design(tmp_path, caps
     assert "RMS relative error" in out
     calibrated = (tmp_path / "my_chip_calibrated.yaml").read_text()
     assert "calibration:\n  adc: " in calibrated and "area_calibration:\n  adc: " in calibrated
+
+
+def test_the_readme_example_is_what_estimate_prints(capsys, monkeypatch):
+    from cimest.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = "$ cimest estimate architectures/binary_stochastic_rram.yaml\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("CIMEST_LIBRARY_PATH", raising=False)
+    assert main(["estimate", "architectures/binary_stochastic_rram.yaml"]) == 0
+    assert capsys.readouterr().out == shown

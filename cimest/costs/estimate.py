@@ -64,10 +64,12 @@ class Estimate:
     extra: dict = field(default_factory=dict)
 
     def top_consumers(self, n: int = 8) -> list[tuple[str, float]]:
-        """(kind.action, energy per sample) summed over layers and phases, largest first."""
+        """(role.action, energy per sample) summed over layers and phases, largest first; roles
+        are the architecture's names (input_driver, readout, gradient_accumulator, ...), so two
+        components of one kind in different roles stay apart."""
         totals: dict[str, float] = {}
         for r in self.breakdown:
-            key = f"{r.kind}.{r.action}"
+            key = f"{r.component.split('.', 1)[-1]}.{r.action}"
             totals[key] = totals.get(key, 0.0) + r.energy_j
         return sorted(totals.items(), key=lambda kv: -kv[1])[:n]
 

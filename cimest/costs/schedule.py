@@ -59,7 +59,7 @@ def step_durations(graph: ComponentGraph, priced: dict) -> dict[tuple[str, str],
                 phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
                 conversions = sum(conversion_steps(ro.bits or 1, phases)) / (ro.bits or 1)
                 t += c[(L, "integrator")].cycles * _lat(priced, (L, "integrator"), "step")
-                t += len(phases) * _lat(priced, (L, "sample"), "sample")
+                t += len(phases) * _lat(priced, (L, "sample_hold"), "sample")
             t += min(ro_spec.columns_per_adc, lm.cols) * conversions * _lat(priced, (L, "readout"), "convert")  # type: ignore[union-attr]
             if lm.row_tiles > 1:
                 t += math.ceil(math.log2(lm.row_tiles)) * _lat(priced, (L, "partial_sum_adder"), "op")

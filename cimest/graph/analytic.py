@@ -120,7 +120,7 @@ def _integrating_readout(graph: ComponentGraph, lm: LayerMap, c: EventCounts) ->
     phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
     resolved = sum(conversion_steps(ro.bits or 1, phases))
     c.add(L, ph, "integrator", "step", lanes * graph.component(L, "integrator").cycles)
-    c.add(L, ph, "sample", "sample", lanes * cycles)
+    c.add(L, ph, "sample_hold", "sample", lanes * cycles)
     if _has(graph, L, "neuron_wordline"):
         c.add(L, ph, "neuron_wordline", "drive", lanes * cycles)
     c.add(L, ph, "readout", "convert", lanes * resolved / (ro.bits or 1))

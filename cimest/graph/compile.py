@@ -223,7 +223,7 @@ def _adc_chain(lm: LayerMap, ro, digital_variant, add, input_cycles: int) -> int
         steps = sum(2**p - 1 for p in phases)
         add(Component(L, "integrator", "integrator", ro.integrator.variant, lanes, None,
                       note=f"{steps} integration steps over phases of {phases} input bits", cycles=steps))
-        add(Component(L, "sample", "sample_hold", ro.integrator.sample_variant, lanes, None,
+        add(Component(L, "sample_hold", "sample_hold", ro.integrator.sample_variant, lanes, None,
                       note="one charge sample per input bit", cycles=input_cycles))
         if ro.integrator.wordline_variant is not None:
             add(Component(L, "neuron_wordline", "row_driver", ro.integrator.wordline_variant, lanes, 1,

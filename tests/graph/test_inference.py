@@ -150,14 +150,14 @@ def test_integrating_readout_counts_by_hand(toy_libs):
     c = count_analytic(g).counts
     f = lambda layer, role, action: c[(layer, "forward", role, action)]  # noqa: E731
     assert f("L1", "integrator", "step") == 120 * (7 + 3)
-    assert f("L1", "sample", "sample") == 120 * 5
+    assert f("L1", "sample_hold", "sample") == 120 * 5
     assert f("L1", "readout", "convert") == pytest.approx(120 * (6 + 3) / 6)  # 6 bits, then 3
     assert f("L1", "readout_mux", "switch") == 120 * 2  # one per phase
     assert f("L1", "shift_add", "op") == 120 * (6 + 3)  # one per resolved bit
     assert f("L1", "partial_sum_adder", "op") == 60
     assert f("L1", "input_driver", "drive") == 100 * 5  # one column tile, every row, 5 cycles
     assert f("L2", "integrator", "step") == 10 * (3 + 3)
-    assert f("L2", "sample", "sample") == 10 * 4
+    assert f("L2", "sample_hold", "sample") == 10 * 4
     assert f("L2", "readout", "convert") == pytest.approx(10 * (6 + 4) / 6)
     assert g.component("L1", "integrator").count == 2 * 64  # one per column of every tile
 
