@@ -176,14 +176,17 @@ def require_training_workload(design: Design) -> None:
     """The engine only trains: refuse an inference workload with its file and line.
 
     Raises:
-        SpecError: ``workload.mode`` is ``inference``.
+        SpecError: ``workload.mode`` is ``inference``, or the network does not fit the dataset.
     """
     if design.spec.workload.mode != "train":
         raise SpecError([design.loaded.problem(
             ("workload", "mode"),
-            "training (cimest train, estimate --measured, report) needs a training workload "
+            "training (cimest train, estimate --measured) needs a training workload "
             "(mode: train); an inference workload is estimated from analytic counts: "
-            "cimest estimate FILE (without --measured) or report --analytic")])
+            "cimest estimate FILE (without --measured), report or sweep")])
+    problem = design.spec.workload.dataset_mismatch()
+    if problem:
+        raise SpecError([design.loaded.problem(("workload", "network"), problem)])
 
 
 def cached_result(design: Design, run_dir: str | os.PathLike | None = None) -> dict | None:

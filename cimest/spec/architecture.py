@@ -6,9 +6,11 @@ the docstrings under each field (they also feed the README's YAML reference).
 
 from __future__ import annotations
 
+import difflib
+import math
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cimest.spec.base import Quantity, StrictModel, quantity
 
@@ -16,6 +18,11 @@ from cimest.spec.base import Quantity, StrictModel, quantity
 MAX_WIDTH = 1_000_000
 MAX_TILE_SIDE = 65_536
 MAX_EPOCHS = 100_000
+
+# (features, classes) of the datasets cimest ships or builds in; a test holds this equal to what
+# cimest.engine.datasets loads. mnist-idx:<dir> reads its shape from the files.
+EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {"digits": (64, 10), "mnist5k": (784, 10)}
+IDX_PREFIX = "mnist-idx:"
 
 
 class TechnologySpec(StrictModel):
@@ -83,6 +90,28 @@ class WorkloadSpec(StrictModel):
     """Use only the first N training samples (quick runs)."""
     activity: ActivitySpec = Field(default_factory=ActivitySpec)
     """Activity factors for analytic (untrained) estimates."""
+
+    def dataset_mismatch(self) -> str | None:
+        """Why the network cannot train on an embedded dataset, or None (also for mnist-idx)."""
+        if self.dataset not in EMBEDDED_DATASETS:
+            return None
+        features, classes = EMBEDDED_DATASETS[self.dataset]
+        if self.network[0] == features and self.network[-1] >= classes:
+            return None
+        return (f"{self.network} does not fit dataset {self.dataset} ({features} features, "
+                f"{classes} classes): the first width must be {features} and the last at least {classes}")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in EMBEDDED_DATASETS or (value.startswith(IDX_PREFIX) and value[len(IDX_PREFIX):].strip()):
+            return value
+        if value.startswith(IDX_PREFIX):
+            raise ValueError(f"give a directory after '{IDX_PREFIX}' (the folder of the four MNIST idx files)")
+        options = [*EMBEDDED_DATASETS, f"{IDX_PREFIX}<dir>"]
+        guess = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+        hint = f"; did you mean '{guess[0]}'?" if guess else "."
+        raise ValueError(f"unknown dataset '{value}'{hint} Allowed: {', '.join(options)}")
 
 
 class AlgorithmSpec(StrictModel):
@@ -287,6 +316,22 @@ class ArchitectureSpec(StrictModel):
         if not binary and rule != "software" and self.peripherals.readout.kind == "comparator":
             raise ValueError(
                 f"peripherals.readout: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
+            )
+        # a dataset named in the file must fit the network; the default (digits) is checked only
+        # when training starts, so a chip can be estimated without naming a dataset
+        if self.workload.mode == "train" and "dataset" in self.workload.model_fields_set:
+            problem = self.workload.dataset_mismatch()
+            if problem:
+                raise ValueError(f"workload.network: {problem}")
+        acc_bits = self.peripherals.gradient_accumulator.bits
+        theta = self.algorithm.update_threshold
+        top = (1 << (acc_bits - 1)) - 1
+        if binary and self.algorithm.weight_update != "float" and theta > top:
+            need = math.ceil(math.log2(theta + 1)) + 1
+            raise ValueError(
+                f"peripherals.gradient_accumulator: a {acc_bits}-bit accumulator holds at most "
+                f"{top}, below algorithm.update_threshold {theta}, so no weight would ever be "
+                f"updated; use bits: {need} or more, or a threshold of at most {top}"
             )
         for name in ("readout", "output_readout"):
             if getattr(getattr(self.peripherals, name), "integrator", None) is None:

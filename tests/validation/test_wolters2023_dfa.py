@@ -22,7 +22,9 @@ from cimest.spec import parse_architecture
 @pytest.mark.parametrize("n_hidden", [2, 4])
 def test_dfa_backward_latency_is_1_over_n_of_backprop(fp_toy, n_hidden):
     widths = ", ".join(["100"] * (n_hidden + 2))
+    # a latency question on a 100-wide network, not a training run on digits: no dataset named
     text = fp_toy.read_text().replace("network: [64, 128, 10]", f"network: [{widths}]")
+    text = text.replace("  dataset: digits\n", "")
     bp = estimate_design(bind_design(parse_architecture(text)))
     dfa = estimate_design(bind_design(parse_architecture(text.replace("rule: backprop", "rule: dfa"))))
     ratio = dfa.latency_by_phase_s["backward"] / bp.latency_by_phase_s["backward"]
