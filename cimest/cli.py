@@ -412,7 +412,13 @@ def cmd_report(args) -> int:
         return 0
     if args.command == "compare" and len(files) != 2:
         raise CimestError(f"compare takes two architecture files, got {len(files)}")
+    if Path(args.output).is_dir():  # before any training, not after
+        raise CimestError(f"-o {args.output}: is a directory; give the HTML file to write")
     designs = _report_designs(files, args.analytic, args.run_dir)
+    names = [d.name for d in designs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        _err(f"note: {names.count(name)} designs are named '{name}'; give each its own name: to "
+             "tell them apart in the report")
     write_report(args.output, designs)
     write_exports(designs, args.json, args.csv)
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.json, args.csv) if p))
@@ -421,6 +427,11 @@ def cmd_report(args) -> int:
 
         a = designs[0]
         for b in designs[1:]:
+            if a.inference != b.inference:
+                print(f"  note: {(a if a.inference else b).name} is an inference workload and "
+                      f"{(b if a.inference else a).name} a training one; per-sample figures compare "
+                      "one inference with one training sample")
+            print(f"  {'':<26} {a.name[:18]:>18} {b.name[:18]:>18}")
             for k in KPIS:
                 print(f"  {k.label:<26} {k.fmt(k.value(a)):>18} {k.fmt(k.value(b)):>18}   "
                       f"better: {verdict(k, a, b)}")

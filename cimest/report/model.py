@@ -198,7 +198,7 @@ def verdict(kpi: Kpi, a: ReportDesign, b: ReportDesign) -> str:
     r = ratio(va, vb)
     if r is None or r <= 0:
         return "n/a"
-    if r == 1:
+    if math.isclose(r, 1.0, rel_tol=1e-9):  # 3.65e-7 vs 3.650000000000001e-7 is a tie
         return "equal"
     a_wins = (r > 1) == (kpi.better == "lower")
     winner = a.name if a_wins else b.name

@@ -58,3 +58,33 @@ def test_cli_user_errors_exit_2(arch_pair, tmp_path, capsys):
                  "--analytic"]) == 2
     assert main(["report", str(arch_pair[0]), "-o", str(tmp_path), "--analytic"]) == 2  # a folder
     capsys.readouterr()
+
+
+def test_cli_compare_says_which_column_is_which_and_calls_a_tie_equal(arch_pair, tmp_path, capsys):
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(arch_pair[0].read_text())  # same design, same name
+    assert main(["compare", str(arch_pair[0]), str(twin), "-o", str(tmp_path / "c.html"),
+                 "--analytic"]) == 0
+    captured = capsys.readouterr()
+    name = next(line.split(":", 1)[1].strip() for line in arch_pair[0].read_text().splitlines()
+                if line.startswith("name:"))
+    assert f"note: 2 designs are named '{name}'" in captured.err
+    rows = [line for line in captured.out.splitlines() if "better:" in line and "Accuracy" not in line]
+    assert rows and all(line.endswith("better: equal") for line in rows)  # accuracy: n/a, untrained
+    header = captured.out.splitlines()[1]
+    assert header.split() == [name[:18], name[:18]]
+
+
+def test_cli_compare_of_training_and_inference_designs_says_so(arch_pair, tmp_path, capsys):
+    inference = tmp_path / "inf.yaml"
+    inference.write_text(arch_pair[1].read_text().replace("workload:", "workload:\n  mode: inference", 1)
+                         .replace("name: ", "name: inf-", 1))
+    assert main(["compare", str(arch_pair[0]), str(inference), "-o", str(tmp_path / "c.html"),
+                 "--analytic"]) == 0
+    assert "is an inference workload and" in capsys.readouterr().out
+
+
+def test_report_to_a_folder_is_refused_before_any_training(arch_pair, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["report", str(arch_pair[0]), "-o", str(tmp_path), "--run-dir", str(runs)]) == 2
+    assert "is a directory" in capsys.readouterr().err and not runs.exists()
