@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import sys
 import traceback
@@ -90,12 +91,28 @@ def _train_progress():
 # --- commands -------------------------------------------------------------------------------
 
 
+def _looks_like_library(path: str) -> bool:
+    """A top-level ``entries:`` and no ``workload:``: a device library, not an architecture."""
+    import re
+
+    try:
+        head = Path(path).read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
+        return False
+    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(r"^workload\s*:", head, re.M)
+
+
 def cmd_validate(args) -> int:
     from cimest.api import load_design
+    from cimest.spec import load_library
 
     failed = False
     for f in args.files:
         try:
+            if _looks_like_library(f):
+                lib = load_library(f).spec
+                print(f"{f}: OK (device library {lib.name}, {len(lib.entries)} entries)")
+                continue
             load_design(f)
             print(f"{f}: OK")
         except CimestError as err:
@@ -120,7 +137,10 @@ def cmd_graph(args) -> int:
             if layer == lm.name:
                 variant = d.priced[(layer, role)].variant
                 bits = f" {c.bits}b" if c.bits and c.kind in ("adc", "dac", "sram_buffer") else ""
-                print(f"    {role:<26} {c.kind:<14} {variant:<16}{bits:>5} x {c.count:,}")
+                count = f"{c.count:,}"
+                if c.kind == "sram_buffer" and c.bits:  # instances are bit cells
+                    count = f"{c.count:,} bit cells ({c.count // c.bits:,} x {c.bits}b words)"
+                print(f"    {role:<26} {c.kind:<14} {variant:<16}{bits:>5} x {count}")
     for fb in g.feedback:
         print(f"  {fb.name}: feedback {fb.n_in} x {fb.n_out} -> {fb.n_tiles} tiles")
     if args.graphml:
@@ -213,11 +233,17 @@ def cmd_train(args) -> int:
     print("  accuracy per epoch: " + " ".join(f"{a * 100:.1f}" for a in r.accuracy_history))
     print(f"  events counted: {sum(r.counts.counts.values()):,.0f} over {r.counts.n_samples:,} samples")
     w = r.wear.get("most_written")
-    if w:
+    if w and w.get("pulses"):
         life = r.wear.get("lifetime_epochs")
         life_s = f", lifetime {life:,.0f} epochs at this rate" if life else ""
         print(f"  most-written device: {w['layer']} row {w['row']} col {w['col']} ({w['device']}): "
               f"{w['pulses']} pulses{life_s}")
+    elif w is not None:
+        print("  no device was programmed (no accumulator reached the update threshold)")
+    if r.activity:
+        print("  measured activity (for analytic estimates: workload: activity: per_layer:)")
+        for layer, f in r.activity.items():
+            print(f"    {layer}: {{" + ", ".join(f"{k}: {v:.4g}" for k, v in f.items()) + "}")
     print(f"  run folder: {run_dir} (result.json, checkpoint.npz)")
     if args.json:
         write_json(args.json, r.to_dict())
@@ -233,11 +259,18 @@ def cmd_library(args) -> int:
         for name, path in found.items():
             lib = load_library(path).spec
             kinds = sorted({e.kind for e in lib.entries})
-            print(f"{name:<24} {lib.node_nm:g} nm  {len(lib.entries):3d} entries  {', '.join(kinds)}")
+            node = f"{lib.node_nm:g} nm"
+            print(f"{name:<24} {node:>7}  {len(lib.entries):3d} entries  {', '.join(kinds)}")
         return 0
     if args.name not in found:
         raise CimestError(f"no library '{args.name}'. Available: {', '.join(found)}")
     lib = load_library(found[args.name]).spec
+    kinds = sorted({e.kind for e in lib.entries})
+    if args.kind and args.kind not in kinds:
+        guess = difflib.get_close_matches(args.kind, kinds, n=1, cutoff=0.6)
+        hint = f"; did you mean '{guess[0]}'?" if guess else "."
+        raise CimestError(f"--kind {args.kind}: library {lib.name} has no such kind{hint} "
+                          f"It has: {', '.join(kinds)}")
     print(f"{lib.name}: {lib.description}  (node {lib.node_nm:g} nm, {lib.vdd_v:g} V; {found[args.name]})")
     for e in lib.entries:
         if args.kind and e.kind != args.kind:
@@ -295,6 +328,15 @@ def _path(text: str) -> str:
     writing nothing (``--json ''``)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path; give a file or folder name")
+    return text
+
+
+def _name(text: str) -> str:
+    """A name given on the command line: letters, digits, '_', '-' and '.', not empty."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a name; use letters, digits, _, - or .")
     return text
 
 
@@ -497,22 +539,24 @@ def cmd_sweep(args) -> int:
     if args.seed is not None and args.sample is None:
         raise CimestError("--seed picks the --sample points; give --sample random:N with it")
     grid = build_grid(args.file, args.vary, sample=args.sample, seed=args.seed or 0)
-    if not args.analytic and all(p.loaded.spec.workload.mode == "inference" for p in grid.points):
+    words = [args.file, *(f"--vary={v}" for v in args.vary), "-o", args.output]
+    words += ["--sample", args.sample, "--seed", str(args.seed or 0)] if args.sample else []
+    words += ["--analytic"] if args.analytic else []
+    command = "cimest sweep " + " ".join(shlex.quote(w) for w in words)  # as typed
+    analytic = args.analytic
+    if not analytic and all(p.loaded.spec.workload.mode == "inference" for p in grid.points):
         _err("inference workload: analytic counts (nothing to train)")
-        args.analytic = True
+        analytic = True
     show = _progress_printer()
 
     def progress(done: int, total: int, note: str) -> None:
         show(f"sweep: {done}/{total} points  {note}"[:160], done=done == total)
 
-    words = [args.file, *(f"--vary={v}" for v in args.vary), "-o", args.output]
-    words += ["--sample", args.sample, "--seed", str(args.seed or 0)] if args.sample else []
-    words += ["--analytic"] if args.analytic else []
-    command = "cimest sweep " + " ".join(shlex.quote(w) for w in words)
-    s = run_sweep(grid, args.output, analytic=args.analytic, workers=args.workers,
+    s = run_sweep(grid, args.output, analytic=analytic, workers=args.workers,
                   scheduler=args.scheduler, progress=progress, command=command)
+    groups = "count groups" if analytic else "training groups"
     print(f"{s.n_points} points ({s.n_skipped} done before, {s.n_costed} costed now); "
-          f"{s.n_groups} training groups ({s.n_counted} {'counted' if args.analytic else 'trained'} now)")
+          f"{s.n_groups} {groups} ({s.n_counted} {'counted' if analytic else 'trained'} now)")
     records = list(ResultStore(s.store_dir).records().values())
     objectives = default_objectives(records)
     front = pareto_front(records, objectives)
@@ -567,7 +611,7 @@ def cmd_device_fit(args) -> int:
     fits = fit_csv(csv_path)
     doc = library_from_fits(fits, library=out.stem, variant=name,
                             source=f"{csv_path}, fitted by cimest device fit")
-    header = (f"# Cell fitted to {csv_path} by cimest device fit (pulse-response model, algorithms.md §2).\n"
+    header = (f"# Cell fitted to {csv_path} by cimest device fit (pulse-response model of Li et al., arXiv:2304.12866).\n"
               "# Read and write voltages/widths are placeholders: replace them with the device's.\n")
     text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     write_atomic(out, text)
@@ -594,7 +638,17 @@ def cmd_calibrate(args) -> int:
     measured = validate_model(MeasuredBreakdownSpec, data, lines, name)
     if not measured.energy_j and not measured.area_m2:
         raise CimestError(f"{name}:1: nothing to fit: give energy_pj (and/or area_um2) by component kind")
-    fit = fit_calibration(d.spec, d.libraries, measured)
+    try:
+        fit = fit_calibration(d.spec, d.libraries, measured)
+    except CimestError as err:  # point at the breakdown's line of each kind it cannot fit
+        from cimest.spec.yamlio import line_of
+
+        located = []
+        for m in err.messages():
+            head, _, rest = m.partition(": ")
+            section, _, kind = head.partition(".")
+            located.append(f"{name}:{line_of(lines, (section, kind))}: {m}" if kind else m)
+        raise CimestError("\n".join(located)) from None
     _, arch_text = read_text(args.file)
     new_text = calibrated_text(arch_text, fit, d.spec)
     out = args.output or args.file
@@ -603,7 +657,7 @@ def cmd_calibrate(args) -> int:
         raise RuntimeError("calibration section was not written back as fitted")
     write_atomic(out, new_text)
     unit = "per MAC" if measured.per == "mac" else "per sample"
-    print(f"{d.spec.name}: {len(fit.rows)} measured values ({unit})")
+    print(f"{d.spec.name}: {len(fit.rows)} measured value{'s' if len(fit.rows) != 1 else ''} ({unit})")
     print(f"  {'quantity':<8} {'kind':<14} {'measured':>12} {'before':>12} {'after':>12} {'factor':>10}")
     for r in fit.rows:
         energy = r["quantity"] == "energy"
@@ -614,6 +668,11 @@ def cmd_calibrate(args) -> int:
         print(f"  {r['quantity']:<8} {r['kind']:<14} {fmt(r['measured']):>12} {fmt(r['model_before']):>12} "
               f"{fmt(r['model_after']):>12} {r['factor']:>10.4g}")
     print(f"  RMS relative error: before {100 * fit.rms_before:.3g} %, after {100 * fit.rms_after:.3g} %")
+    far = [f"{r['kind']} x{r['factor']:.3g}" for r in fit.rows if not 0.2 <= r["factor"] <= 5]
+    if far:
+        print(f"  note: {', '.join(far)} is far from 1; check the breakdown's units and per: "
+              f"({measured.per}), and that the model counts the same events (analytic counts with the "
+              "file's activity factors)")
     print(f"wrote {out} (calibration: section{'s' if fit.area_calibration else ''} set; other lines unchanged)")
     return 0
 
@@ -624,7 +683,8 @@ def _register_devices(sub) -> None:
     dsub.required = True
     q = dsub.add_parser("fit", help="fit the pulse-response model to a CSV and write a library with one cell")
     q.add_argument("data", metavar="DATA.csv", help="columns pulse,conductance_s,direction (pot/dep)")
-    q.add_argument("--name", default=None, help="the cell's variant name (default: the CSV's name)")
+    q.add_argument("--name", default=None, type=_name,
+                   help="the cell's variant name (default: the CSV's name)")
     q.add_argument("-o", "--output", metavar="OUT.yaml", type=_path, default=None,
                    help="library file to write (default: NAME.yaml); its name is the library name")
     q.set_defaults(func=cmd_device_fit)

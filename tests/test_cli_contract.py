@@ -92,3 +92,25 @@ def test_an_empty_output_path_is_refused_not_ignored(bsl_toy, argv, capsys, tmp_
     err = capsys.readouterr().err
     assert "an empty path" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing written, nothing trained
+
+
+def test_train_prints_activity_that_pastes_into_the_architecture(bsl_toy, tmp_path, capsys):
+    """The measured activity lines of `cimest train` are YAML for workload.activity.per_layer, and
+    the analytic estimate that uses them is close to the measured one (4 significant digits)."""
+    text = bsl_toy.read_text().replace("epochs: 10", "epochs: 2")
+    arch = tmp_path / "a.yaml"
+    arch.write_text(text)
+    assert main(["train", str(arch), "--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(out) if "measured activity" in line)
+    layers = [line.strip() for line in out[start + 1:] if line.startswith("    L")]
+    assert [line.split(":")[0] for line in layers] == ["L1", "L2"]
+    block = "\n".join(f"      {line}" for line in layers)
+    pasted = tmp_path / "pasted.yaml"
+    pasted.write_text(text.replace("workload:\n", f"workload:\n  activity:\n    per_layer:\n{block}\n", 1))
+    assert main(["estimate", str(pasted), "--json", str(tmp_path / "a.json")]) == 0
+    assert main(["estimate", str(arch), "--measured", "--run-dir", str(tmp_path / "run"),
+                 "--json", str(tmp_path / "m.json")]) == 0
+    analytic = json.loads((tmp_path / "a.json").read_text())["energy_per_mac_j"]
+    measured = json.loads((tmp_path / "m.json").read_text())["energy_per_mac_j"]
+    assert analytic == pytest.approx(measured, rel=0.01)

@@ -1,11 +1,12 @@
-"""Memristor pulse-response model (reference/algorithms.md §2) and weight read-out.
+"""Memristor pulse-response model (Li et al., arXiv:2304.12866; the project notes' algorithms.md §2)
+and weight read-out.
 
 Room "devices": imports only numpy and cimest.errors.
 
 Conventions (each pinned by tests/devices/test_pulse.py):
 
-- Conductances are float64 arrays in siemens. Every function returns a new array; inputs are
-  never modified.
+- Conductances are float64 arrays in siemens. Every function returns a new array and leaves its
+  inputs alone, except :func:`pulse_at`, the engine's in-place pulse.
 - One pulse per masked device. Potentiation and depression follow §2 exactly::
 
       dG_pot = +[R / (1 - exp(-a_p)) - (G - Gmin)] * (1 - exp(-a_p / N_p)) * (1 + gamma_p * xi)

@@ -292,7 +292,7 @@ def render_report(designs: list[ReportDesign]) -> str:
     page.section("events", "Events per epoch",
                  page.fig(ev) if ev else "<p>No per-epoch counts (analytic counts).</p>",
                  "Events counted by the engine in each epoch, by phase. Binary stochastic updates "
-                 "depend on the data, so their counts move as training converges.")
+                 "depend on the data, so their counts move as training converges." if ev else "")
     wh = figures.wear_histogram(designs)
     page.section("wear", "Device wear", (page.fig(wh) if wh else "") + _wear_table(designs),
                  "Programming pulses per weight device over the whole run. Lifetime: the cell's "

@@ -116,7 +116,7 @@ class WorkloadSpec(StrictModel):
 
 class AlgorithmSpec(StrictModel):
     rule: Literal["binary_stochastic", "backprop", "dfa", "software"]
-    """Learning rule; see reference/algorithms.md."""
+    """binary_stochastic (Li et al., arXiv:2304.12866), backprop, dfa (direct feedback alignment) or software (the float reference)."""
     learning_rate: float = Field(0.1, gt=0, le=100)
     """eta of the float-weight and full-precision updates."""
     activation_gain: float = Field(4.0, gt=0, le=100)

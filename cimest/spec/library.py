@@ -64,7 +64,7 @@ class DeviceSpec(StrictModel):
     n_d: int = Field(ge=0, le=1_000_000)
     """Depression pulses spanning Gmax..Gmin (0: not programmable downwards)."""
     alpha_p: float = Field(0.0, ge=0, le=1000)
-    """Nonlinearity of potentiation (algorithms.md section 2)."""
+    """Nonlinearity of potentiation (the pulse-response model: README, How it models a chip, Devices)."""
     alpha_d: float = Field(0.0, ge=0, le=1000)
     """Nonlinearity of depression."""
     gamma_p: float = Field(0.0, ge=0, le=100)
