@@ -43,10 +43,16 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
         return r["accuracy"] * 100 if has_accuracy else r["area_m2"] * 1e6
 
     ok = [r for r in records if r["energy_per_mac_j"] is not None and y_of(r) is not None]
-    areas = [r["area_m2"] * 1e6 for r in ok]
+    # colour: area when the axes are energy and accuracy, latency when area is already the y axis
+    if has_accuracy:
+        colour_title, colours = "area (mm²)", [r["area_m2"] * 1e6 for r in ok]
+    else:
+        colour_title = "latency (µs)"
+        colours = [(r.get("latency_per_sample_s") or 0.0) * 1e6 for r in ok]
     hover = [
         f"<b>{html.escape(r['point_id'])}</b><br>{_params_text(r['params'])}<br>"
         f"energy/MAC {_num(r['energy_per_mac_j'], 1e12)} pJ<br>area {_num(r['area_m2'], 1e6)} mm²"
+        + (f"<br>latency {_num(r.get('latency_per_sample_s'), 1e6)} µs" if r.get("latency_per_sample_s") else "")
         + (f"<br>accuracy {_num(r['accuracy'], 100, '{:.2f}')} %" if has_accuracy else "")
         for r in ok
     ]
@@ -58,8 +64,8 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
     y_title = "accuracy (%)" if has_accuracy else "area (mm²)"
     marker_common = {
         "colorscale": "Viridis",
-        "cmin": min(areas, default=0),
-        "cmax": max(areas, default=1),
+        "cmin": min(colours, default=0),
+        "cmax": max(colours, default=1),
     }
 
     def trace(idx, name, symbol, size, line=False, colorbar=False):
@@ -73,11 +79,11 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
             "hovertemplate": "%{text}<extra></extra>",
             "marker": {
                 **marker_common,
-                "color": [areas[i] for i in idx],
+                "color": [colours[i] for i in idx],
                 "symbol": symbol,
                 "size": size,
                 "line": {"width": 1, "color": "#222"},
-                **({"colorbar": {"title": {"text": "area (mm²)"}}} if colorbar else {}),
+                **({"colorbar": {"title": {"text": colour_title}}} if colorbar else {}),
             },
         }
         if line:
@@ -89,7 +95,7 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
         trace(best, "Pareto-optimal", "star", 15, line=True, colorbar=not others),
     ]
     layout = {
-        "title": {"text": f"Energy per MAC vs {y_title.split(' (')[0]} (colour: area)"},
+        "title": {"text": f"Energy per MAC vs {y_title.split(' (')[0]} (colour: {colour_title.split(' (')[0]})"},
         "xaxis": {"title": {"text": "energy per MAC (pJ)"}, "type": "log"},
         "yaxis": {"title": {"text": y_title}},
         "hovermode": "closest",
