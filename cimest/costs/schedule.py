@@ -9,7 +9,7 @@ Room: costs. Step durations come from component latencies and the serial steps o
   the output layer's softmax unit evaluates its n_out outputs one after another.
 - backward: the same for the error MVM (through W transposed, or the DFA feedback array).
 - update: accumulator read-modify-write, row by row (rows of a tile in series, columns in
-  parallel), plus programming once per batch: row by row, a SET phase and a RESET phase, each as
+  parallel; one weight row per input), plus programming once per batch: physical row by row, a SET phase and a RESET phase, each as
   long as the pulses a device gets; divided by the batch size to give a per-sample share.
 Backprop orders F1 -> ... -> FN -> BN -> ... -> B1 and each U_l after B_l; DFA's B_l depend on FN
 only, so they run in parallel.
@@ -98,9 +98,12 @@ def _update_duration(graph, priced, lm) -> float:
     L = lm.name
     spec = graph.spec
     a = activity_of(graph, L)
-    rows = min(lm.rows, lm.n_in)
-    acc = rows * (_lat(priced, (L, "gradient_adder"), "op")
-                  + _lat(priced, (L, "gradient_multiplier"), "op"))
+    # accumulators are read-modify-written per input row of weights; programming goes over the
+    # physical rows (two per input for differential_rows)
+    weight_rows = min(lm.rows // lm.rows_per_input, lm.n_in)
+    rows = min(lm.rows, lm.n_in * lm.rows_per_input)
+    acc = weight_rows * (_lat(priced, (L, "gradient_adder"), "op")
+                         + _lat(priced, (L, "gradient_multiplier"), "op"))
     pulses = a.pulses_per_update or 0.0
     if spec.peripherals.update.kind == "single_pulse":
         pulses = 1.0 if pulses > 0 else 0.0

@@ -107,7 +107,8 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
         layers = []
         for i in range(meta["n_layers"]):
             prefix = f"layer{i}."
-            ls = LayerState(**{k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)})
+            ls = LayerState(**{k[len(prefix):]: np.ascontiguousarray(v) for k, v in data.items()
+                               if k.startswith(prefix)})
             layers.append(ls)
         feedback = [data[f"feedback{i}"] for i in range(meta["n_feedback"])]
         samplers: dict = {}
@@ -134,10 +135,12 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
         raise CheckpointError(f"{path}: corrupt checkpoint ({err}); delete it to start over") from None
 
 
-def check_like(state: EngineState, fresh: EngineState, run_dir: str | os.PathLike) -> None:
+def check_like(state: EngineState, fresh: EngineState, run_dir: str | os.PathLike,
+               acc_bits: int | None = None) -> None:
     """Refuse a checkpoint whose arrays do not have the shapes and types of the design's own state
-    (``fresh``, a newly initialised one): a hand-edited or forged file that the fingerprint
-    cannot catch would otherwise fail deep inside the engine.
+    (``fresh``, a newly initialised one), or whose accumulators lie outside their ``acc_bits``
+    range: a hand-edited or forged file that the fingerprint cannot catch would otherwise fail
+    deep inside the engine, or be silently clipped.
 
     Raises:
         CheckpointError: naming the first array that differs.
@@ -159,5 +162,11 @@ def check_like(state: EngineState, fresh: EngineState, run_dir: str | os.PathLik
                 want_shape = "absent" if b is None else f"{b.dtype}{list(b.shape)}"
                 bad = f"{name} is {shape}, the design needs {want_shape}"
                 break
+        if bad is None and acc_bits is not None:
+            lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+            for i, ls in enumerate(state.layers):
+                if ls.acc is not None and ls.acc.size and (int(ls.acc.min()) < lo or int(ls.acc.max()) > hi):
+                    bad = f"layer{i}.acc holds values outside the {acc_bits}-bit range [{lo}, {hi}]"
+                    break
     if bad is not None:
         raise CheckpointError(f"{path}: checkpoint does not fit this design ({bad}); delete it to start over")

@@ -410,7 +410,7 @@ def _read_weights(setup: Setup, state: EngineState) -> list[np.ndarray]:
         cache[:] = [None] * len(state.layers)
     for i, ls in enumerate(state.layers):
         if cache[i] is None:
-            cache[i] = effective_weights(setup, ls)
+            cache[i] = np.ascontiguousarray(effective_weights(setup, ls))
             _check_finite(cache[i], "weights", state.epoch, setup.graph.layers[i].name)
     return list(cache)
 
@@ -428,9 +428,10 @@ def _after_update(setup: Setup, state: EngineState, i: int, name: str, changed: 
     m = setup.model
     g_new = ls.g.reshape(-1)[changed]
     _check_finite(g_new, "weights", state.epoch, name)
-    # elementwise the same expression as effective_weights, so the cache equals a recomputation
-    state.read_weights[i].reshape(-1)[changed] = weights_reference(
-        g_new, 0.5 * (m.g_min_s + m.g_max_s), m).astype(np.float32)
+    # elementwise the same expression as effective_weights, so the cache equals a recomputation;
+    # np.put writes into the cache whatever its memory order (a reshape could be a copy)
+    np.put(state.read_weights[i], changed, weights_reference(
+        g_new, 0.5 * (m.g_min_s + m.g_max_s), m).astype(np.float32))
 
 
 def _output_probabilities(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray,

@@ -342,7 +342,7 @@ def train(
     if resume and run_dir is not None:
         state = checkpoint.load(run_dir, setup, seed)
         if state is not None:
-            checkpoint.check_like(state, init_state(setup, seed), run_dir)
+            checkpoint.check_like(state, init_state(setup, seed), run_dir, setup.acc_bits)
     if state is None:
         state = init_state(setup, seed)
     n = len(x_train)

@@ -326,13 +326,16 @@ class ArchitectureSpec(StrictModel):
         acc_bits = self.peripherals.gradient_accumulator.bits
         theta = self.algorithm.update_threshold
         top = (1 << (acc_bits - 1)) - 1
-        if binary and self.algorithm.weight_update != "float" and theta > top:
+        if self.workload.mode == "train" and binary and self.algorithm.weight_update != "float" and theta > top:
             need = math.ceil(math.log2(theta + 1)) + 1
             raise ValueError(
                 f"peripherals.gradient_accumulator: a {acc_bits}-bit accumulator holds at most "
-                f"{top}, below algorithm.update_threshold {theta}, so no weight would ever be "
-                f"updated; use bits: {need} or more, or a threshold of at most {top}"
+                f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
+                f"or not at all; use bits: {need} or more, or a threshold of at most {top}"
             )
+        if getattr(self.peripherals.error_readout, "integrator", None) is not None:
+            raise ValueError("peripherals.error_readout: integrating neurons are modelled on the "
+                             "forward read-out only (readout, output_readout); remove integrator")
         for name in ("readout", "output_readout"):
             if getattr(getattr(self.peripherals, name), "integrator", None) is None:
                 continue

@@ -94,6 +94,7 @@ def test_corrupt_checkpoint_is_a_clear_error(bsl_toy, tmp_path):
     (lambda a: a.update({"layer0.g": a["layer0.g"][:-1]}), "layer0.g is float64[63, 128]"),
     (lambda a: a.update({"layer1.acc": a["layer1.acc"].astype(np.float32)}), "layer1.acc is float32"),
     (lambda a: a.pop("layer1.pulses"), "layer1.pulses is absent"),
+    (lambda a: a["layer0.acc"].__setitem__((0, 0), 2**31 - 1), "layer0.acc holds values outside the 8-bit range"),
 ])
 def test_forged_checkpoint_with_wrong_arrays_is_refused(bsl_toy, tmp_path, forge, names):
     """The fingerprint covers the design, not the arrays; a hand-edited file is caught by shape."""
@@ -210,3 +211,17 @@ def test_measured_pulse_trains_give_their_mean_length(fp_toy, bsl_toy):
     assert min(lengths) >= 1.0 and max(lengths) > 1.5
     single = run(design(bsl_toy, **SMALL))
     assert {f["pulses_per_update"] for f in single.activity.values()} == {1.0}
+
+
+def test_resume_from_a_fortran_ordered_checkpoint_equals_the_uninterrupted_run(bsl_toy, tmp_path):
+    """A checkpoint whose arrays were rewritten in Fortran order (same values) resumes to the same
+    result: the engine's in-place updates must not land in a copy."""
+    d = design(bsl_toy, **SMALL)
+    whole = run(d)
+    run(d, epochs=1, run_dir=tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as z:
+        arrays = {k: (np.asfortranarray(z[k]) if z[k].ndim == 2 else z[k]) for k in z.files}
+    with open(path, "wb") as f:  # test data, not cimest output
+        np.savez(f, **arrays)
+    same_result(whole, run(d, run_dir=tmp_path, resume=True))

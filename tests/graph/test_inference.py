@@ -212,3 +212,21 @@ def test_sweep_of_an_inference_workload_counts_instead_of_training(toy_libs, tmp
     assert "inference workload: analytic counts" in capsys.readouterr().err
     records = [json.loads(line) for line in (out / "points.jsonl").read_text().splitlines()]
     assert len(records) == 2 and {r["counts_source"] for r in records} == {"analytic"}
+
+
+def test_integrator_on_the_error_readout_is_refused(toy_libs):
+    from cimest.errors import SpecError
+
+    text = (ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true")
+            .replace("error_readout: {kind: adc, bits: 8}", "error_readout: {kind: adc, bits: 8, integrator: {}}"))
+    with pytest.raises(SpecError, match="peripherals.error_readout: integrating neurons are modelled on the forward"):
+        parse_architecture(text)
+
+
+def test_a_binary_inference_chip_may_carry_any_placeholder_accumulator(toy_libs):
+    """The accumulator-vs-threshold check is a training check: an inference chip never updates."""
+    text = (ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true")
+            .replace("algorithm: {rule: backprop}", "algorithm: {rule: binary_stochastic}")
+            .replace("readout: {kind: adc, bits: 6, columns_per_adc: 4}", "readout: {kind: comparator}")
+            .replace("gradient_accumulator: {kind: sram_buffer, bits: 8}", "gradient_accumulator: {kind: sram_buffer, bits: 4}"))
+    assert parse_architecture(text).spec.peripherals.gradient_accumulator.bits == 4
