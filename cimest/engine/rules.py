@@ -424,6 +424,8 @@ def _after_update(setup: Setup, state: EngineState, i: int, name: str, changed: 
             state.read_weights[i] = None
         _check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
                       state.epoch, name)
+        if ls.g_minus is not None:
+            _check_finite(ls.g_minus, "weights", state.epoch, name)
         return
     m = setup.model
     g_new = ls.g.reshape(-1)[changed]
