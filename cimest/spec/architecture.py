@@ -322,7 +322,8 @@ class ArchitectureSpec(StrictModel):
         if self.workload.mode == "train" and "dataset" in self.workload.model_fields_set:
             problem = self.workload.dataset_mismatch()
             if problem:
-                raise ValueError(f"workload.network: {problem}")
+                raise ValueError(f"workload.network: {problem} (for an analytic estimate of this "
+                                 "network, leave workload.dataset out)")
         acc_bits = self.peripherals.gradient_accumulator.bits
         theta = self.algorithm.update_threshold
         top = (1 << (acc_bits - 1)) - 1
