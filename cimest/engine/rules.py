@@ -267,7 +267,7 @@ def _update_binary(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray,
         _zero_pulses(t, L)
         return None
     # acc changes in place; only the weights whose accumulator crossed +-theta come back
-    idx, dw = accumulate_steps(layer.acc, grad, bits, setup.theta)
+    idx, dw = accumulate_steps(layer.acc, grad, bits, setup.theta, delta_bound=B)  # |x^T delta| <= B
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
         w = np.ascontiguousarray(layer.w_int)
