@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from cimest.graph.analytic import activity_of
-from cimest.graph.compile import ComponentGraph, conversion_steps, integration_phases
+from cimest.graph.compile import ComponentGraph
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,10 @@ def step_durations(graph: ComponentGraph, priced: dict) -> dict[tuple[str, str],
         if ro.kind == "adc":
             ro_spec = spec.peripherals.output_readout if lm.is_output else spec.peripherals.readout
             conversions = 1.0
-            if (L, "integrator") in c:
-                phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
-                conversions = sum(conversion_steps(ro.bits or 1, phases)) / (ro.bits or 1)
+            integration = graph.integration(L)
+            if integration is not None:
+                phases, resolved = integration
+                conversions = resolved / (ro.bits or 1)
                 t += c[(L, "integrator")].cycles * _lat(priced, (L, "integrator"), "step")
                 t += len(phases) * _lat(priced, (L, "sample_hold"), "sample")
             t += min(ro_spec.columns_per_adc, lm.cols) * conversions * _lat(priced, (L, "readout"), "convert")  # type: ignore[union-attr]

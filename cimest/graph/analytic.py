@@ -37,7 +37,7 @@ update
 from __future__ import annotations
 
 from cimest.counts import EventCounts
-from cimest.graph.compile import ComponentGraph, LayerMap, conversion_steps, integration_phases
+from cimest.graph.compile import ComponentGraph, LayerMap
 from cimest.spec.architecture import DEFAULT_ACTIVITY, ActivityFactors
 
 
@@ -115,10 +115,8 @@ def _integrating_readout(graph: ComponentGraph, lm: LayerMap, c: EventCounts) ->
     L, ph = lm.name, "forward"
     lanes = lm.n_out * lm.row_tiles
     ro = graph.component(L, "readout")
-    ro_spec = graph.spec.peripherals.output_readout if lm.is_output else graph.spec.peripherals.readout
     cycles = _input_cycles(graph, lm)
-    phases = integration_phases(cycles, ro_spec.integrator.two_phase_above_bits)  # type: ignore[union-attr]
-    resolved = sum(conversion_steps(ro.bits or 1, phases))
+    phases, resolved = graph.integration(L)  # type: ignore[misc]
     c.add(L, ph, "integrator", "step", lanes * graph.component(L, "integrator").cycles)
     c.add(L, ph, "sample_hold", "sample", lanes * cycles)
     if _has(graph, L, "neuron_wordline"):

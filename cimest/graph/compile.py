@@ -119,6 +119,12 @@ class ComponentGraph:
     def component(self, layer: str, role: str) -> Component:
         return self.components[(layer, role)]
 
+    def integration(self, layer: str) -> tuple[tuple[int, ...], int] | None:
+        """(input bits per phase, output bits resolved) of the layer's integrating read-out."""
+        lm = self.layer(layer)
+        return readout_integration(self.spec, lm, self.component(layer, "input_driver").cycles,
+                                   self.component(layer, "readout").bits or 1)
+
     def layer(self, name: str) -> LayerMap:
         for lm in self.layers:
             if lm.name == name:
@@ -170,6 +176,18 @@ def integration_phases(input_bits: int, two_phase_above_bits: int | None) -> tup
     if two_phase_above_bits is None or input_bits <= two_phase_above_bits:
         return (input_bits,)
     return (math.ceil(input_bits / 2), input_bits // 2)
+
+
+def readout_integration(spec: ArchitectureSpec, lm: LayerMap, input_cycles: int,
+                        readout_bits: int) -> tuple[tuple[int, ...], int] | None:
+    """(input bits per phase, output bits resolved over all phases) of the layer's integrating
+    read-out, or None when its read-out does not integrate."""
+    ro = spec.peripherals.output_readout if lm.is_output else spec.peripherals.readout
+    integrator = getattr(ro, "integrator", None)
+    if integrator is None:
+        return None
+    phases = integration_phases(input_cycles, integrator.two_phase_above_bits)
+    return phases, sum(conversion_steps(readout_bits, phases))
 
 
 def conversion_steps(output_bits: int, phases: tuple[int, ...]) -> tuple[int, ...]:
