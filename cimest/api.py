@@ -49,6 +49,8 @@ def _variant_checks(loaded: Loaded) -> list[tuple[tuple, str, str | None]]:
     for role in ("input_driver", "readout", "error_input", "error_readout", "gradient_accumulator",
                  "output_readout"):
         comp = getattr(p, role)
+        if comp is None:
+            continue
         kind = comp.kind
         if kind == "dac" and getattr(comp, "bit_serial", False):
             kind = "row_driver"
@@ -57,7 +59,8 @@ def _variant_checks(loaded: Loaded) -> list[tuple[tuple, str, str | None]]:
         if getattr(comp, "rng_variant", None) is not None:
             checks.append((("peripherals", role, "rng_variant"), "rng", comp.rng_variant))
     if p.update.variant is not None:
-        checks.append((("peripherals", "update", "variant"), "write_driver", p.update.variant))
+        kind = "row_driver" if p.update.kind == "coincidence" else "write_driver"
+        checks.append((("peripherals", "update", "variant"), kind, p.update.variant))
     for field, kind in (("activation_variant", "activation"), ("rng_variant", "rng")):
         if getattr(p, field) is not None:
             checks.append((("peripherals", field), kind, getattr(p, field)))

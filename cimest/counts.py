@@ -33,6 +33,9 @@ class EventCounts:
     n_samples: int = 1
     mode: str = "train"
     source: str = "analytic"
+    activity: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The activity the counts were made from, per layer (totals over ``n_samples``: non-zero
+    inputs, errors, pulses, ...; cimest.graph.activity.Activity); summed when counts merge."""
 
     def add(self, layer: str, phase: str, component: str, action: str, n: float) -> None:
         """Add ``n`` events (zero is recorded too, so a counted-but-idle action stays visible)."""
@@ -67,10 +70,20 @@ class EventCounts:
         """Counts of both runs together (same mode and source)."""
         if other.mode != self.mode:
             raise ValueError(f"cannot merge {self.mode} counts with {other.mode} counts")
-        out = EventCounts(dict(self.counts), self.n_samples + other.n_samples, self.mode, self.source)
-        for key, n in other.counts.items():
-            out.counts[key] = out.counts.get(key, 0) + n
+        out = EventCounts(dict(self.counts), self.n_samples, self.mode, self.source,
+                          {k: dict(v) for k, v in self.activity.items()})
+        out.accumulate(other)
         return out
+
+    def accumulate(self, other: EventCounts) -> None:
+        """Add ``other``'s samples, counts and activity to these, in place."""
+        self.n_samples += other.n_samples
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        for layer, quantities in other.activity.items():
+            mine = self.activity.setdefault(layer, {})
+            for name, v in quantities.items():
+                mine[name] = mine.get(name, 0) + v
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +94,7 @@ class EventCounts:
                 {"layer": k[0], "phase": k[1], "component": k[2], "action": k[3], "count": v}
                 for k, v in self
             ],
+            "activity": self.activity,
         }
 
     @classmethod
@@ -89,7 +103,9 @@ class EventCounts:
             (r["layer"], r["phase"], r["component"], r["action"]): r["count"]
             for r in data["records"]
         }
-        return cls(counts, int(data["n_samples"]), data["mode"], data["source"])
+        activity = {str(layer): {str(k): float(v) for k, v in q.items()}
+                    for layer, q in (data.get("activity") or {}).items()}
+        return cls(counts, int(data["n_samples"]), data["mode"], data["source"], activity)
 
 
 def sum_counts(parts: Iterable[EventCounts]) -> EventCounts:

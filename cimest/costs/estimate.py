@@ -13,6 +13,8 @@ from cimest.costs.pricing import Priced, Provenance, price_graph
 from cimest.costs.schedule import Step, critical_path, schedule_dag, step_durations
 from cimest.counts import EventCounts
 from cimest.errors import LibraryError
+from cimest.graph.activity import Activity
+from cimest.graph.analytic import analytic_activity
 from cimest.graph.compile import ComponentGraph
 from cimest.spec.libraries import LibrarySet
 
@@ -62,6 +64,13 @@ class Estimate:
     provenance: list[Provenance]
     accuracy: float | None = None
     extra: dict = field(default_factory=dict)
+    activity: dict = field(default_factory=dict)
+    """The activity the counts come from, as ``workload.activity`` takes it ({per_layer: ...});
+    pasting a measured estimate's activity into the YAML gives the same analytic estimate."""
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know about this estimate (idle columns, no hardware priced)."""
+    priced_hardware: bool = True
+    """False for the software rule: the float reference has no chip, its figures are n/a."""
 
     def top_consumers(self, n: int = 8) -> list[tuple[str, float]]:
         """(role.action, energy per sample) summed over layers and phases, largest first; roles
@@ -96,8 +105,32 @@ class Estimate:
             "area": [asdict(r) for r in self.area],
             "schedule": [asdict(s) for s in self.schedule],
             "provenance": [asdict(p) for p in self.provenance],
+            "activity": self.activity,
+            "warnings": self.warnings,
+            "priced_hardware": self.priced_hardware,
             **({"extra": self.extra} if self.extra else {}),
         }
+
+
+def schedule_activity(graph: ComponentGraph, counts: EventCounts) -> dict[str, Activity]:
+    """The activity the schedule times: what the counts were made from (a run's measurement),
+    else the architecture's activity factors."""
+    if all(lm.name in counts.activity for lm in graph.layers):
+        return {lm.name: Activity.from_dict(counts.activity[lm.name]) for lm in graph.layers}
+    return analytic_activity(graph)
+
+
+def idle_column_warnings(graph: ComponentGraph, threshold: float = 0.5) -> list[str]:
+    """One line per layer whose tiles leave most weight columns unused."""
+    out = []
+    for lm in graph.layers:
+        if lm.column_utilisation < threshold:
+            used, total = lm.n_out, lm.col_tiles * lm.weight_cols_per_tile
+            out.append(f"{lm.name}: {used} of {total} weight columns of its {lm.n_tiles} tile"
+                       f"{'s' if lm.n_tiles > 1 else ''} hold outputs ({100 * lm.column_utilisation:.0f} %); "
+                       f"their read-out is priced all the same. Size the tiles to the layer with "
+                       f"crossbar.size: fit or crossbar.per_layer.{lm.name}: {{cols: N}}")
+    return out
 
 
 def estimate(
@@ -116,6 +149,19 @@ def estimate(
     """
     if priced is None:
         priced = price_graph(graph, libraries)
+    warnings = idle_column_warnings(graph)
+    activity = schedule_activity(graph, counts)
+    if not graph.traits.prices_hardware:
+        nan = float("nan")
+        return Estimate(
+            name=graph.spec.name, counts_source=counts.source, mode=counts.mode,
+            energy_per_sample_j=nan, energy_per_mac_j=nan, tops_per_w=nan, area_m2=nan,
+            tops_per_mm2=nan, latency_per_sample_s=nan, throughput_samples_per_s=nan,
+            macs_per_sample=graph.macs_per_sample(counts.mode), energy_by_phase_j={},
+            energy_per_mac_by_phase_j={}, latency_by_phase_s={}, leakage_w=nan, breakdown=[],
+            area=[], schedule=[], provenance=[], accuracy=accuracy, priced_hardware=False,
+            warnings=[f"rule {graph.spec.algorithm.rule} is the float reference: no hardware is "
+                      "priced (energy, area and latency are n/a)"])
     per_sample = 1.0 / max(counts.n_samples, 1)
     records: list[EnergyRecord] = []
     unknown = []
@@ -129,7 +175,7 @@ def estimate(
     if unknown:
         raise LibraryError(f"counts name components the graph lacks: {', '.join(unknown[:10])}")
 
-    durations = step_durations(graph, priced)
+    durations = step_durations(graph, priced, activity)
     dag = schedule_dag(graph, durations)
     latency, steps = critical_path(dag)
     bottleneck = max(durations.values(), default=0.0)
@@ -194,4 +240,9 @@ def estimate(
         schedule=steps,
         provenance=provenance,
         accuracy=accuracy,
+        activity={"per_layer": {
+            lm.name: activity[lm.name].factors(lm, graph.plan(lm.name).feedback,
+                                               graph.spec.algorithm.pulse_length)
+            for lm in graph.layers}},
+        warnings=warnings,
     )

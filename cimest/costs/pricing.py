@@ -6,6 +6,7 @@ library value at its own node, the factors applied, and the source, so reports c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cimest.costs import scaling
@@ -64,6 +65,19 @@ def _cell_actions(loc: Located) -> tuple[dict[str, float], dict[str, float], str
     return energy, latency, "V^2 * G_mid * t (NeuroSim Cell.cpp form; device_data.md)"
 
 
+#: Kinds that run on the chip's digital clock: one action takes whole clock cycles.
+CLOCKED_KINDS = frozenset({"adder", "accumulator", "multiplier", "shift_add", "activation", "rng"})
+
+
+def clocked(kind: str, latency_s: float, clock_hz: float) -> tuple[float, str]:
+    """(latency, rule) of one action: a clocked kind's library latency rounded up to whole cycles
+    of ``technology.clock_mhz`` (at least one cycle when it takes any time); others unchanged."""
+    if kind not in CLOCKED_KINDS or latency_s <= 0:
+        return latency_s, ""
+    cycles = max(math.ceil(latency_s * clock_hz * (1 - 1e-9)), 1)
+    return cycles / clock_hz, f"; {cycles} cycle{'s' if cycles > 1 else ''} of {clock_hz / 1e6:g} MHz"
+
+
 def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Priced:
     """Cost of one instance of ``component`` at the architecture's node and supply.
 
@@ -116,15 +130,15 @@ def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Pri
             missing.append(action)
             continue
         energy[action] = base_e * e_factor * cal
-        latency[action] = base_t * t_factor
+        latency[action], t_rule = clocked(component.kind, base_t * t_factor, spec.technology.clock_hz)
         prov.append(Provenance(component.kind, e.variant, f"energy:{action}", base_e, "J", loc.node_nm,
                                energy[action], e_factor * cal,
                                e_rule + (f"; calibration x{cal:g}" if cal != 1.0 else ""),
                                src, e.confidence, lib_name))
         if base_t:
             prov.append(Provenance(component.kind, e.variant, f"latency:{action}", base_t, "s",
-                                   loc.node_nm, latency[action], t_factor,
-                                   "latency ~ node" if not is_cell else "none (device)", src,
+                                   loc.node_nm, latency[action], latency[action] / base_t,
+                                   ("latency ~ node" if not is_cell else "none (device)") + t_rule, src,
                                    e.confidence, lib_name))
     if missing:
         raise LibraryError(

@@ -1,16 +1,13 @@
 """Latency: a schedule DAG over (layer, phase) steps; its longest path is the latency per sample.
 
-Room: costs. Step durations come from component latencies and the serial steps of each phase:
-- forward: input drive (x bit-serial cycles) + cell read + read-out (comparator, or ADC
-  conversions serial over the columns sharing one ADC) + partial-sum adds + activation;
-  an integrating read-out adds its integration steps and one sample step per phase (the
-  per-bit samples overlap the integration), and converts once per phase, each phase taking
-  the share of a conversion it resolves;
-  the output layer's softmax unit evaluates its n_out outputs one after another.
-- backward: the same for the error MVM (through W transposed, or the DFA feedback array).
-- update: accumulator read-modify-write, row by row (rows of a tile in series, columns in
-  parallel; one weight row per input), plus programming once per batch: physical row by row, a SET phase and a RESET phase, each as
-  long as the pulses a device gets; divided by the batch size to give a per-sample share.
+Room: costs. A step's duration is the sum of the contributions its components' roles declare
+(cimest/graph/roles.py: input drive x bit cycles, cell read, ADC conversions serial over the
+columns sharing one ADC, partial-sum adds, activation, integration steps, accumulator
+read-modify-writes row by row, programming once per batch row by row with a SET and a RESET
+phase as long as the measured pulse trains, ...), given the latency of one action of one
+instance and the activity: a measured estimate's own (pulse-train lengths, updates per sample),
+else the architecture's activity factors. A component whose role the registry does not know is
+an error, never 0 s.
 Backprop orders F1 -> ... -> FN -> BN -> ... -> B1 and each U_l after B_l; DFA's B_l depend on FN
 only, so they run in parallel.
 """
@@ -22,8 +19,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from cimest.graph.analytic import activity_of
+from cimest.graph.activity import Activity
 from cimest.graph.compile import ComponentGraph
+from cimest.graph.roles import role
 
 
 @dataclass(frozen=True)
@@ -35,81 +33,27 @@ class Step:
     critical: bool
 
 
-def _lat(priced, key, action) -> float:
-    p = priced.get(key)
-    return p.latency_s.get(action, 0.0) if p is not None else 0.0
+def step_durations(graph: ComponentGraph, priced: dict,
+                   activity: dict[str, Activity]) -> dict[tuple[str, str], float]:
+    """Duration of every (layer, phase) step of one sample.
 
+    Raises:
+        KeyError: a component's role is not declared in the registry.
+    """
+    phases = ("forward", "backward", "update") if graph.spec.workload.mode == "train" else ("forward",)
+    out: dict[tuple[str, str], float] = {(lm.name, ph): 0.0 for lm in graph.layers for ph in phases}
+    for (layer, name), comp in graph.components.items():
+        r = role(name)
+        p = priced[(layer, name)]
+        act = activity[layer]
 
-def step_durations(graph: ComponentGraph, priced: dict) -> dict[tuple[str, str], float]:
-    spec = graph.spec
-    train = spec.workload.mode == "train"
-    out: dict[tuple[str, str], float] = {}
-    for lm in graph.layers:
-        L = lm.name
-        c = graph.components
-        inp = c[(L, "input_driver")]
-        cycles = inp.cycles
-        t = cycles * (_lat(priced, (L, "input_driver"), "drive" if inp.kind == "row_driver" else "convert")
-                      + _lat(priced, (L, "cell"), "read"))
-        ro = c[(L, "readout")]
-        if ro.kind == "adc":
-            ro_spec = spec.peripherals.output_readout if lm.is_output else spec.peripherals.readout
-            conversions = 1.0
-            integration = graph.integration(L)
-            if integration is not None:
-                phases, resolved = integration
-                conversions = resolved / (ro.bits or 1)
-                t += c[(L, "integrator")].cycles * _lat(priced, (L, "integrator"), "step")
-                t += len(phases) * _lat(priced, (L, "sample_hold"), "sample")
-            t += min(ro_spec.columns_per_adc, lm.cols) * conversions * _lat(priced, (L, "readout"), "convert")  # type: ignore[union-attr]
-            if lm.row_tiles > 1:
-                t += math.ceil(math.log2(lm.row_tiles)) * _lat(priced, (L, "partial_sum_adder"), "op")
-            n_act = lm.n_out if lm.is_output else 1
-            t += n_act * _lat(priced, (L, "activation"), "evaluate")
-        else:
-            t += _lat(priced, (L, "readout"), "compare")
-        out[(L, "forward")] = t
-        if not train:
-            continue
-        out[(L, "backward")] = _backward_duration(graph, priced, lm)
-        out[(L, "update")] = _update_duration(graph, priced, lm)
+        def lat(action: str, p=p) -> float:
+            return p.latency_s[action]
+
+        for phase, seconds in r.latency(comp, graph.plan(layer), lat, act):
+            if (layer, phase) in out:
+                out[(layer, phase)] += seconds
     return out
-
-
-def _backward_duration(graph, priced, lm) -> float:
-    L = lm.name
-    prefix = "feedback_" if graph.spec.algorithm.rule == "dfa" else "error_"
-    if (L, f"{prefix}readout") not in graph.components:
-        return 0.0
-    drv = graph.components[(L, f"{prefix}input")]
-    t = _lat(priced, (L, f"{prefix}input"), "convert" if drv.kind == "dac" else "drive")
-    t += _lat(priced, (L, "feedback_cell" if prefix == "feedback_" else "cell"), "read")
-    ro = graph.components[(L, f"{prefix}readout")]
-    if ro.kind == "adc":
-        cpa = graph.spec.peripherals.error_readout.columns_per_adc
-        t += min(cpa, lm.rows) * _lat(priced, (L, f"{prefix}readout"), "convert")
-        t += _lat(priced, (L, f"{prefix}partial_sum_adder"), "op")
-        t += _lat(priced, (L, f"{prefix}scale"), "op")
-    else:
-        t += _lat(priced, (L, f"{prefix}readout"), "compare")
-    return t
-
-
-def _update_duration(graph, priced, lm) -> float:
-    L = lm.name
-    spec = graph.spec
-    a = activity_of(graph, L)
-    # accumulators are read-modify-written per input row of weights; programming goes over the
-    # physical rows (two per input for differential_rows)
-    weight_rows = min(lm.rows // lm.rows_per_input, lm.n_in)
-    rows = min(lm.rows, lm.n_in * lm.rows_per_input)
-    acc = weight_rows * (_lat(priced, (L, "gradient_adder"), "op")
-                         + _lat(priced, (L, "gradient_multiplier"), "op"))
-    pulses = a.pulses_per_update or 0.0
-    if spec.peripherals.update.kind == "single_pulse":
-        pulses = 1.0 if pulses > 0 else 0.0
-    program = rows * pulses * (_lat(priced, (L, "cell"), "set_pulse") + _lat(priced, (L, "cell"), "reset_pulse"))
-    return acc + program / spec.workload.batch_size
 
 
 def schedule_dag(graph: ComponentGraph, durations: dict[tuple[str, str], float]) -> nx.DiGraph:
@@ -124,7 +68,7 @@ def schedule_dag(graph: ComponentGraph, durations: dict[tuple[str, str], float])
         return g
     last = names[-1]
     g.add_edge((last, "forward"), (last, "backward"))
-    if graph.spec.algorithm.rule == "dfa":
+    if graph.traits.backward == "feedback":
         for n in names[:-1]:
             g.add_edge((last, "forward"), (n, "backward"))
             g.add_edge((n, "backward"), (n, "update"))

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cimest.counts import EventCounts, sum_counts
-from cimest.devices.pulse import PulseModel, d2d_multipliers, initial_conductance
+from cimest.devices.model import DEVICE_MODELS
+from cimest.devices.pulse import PulseModel
 from cimest.engine.datasets import Dataset, load_dataset
 from cimest.engine.peripherals import IdealRng, LfsrRng
-from cimest.engine.rules import Setup, Tally, predict, train_batch
+from cimest.engine.rules import Meter, Setup, predict, train_batch
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import CimestError, ResourceError, TrainingError
 from cimest.graph.compile import ComponentGraph
@@ -111,20 +112,26 @@ def make_setup(graph: ComponentGraph, libraries: LibrarySet) -> Setup:
         variant = alg.weight_update
     else:
         variant = "memristor" if alg.weight_update == "memristor" else "float"
-    model = pulse_model(graph, libraries) if variant == "memristor" else None
-    if model is not None and model.kind != "pot_dep" and spec.crossbar.weight_encoding == "reference_column":
+    device = None
+    if variant == "memristor":
+        cell = libraries.cell(spec.crossbar.cell).entry.device
+        device = DEVICE_MODELS[cell.model](pulse_model(graph, libraries), cell.endurance_cycles)
+    if device is not None and device.kind != "pot_dep" and spec.crossbar.weight_encoding == "reference_column":
         raise CimestError(
-            f"crossbar.cell: {spec.crossbar.cell} is {model.kind} (programmable in one direction "
+            f"crossbar.cell: {spec.crossbar.cell} is {device.kind} (programmable in one direction "
             "only); use crossbar.weight_encoding: differential_pair or differential_rows"
         )
-    return Setup(graph, model, alg.rule, variant, alg.activation_gain, alg.learning_rate,
-                  alg.update_threshold, spec.peripherals.gradient_accumulator.bits,
-                  spec.workload.batch_size)
+    acc = spec.peripherals.gradient_accumulator
+    return Setup(graph, device, alg.rule, variant, alg.activation_gain, alg.learning_rate,
+                  alg.update_threshold, acc.bits if acc is not None else 0, spec.workload.batch_size)
 
 
 def _samplers(setup: Setup, seed: int) -> dict:
     """Random sources per sampling site. Ideal: one PCG64 stream shared in the reference order
     (input, z1, d1, ..., out); LFSR: one lane per comparator, each site its own bank."""
+    if setup.graph.traits.update == "coincidence":
+        bits = setup.spec.peripherals.update.rng_bits
+        return {"update": IdealRng((seed * 1_000_003 + 4) % 2**63, bits_per_draw=bits)}
     if not setup.binary:
         return {}
     ro = setup.spec.peripherals.readout
@@ -134,7 +141,7 @@ def _samplers(setup: Setup, seed: int) -> dict:
         bits = ro.rng_bits if isinstance(ro, ComparatorSpec) else 16
         shared = IdealRng(seed, bits_per_draw=min(bits, 53))
         return {s: shared for s in sites}
-    width = ro.rng_bits if ro.rng_bits in (8, 16, 24, 32) else 16
+    width = ro.rng_bits  # the spec allows an LFSR 2 to 32 bits wide
     lanes = {"input": layers[0].n_in, "out": layers[-1].n_out}
     for i, lm in enumerate(layers[:-1]):
         lanes[f"z{i + 1}"] = lanes[f"d{i + 1}"] = lm.n_out
@@ -151,12 +158,12 @@ def init_state(setup: Setup, seed: int) -> EngineState:
         shape = (lm.n_in, lm.n_out)
         ls = LayerState()
         if setup.variant == "memristor":
-            m = setup.model
-            ls.g = initial_conductance(m, shape, rng)
-            ls.d2d = d2d_multipliers(m, shape, rng)
+            dev = setup.device
+            ls.g = dev.initial(shape, rng)
+            ls.d2d = dev.variation(shape, rng)
             if setup.differential:
-                ls.g_minus = initial_conductance(m, shape, rng)
-                ls.d2d_minus = d2d_multipliers(m, shape, rng)
+                ls.g_minus = dev.initial(shape, rng)
+                ls.d2d_minus = dev.variation(shape, rng)
                 ls.pulses = np.zeros((2, *shape), dtype=np.int32)
             else:
                 ls.pulses = np.zeros(shape, dtype=np.int32)
@@ -169,7 +176,7 @@ def init_state(setup: Setup, seed: int) -> EngineState:
             ls.b = np.zeros(lm.n_out)
         if setup.binary and setup.variant != "float":
             ls.acc = np.zeros(shape, dtype=np.int32)
-        if not setup.binary and setup.variant == "memristor":
+        if not setup.binary and setup.variant == "memristor" and graph.traits.gradient_memory:
             ls.residual = np.zeros(shape)
         layers.append(ls)
     feedback = [rng.normal(0.0, 1.0 / math.sqrt(f.n_in), (f.n_in, f.n_out)) for f in graph.feedback]
@@ -208,42 +215,20 @@ def check_resources(graph: ComponentGraph, n_train: int, n_features: int) -> Non
 # --- measured activity and wear ------------------------------------------------------------------
 
 
-def measured_activity(graph: ComponentGraph, counts: EventCounts,
-                      programmed: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
-    """Activity factors that make the analytic counter reproduce ``counts`` exactly.
+def measured_activity(graph: ComponentGraph, counts: EventCounts) -> dict[str, dict[str, float]]:
+    """The run's activity as factors (densities of what the engine measured: non-zero inputs and
+    errors, gradient terms, pulses and the devices they went to), in the form
+    ``workload.activity.per_layer`` takes: pasted there, the analytic counter gives these counts."""
+    from cimest.graph.activity import Activity
 
-    ``programmed`` (devices that got a pulse train, per layer) splits the pulses into
-    update_fraction x pulses_per_update, the mean train length the schedule's programming time
-    uses; without it every pulse counts as its own one-pulse update.
-
-    error_density of a layer is measured where the analytic counter uses it: on the backward MVM
-    through the layer (layers after the first); under DFA the output layer's value is the density
-    of the output error driving the feedback arrays. Elsewhere it is unused and set to 0.
-    """
-    n = max(counts.n_samples, 1)
-    dfa = graph.spec.algorithm.rule == "dfa"
-    out: dict[str, dict[str, float]] = {}
+    out = {}
     for lm in graph.layers:
-        L = lm.name
-        cycles = graph.component(L, "input_driver").cycles
-        f = {"input_density": counts.get(L, "forward", "cell", "read")
-             / (n * lm.n_in * lm.cols_read_per_row * cycles)}
-        if graph.spec.workload.mode == "train":
-            f["error_density"] = 0.0
-            if not dfa and lm.index > 0:
-                f["error_density"] = counts.get(L, "backward", "cell", "read") / (
-                    n * lm.n_out * lm.cells_read_per_col)
-            f["gradient_density"] = counts.get(L, "update", "gradient_adder", "op") / (n * lm.n_weights)
-            pulses = counts.get(L, "update", "write_driver", "pulse")
-            trains = (programmed or {}).get(L, 0) or pulses
-            f["update_fraction"] = trains / (n * lm.n_devices)
-            f["pulses_per_update"] = pulses / trains if trains else 1.0
-            f["set_fraction"] = counts.get(L, "update", "cell", "set_pulse") / pulses if pulses else 0.5
-        out[L] = f
-    if dfa and graph.feedback and graph.spec.workload.mode == "train":
-        fb = graph.feedback[0]
-        reads = counts.get(graph.layers[0].name, "backward", "feedback_cell", "read")
-        out[graph.layers[-1].name]["error_density"] = reads / (n * fb.n_in * fb.cols_read_per_row)
+        if lm.name in counts.activity:
+            act = Activity.from_dict(counts.activity[lm.name])
+            f = act.factors(lm, graph.plan(lm.name).feedback, graph.spec.algorithm.pulse_length)
+            if graph.spec.workload.mode != "train":
+                f = {"input_density": f["input_density"]}
+            out[lm.name] = f
     return out
 
 
@@ -345,6 +330,11 @@ def train(
             checkpoint.check_like(state, init_state(setup, seed), run_dir, setup.acc_bits)
     if state is None:
         state = init_state(setup, seed)
+    elif state.epoch > epochs:
+        raise CimestError(
+            f"{run_dir}: the checkpoint there has {state.epoch} epochs done, more than the "
+            f"{epochs} asked for; ask for {state.epoch} or more, or use another --run-dir"
+        )
     n = len(x_train)
     bs = wl.batch_size
     n_batches = math.ceil(n / bs)
@@ -366,22 +356,20 @@ def train(
                     + (f"checkpoint in {run_dir}; continue with --resume" if run_dir else "nothing saved")
                 )
             sel = order[state.batch * bs : (state.batch + 1) * bs]
-            scratch = EventCounts(n_samples=0, mode=mode, source="measured")
-            tally = Tally(scratch, graph)
+            meter = Meter(graph, len(sel))
             # Why errstate: non-finite values are reported as a TrainingError with the epoch and
             # layer (rules.check_finite and below); numpy's own warnings would only add noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss = train_batch(setup, state, x_train[sel], y_train[sel], tally)
+                loss = train_batch(setup, state, x_train[sel], y_train[sel], meter)
             if not math.isfinite(loss):
                 raise TrainingError(f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
                                     "lower algorithm.learning_rate")
-            if not software:
-                for layer_name, v in tally.programmed.items():
-                    state.programmed[layer_name] = state.programmed.get(layer_name, 0) + v
-                for key, v in scratch.counts.items():
-                    state.epoch_counts.counts[key] = state.epoch_counts.counts.get(key, 0) + v
-                events_done += sum(scratch.counts.values())
-            state.epoch_counts.n_samples += len(sel)
+            if software:  # the float reference prices no hardware: nothing to count
+                state.epoch_counts.n_samples += len(sel)
+            else:
+                batch = graph.count(meter.activity, mode, "measured")
+                state.epoch_counts.accumulate(batch)
+                events_done += sum(batch.counts.values())
             state.epoch_loss_sum += loss
             state.epoch_samples += len(sel)
             state.batch += 1
@@ -411,7 +399,8 @@ def train(
                               epoch_done=True))
     total = sum_counts(state.counts_per_epoch)
     total.source = "measured"
-    endurance = libraries.cell(spec.crossbar.cell).entry.device.endurance_cycles
+    endurance = setup.device.endurance_cycles if setup.device is not None else (
+        libraries.cell(spec.crossbar.cell).entry.device.endurance_cycles)
     conductances: dict[str, np.ndarray] = {}
     for lm, ls in zip(graph.layers, state.layers, strict=True):
         if ls.g is not None:
@@ -423,8 +412,7 @@ def train(
         n_train_samples=n, accuracy_history=list(state.accuracy_history),
         loss_history=list(state.loss_history), counts=total,
         counts_per_epoch=list(state.counts_per_epoch),
-        activity=(measured_activity(graph, total, state.programmed)
-                  if total.n_samples and not software else {}),
+        activity=measured_activity(graph, total) if total.n_samples and not software else {},
         wear=wear_summary(state, graph, endurance, state.epoch), conductances=conductances,
         wall_time_s=time.perf_counter() - started,
     )

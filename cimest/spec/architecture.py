@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cimest.spec.base import Quantity, StrictModel, quantity
+from cimest.spec.rules import RULES, is_binary
 
 # Hard limits that keep a typo from asking for terabytes; checked before anything is allocated.
 MAX_WIDTH = 1_000_000
@@ -51,6 +52,12 @@ class ActivityFactors(StrictModel):
     """Mean pulses per updated device (1 for single-pulse updates)."""
     set_fraction: float | None = Field(None, ge=0, le=1)
     """Of those pulses, the fraction that potentiate (SET); the rest depress (RESET)."""
+    updates_per_sample: float | None = Field(None, ge=0, le=1)
+    """Weight updates per sample (default 1 / batch_size; a run measures partial batches too)."""
+    update_row_density: float | None = Field(None, ge=0, le=1)
+    """pulse_coincidence: fraction of the row pulse slots that fire (n_in x pulse_length per sample)."""
+    update_col_density: float | None = Field(None, ge=0, le=1)
+    """pulse_coincidence: fraction of the column pulse slots that fire."""
 
 
 # Defaults per family, measured by `cimest train` on the shipped architectures (digits, 20 epochs,
@@ -115,8 +122,10 @@ class WorkloadSpec(StrictModel):
 
 
 class AlgorithmSpec(StrictModel):
-    rule: Literal["binary_stochastic", "backprop", "dfa", "software"]
-    """binary_stochastic (Li et al., arXiv:2304.12866), backprop, dfa (direct feedback alignment) or software (the float reference)."""
+    rule: Literal[tuple(RULES)]  # type: ignore[valid-type]
+    """binary_stochastic (Li et al., arXiv:2304.12866), backprop, dfa (direct feedback alignment),
+    pulse_coincidence (Gokmen & Vlasov 2016: stochastic pulse trains on rows and columns, no
+    gradient memory) or software (the float reference); cimest/spec/rules.py lists them."""
     learning_rate: float = Field(0.1, gt=0, le=100)
     """eta of the float-weight and full-precision updates."""
     activation_gain: float = Field(4.0, gt=0, le=100)
@@ -129,6 +138,20 @@ class AlgorithmSpec(StrictModel):
     """Weight precision of the integer variant."""
     binary_feedback: bool = False
     """DFA only: sign-binarised feedback with sampled derivatives (mirrors BSL)."""
+    pulse_length: int = Field(31, ge=1, le=4096)
+    """pulse_coincidence only: BL, the length of the stochastic pulse trains on rows and columns
+    per update (aihwkit's default desired_bl is 31; Gokmen & Vlasov used 10)."""
+
+
+class ArraySpec(StrictModel):
+    """The tile of one layer: any field left out keeps the crossbar's."""
+
+    rows: int | None = Field(None, ge=2, le=MAX_TILE_SIDE)
+    """Rows (inputs) of this layer's tiles."""
+    cols: int | None = Field(None, ge=2, le=MAX_TILE_SIDE)
+    """Columns (outputs) of this layer's tiles."""
+    size: Literal["fixed", "fit"] | None = None
+    """fixed or fit (see crossbar.size)."""
 
 
 class CrossbarSpec(StrictModel):
@@ -149,6 +172,11 @@ class CrossbarSpec(StrictModel):
     """Overrides the cell's cycle-to-cycle sigma (gamma_p and gamma_d) for what-if runs."""
     d2d_sigma: float | None = Field(None, ge=0, le=10)
     """Overrides the cell's device-to-device sigma of the step size."""
+    size: Literal["fixed", "fit"] = "fixed"
+    """fixed: every tile has rows x cols cells; fit: a layer smaller than a tile gets a tile sized
+    to it (rows and cols are then the largest tile), as MLP+NeuroSim sizes arrays to layers."""
+    per_layer: dict[str, ArraySpec] = Field(default_factory=dict)
+    """Tile size of one layer (L1, L2, ...), overriding rows, cols and size."""
 
 
 # --- peripherals: each role is a union discriminated by `kind` -----------------------------
@@ -187,6 +215,12 @@ class ComparatorSpec(_Component):
     """Bits of randomness per reference value."""
     rng_variant: str | None = None
     """Library variant of the RNG."""
+
+
+class SignComparatorSpec(_Component):
+    kind: Literal["comparator"]
+    """1-bit sign decision per line against 0 (the binary rules' error read-out); it draws no
+    random numbers, so it has no rng."""
 
 
 class IntegratorSpec(StrictModel):
@@ -242,10 +276,38 @@ class SramBufferSpec(_Component):
     """Width of the per-weight gradient accumulator."""
 
 
+class DigitalBackwardSpec(StrictModel):
+    """The error MVMs computed digitally beside the arrays (MLP+NeuroSim's backward pass), from a
+    digital copy of the weights: a multiply and an add per MAC, the copy read once per MAC."""
+
+    kind: Literal["digital"]
+    """Digital multiply-accumulate of the errors (no error drivers or read-out on the arrays)."""
+    bits: int = Field(8, ge=1, le=32)
+    """Width of the weight copy and of the multiplier operands."""
+    variant: str | None = None
+    """Library variant of the multipliers and adders (default: peripherals.digital_variant)."""
+    buffer_variant: str | None = None
+    """sram_buffer variant of the weight copy."""
+
+
 InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
 Readout = Annotated[ComparatorSpec | AdcSpec, Field(discriminator="kind")]
+ErrorReadout = Annotated[SignComparatorSpec | AdcSpec, Field(discriminator="kind")]
 ErrorInput = Annotated[TernaryDriverSpec | DacSpec, Field(discriminator="kind")]
-Update = Annotated[SinglePulseSpec | PulseTrainSpec, Field(discriminator="kind")]
+class CoincidenceSpec(StrictModel):
+    kind: Literal["coincidence"]
+    """Stochastic pulse trains of algorithm.pulse_length slots on the rows (probability ~ x) and
+    the columns (probability ~ delta); a device is programmed by one pulse in every slot where
+    both fire (Gokmen & Vlasov 2016). Needs rule pulse_coincidence."""
+    variant: str | None = None
+    """row_driver variant of the row and column pulse drivers."""
+    rng_bits: int = Field(16, ge=2, le=32)
+    """Bits of the random number drawn per line and slot to decide its pulse."""
+    rng_variant: str | None = None
+    """Library variant of those RNGs."""
+
+
+Update = Annotated[SinglePulseSpec | PulseTrainSpec | CoincidenceSpec, Field(discriminator="kind")]
 
 
 class OutputSpec(_Component):
@@ -259,19 +321,38 @@ class OutputSpec(_Component):
     """As readout.integrator, for the output layer."""
 
 
+class LayerPeripheralsSpec(StrictModel):
+    """Overrides of one layer's peripherals; a section left out keeps the chip-wide one."""
+
+    input_driver: InputDriver | None = None
+    """As peripherals.input_driver."""
+    readout: Readout | None = None
+    """As peripherals.readout (hidden layers)."""
+    output_readout: OutputSpec | None = None
+    """As peripherals.output_readout (the output layer)."""
+    error_input: ErrorInput | None = None
+    """As peripherals.error_input."""
+    error_readout: ErrorReadout | None = None
+    """As peripherals.error_readout."""
+
+
 class PeripheralsSpec(StrictModel):
     input_driver: InputDriver
     """Forward inputs: on/off row drivers (binary) or DACs."""
     readout: Readout
     """Hidden-layer forward read-out: comparators against random references, or ADCs."""
-    error_input: ErrorInput
-    """Backward inputs on the columns: ternary drivers (+V, 0, -V) or DACs."""
-    error_readout: Readout
+    error_input: ErrorInput | None = None
+    """Backward inputs on the columns: ternary drivers (+V, 0, -V) or DACs (training workloads
+    whose errors go through the arrays)."""
+    error_readout: ErrorReadout | None = None
     """Backward read-out on the rows: sign comparators or ADCs."""
+    backward: DigitalBackwardSpec | None = None
+    """{kind: digital}: the error MVMs run in digital logic instead of through the arrays (then
+    leave out error_input and error_readout)."""
     update: Update
-    """One programming pulse per device, or pulse trains."""
-    gradient_accumulator: SramBufferSpec
-    """Per-weight gradient accumulator storage."""
+    """One programming pulse per device, pulse trains, or coincident pulses (rule pulse_coincidence)."""
+    gradient_accumulator: SramBufferSpec | None = None
+    """Per-weight gradient accumulator storage (rules that keep a gradient memory)."""
     output_readout: OutputSpec = Field(default_factory=OutputSpec)
     """Output layer read-out (both designs digitise it for the softmax)."""
     activation_variant: str | None = None
@@ -280,6 +361,8 @@ class PeripheralsSpec(StrictModel):
     """Variant of the digital adders/multipliers."""
     rng_variant: str | None = None
     """Library variant of the input and output-error RNGs."""
+    per_layer: dict[str, LayerPeripheralsSpec] = Field(default_factory=dict)
+    """Peripherals of one layer (L1, L2, ...), overriding the sections above for that layer."""
 
 
 class ArchitectureSpec(StrictModel):
@@ -306,49 +389,100 @@ class ArchitectureSpec(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ArchitectureSpec:
+        problem = self._problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def layer_names(self) -> list[str]:
+        """L1 ... LN, the names every per-layer section uses."""
+        return [f"L{i + 1}" for i in range(len(self.workload.network) - 1)]
+
+    def layer_peripherals(self, layer: str) -> PeripheralsSpec:
+        """The peripherals of one layer: the chip-wide sections with the layer's overrides."""
+        own = self.peripherals.per_layer.get(layer)
+        if own is None:
+            return self.peripherals
+        return self.peripherals.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+
+    def _problem(self) -> str | None:  # noqa: C901 - one check after another, each with its message
         rule = self.algorithm.rule
-        binary = rule == "binary_stochastic" or (rule == "dfa" and self.algorithm.binary_feedback)
-        if binary and self.peripherals.readout.kind != "comparator":
-            raise ValueError(
-                "peripherals.readout: binary rules sample hidden outputs with comparators; "
-                "use {kind: comparator} or rule backprop/dfa"
-            )
-        if not binary and rule != "software" and self.peripherals.readout.kind == "comparator":
-            raise ValueError(
-                f"peripherals.readout: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
-            )
+        traits = RULES[rule]
+        binary = is_binary(rule, self.algorithm.binary_feedback)
+        train = self.workload.mode == "train"
+        p = self.peripherals
+        names = self.layer_names()
+        for section, overrides in (("crossbar", self.crossbar.per_layer), ("peripherals", p.per_layer)):
+            for name in overrides:
+                if name not in names:
+                    guess = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+                    hint = f"; did you mean '{guess[0]}'?" if guess else "."
+                    return (f"{section}.per_layer: no layer '{name}'{hint} The network "
+                            f"{self.workload.network} has layers {', '.join(names)}")
+        hidden = [(f"peripherals.per_layer.{n}.readout" if "readout" in p.per_layer.get(n, LayerPeripheralsSpec()).model_fields_set
+                   else "peripherals.readout", self.layer_peripherals(n).readout) for n in names[:-1]]
+        for where, ro in hidden:
+            if binary and ro.kind != "comparator":
+                return (f"{where}: binary rules sample hidden outputs with comparators; "
+                        "use {kind: comparator} or rule backprop/dfa")
+            if not binary and rule != "software" and ro.kind == "comparator":
+                return f"{where}: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
+        for where, ro in hidden:
+            if isinstance(ro, ComparatorSpec):
+                top = 32 if ro.rng == "lfsr" else 53
+                if ro.rng_bits > top or (ro.rng == "lfsr" and ro.rng_bits < 2):
+                    return (f"{where}.rng_bits: {ro.rng_bits} bits cannot be drawn from a {ro.rng} "
+                            f"source; allowed: {'2 to 32 (LFSR widths)' if ro.rng == 'lfsr' else 'up to 53 (a float64 uniform)'}")
         # a dataset named in the file must fit the network; the default (digits) is checked only
         # when training starts, so a chip can be estimated without naming a dataset
-        if self.workload.mode == "train" and "dataset" in self.workload.model_fields_set:
+        if train and "dataset" in self.workload.model_fields_set:
             problem = self.workload.dataset_mismatch()
             if problem:
-                raise ValueError(f"workload.network: {problem} (for an analytic estimate of this "
-                                 "network, leave workload.dataset out)")
-        acc_bits = self.peripherals.gradient_accumulator.bits
+                return (f"workload.network: {problem} (for an analytic estimate of this "
+                        "network, leave workload.dataset out)")
+        if train:
+            if p.backward is None and (p.error_input is None or p.error_readout is None):
+                missing = "error_input" if p.error_input is None else "error_readout"
+                return (f"peripherals: training sends errors back through the arrays: give "
+                        f"{missing} (with error_input and error_readout), or backward: {{kind: digital}}")
+            if p.backward is not None and (p.error_input is not None or p.error_readout is not None):
+                extra = "error_input" if p.error_input is not None else "error_readout"
+                return (f"peripherals.{extra}: with backward: {{kind: digital}} the errors do not go "
+                        "through the arrays; remove error_input and error_readout")
+            if traits.gradient_memory and p.gradient_accumulator is None:
+                return (f"peripherals: rule {rule} keeps a gradient per weight; add "
+                        "gradient_accumulator: {kind: sram_buffer, bits: 8}")
+            if not traits.gradient_memory and p.gradient_accumulator is not None:
+                return (f"peripherals.gradient_accumulator: rule {rule} updates the devices from "
+                        "coincident pulses and keeps no gradient memory; remove gradient_accumulator")
+            coincidence = p.update.kind == "coincidence"
+            if coincidence != (traits.update == "coincidence"):
+                return (f"peripherals.update: rule {rule} needs update: {{kind: "
+                        f"{'coincidence' if traits.update == 'coincidence' else 'single_pulse or pulse_train'}}}")
+        acc = p.gradient_accumulator
         theta = self.algorithm.update_threshold
-        top = (1 << (acc_bits - 1)) - 1
-        if self.workload.mode == "train" and binary and self.algorithm.weight_update != "float" and theta > top:
-            need = math.ceil(math.log2(theta + 1)) + 1
-            raise ValueError(
-                f"peripherals.gradient_accumulator: a {acc_bits}-bit accumulator holds at most "
-                f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
-                f"or not at all; use bits: {need} or more, or a threshold of at most {top}"
-            )
-        if getattr(self.peripherals.error_readout, "integrator", None) is not None:
-            raise ValueError("peripherals.error_readout: integrating neurons are modelled on the "
-                             "forward read-out only (readout, output_readout); remove integrator")
-        for name in ("readout", "output_readout"):
-            if getattr(getattr(self.peripherals, name), "integrator", None) is None:
+        if acc is not None and train and binary and self.algorithm.weight_update != "float":
+            top = (1 << (acc.bits - 1)) - 1
+            if theta > top:
+                need = math.ceil(math.log2(theta + 1)) + 1
+                return (f"peripherals.gradient_accumulator: a {acc.bits}-bit accumulator holds at most "
+                        f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
+                        f"or not at all; use bits: {need} or more, or a threshold of at most {top}")
+        if getattr(p.error_readout, "integrator", None) is not None:
+            return ("peripherals.error_readout: integrating neurons are modelled on the "
+                    "forward read-out only (readout, output_readout); remove integrator")
+        for name in names:
+            lp = self.layer_peripherals(name)
+            ro = lp.output_readout if name == names[-1] else lp.readout
+            where = "output_readout" if name == names[-1] else "readout"
+            if getattr(ro, "integrator", None) is None:
                 continue
-            if self.workload.mode != "inference":
-                raise ValueError(
-                    f"peripherals.{name}.integrator: integrating neurons are modelled for inference "
-                    "workloads only (the training engine converts every MVM); use workload.mode: inference"
-                )
-            inp = self.peripherals.input_driver
-            if not (isinstance(inp, DacSpec) and inp.bit_serial):
-                raise ValueError(
-                    f"peripherals.{name}.integrator: an integrator sums bit-serial input cycles; "
-                    "use input_driver: {kind: dac, bits: N, bit_serial: true}"
-                )
-        return self
+            if not train:
+                inp = lp.input_driver
+                if not (isinstance(inp, DacSpec) and inp.bit_serial):
+                    return (f"peripherals.{where}.integrator: an integrator sums bit-serial input cycles; "
+                            "use input_driver: {kind: dac, bits: N, bit_serial: true}")
+            else:
+                return (f"peripherals.{where}.integrator: integrating neurons are modelled for inference "
+                        "workloads only (the training engine converts every MVM); use workload.mode: inference")
+        return None

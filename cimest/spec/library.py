@@ -41,6 +41,9 @@ class ActionCostSpec(StrictModel):
 class DeviceSpec(StrictModel):
     """Physical parameters of a memory cell (kind: cell)."""
 
+    model: Literal["li2023_pulse"] = "li2023_pulse"
+    """The device model the engine runs (cimest/devices/model.py): li2023_pulse, the nonlinear,
+    noisy, bounded pulse response of Li et al. (arXiv:2304.12866)."""
     g_min_s: float = Field(gt=0, le=1)
     """Lowest conductance, siemens."""
     g_max_s: float = Field(gt=0, le=1)

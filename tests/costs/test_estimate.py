@@ -80,13 +80,14 @@ def test_update_latency_programs_both_rows_of_a_differential_row_pair(bsl_toy, t
     programmed once per physical row: differential_rows doubles the physical rows of a 64-input
     layer on 128-row tiles (64 -> 128) and leaves its 64 weight rows alone."""
     from cimest.costs.schedule import step_durations
+    from cimest.graph.analytic import analytic_activity
 
     durations = {}
     for enc in ("reference_column", "differential_rows"):
         f = tmp_path / f"{enc}.yaml"
         f.write_text(bsl_toy.read_text().replace("weight_encoding: reference_column", f"weight_encoding: {enc}"))
         d = load_design(f)
-        durations[enc] = step_durations(d.graph, d.priced)[("L1", "update")]
+        durations[enc] = step_durations(d.graph, d.priced, analytic_activity(d.graph))[("L1", "update")]
         lat = d.priced[("L1", "cell")].latency_s
         program_per_row = (lat["set_pulse"] + lat["reset_pulse"]) / d.spec.workload.batch_size
     assert durations["differential_rows"] - durations["reference_column"] == pytest.approx(64 * program_per_row)

@@ -187,12 +187,12 @@ def test_wear_histogram_is_numpys_histogram_of_the_pulse_counts(top):
 def test_cached_read_weights_equal_recomputed_ones(bsl_toy, monkeypatch):
     """The engine keeps the read weights between batches and refreshes them only where pulses
     landed; a run that recomputes them every batch gives the identical result."""
-    import cimest.engine.rules as rules
+    import cimest.engine.rules.binary_stochastic as rules
 
     d = design(bsl_toy, **SMALL)
     cached = run(d)
-    refresh = rules._after_update
-    monkeypatch.setattr(rules, "_after_update",
+    refresh = rules.after_update
+    monkeypatch.setattr(rules, "after_update",
                         lambda setup, state, i, name, changed: refresh(setup, state, i, name, None))
     same_result(cached, run(d))
 

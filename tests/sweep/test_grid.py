@@ -73,7 +73,7 @@ def test_sample_is_distinct_and_seeded(bsl):
         (
             "algorithm.rule=binary_stochastic,bogus",
             "--vary algorithm.rule=binary_stochastic,bogus: {f}:16: algorithm.rule: 'bogus' is not "
-            "allowed. Allowed: binary_stochastic, backprop, dfa, software",
+            "allowed. Allowed: binary_stochastic, backprop, dfa, pulse_coincidence, software",
         ),
         (
             "crossbar.cell=toy_rram,toy_ram",

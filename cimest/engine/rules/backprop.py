@@ -1,0 +1,144 @@
+"""Full-precision in-situ backprop (reference/algorithms.md section 3).
+
+Room: engine. DAC inputs, ADC read-outs, digital sigmoid and derivative, errors through W^T on the
+same arrays (or a digital backward pass), a digital outer-product gradient, and pulse trains of
+the quantized weight change:
+
+    r += -eta * G / B * n_steps   (n_steps: the device's pulses across its range, so one pulse is
+                                   one nominal step of 1/n_steps in weight units)
+    n = fix(r) capped at max_pulses;  r -= n
+
+The gradient memory keeps the remainder r for the next batch, as in the binary rule. The
+functions here are shared by the other full-precision rules (software, DFA, pulse coincidence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cimest.engine.peripherals import adc_quantize, dac_levels
+from cimest.engine.rules.common import (
+    BACKWARD_RANGE,
+    FORWARD_RANGE,
+    Meter,
+    Setup,
+    check_finite,
+    effective_weights,
+    mvm,
+    onehot,
+    output_probabilities,
+    program,
+    sigmoid,
+)
+from cimest.engine.state import EngineState, LayerState
+from cimest.graph.shapes import LayerMap
+
+
+def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
+    """Analog forward pass through DACs and ADCs. Returns (inputs of every layer, activation
+    derivatives of the hidden layers, output error p - onehot, summed loss, weights)."""
+    g = setup.graph
+    layers = g.layers
+    a = setup.gain
+    W = [effective_weights(setup, ls) for ls in state.layers]
+    x = xb.astype(np.float64)
+    if not setup.ideal and g.plan(layers[0].name).per.input_driver.kind == "dac":
+        x = dac_levels(x, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+    xs, dz = [x], []
+    for i, lm in enumerate(layers[:-1]):
+        meter.inputs(lm.name, x)
+        y = mvm(state, i, x, W[i])
+        check_finite(y, "pre-activation", state.epoch, lm.name)
+        if not setup.ideal:
+            r = FORWARD_RANGE / a
+            y = adc_quantize(y, g.plan(lm.name).readout_spec.bits, -r, r)[1]
+        z = sigmoid(a * y)
+        dz.append(a * z * (1.0 - z))
+        x = z
+        nxt = g.plan(layers[i + 1].name).per.input_driver
+        if not setup.ideal and nxt.kind == "dac":
+            x = dac_levels(z, nxt.bits, 0.0, 1.0)[1]
+        xs.append(x)
+    p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
+    return xs, dz, p - onehot(yb, p.shape[1], p.dtype), loss, W
+
+
+def error_path(setup: Setup) -> tuple[Callable, Callable]:
+    """(drive, read) of the error MVMs: drive(d) gives the errors as the column drivers apply them
+    and the power-of-two scale taken out first; read(v, scale) the error read-out of the result."""
+    per = setup.spec.peripherals
+    analog = not setup.ideal and per.backward is None
+    err_dac = analog and per.error_input.kind == "dac"
+    adc = analog and per.error_readout.kind == "adc"
+
+    def drive(d: np.ndarray) -> tuple[np.ndarray, float]:
+        if not analog:
+            return d, 1.0
+        if not err_dac:
+            return np.sign(d), 1.0
+        peak = float(np.max(np.abs(d), initial=0.0))
+        scale = 2.0 ** np.ceil(np.log2(peak)) if peak > 0 else 1.0
+        return dac_levels(d / scale, per.error_input.bits, -1.0, 1.0)[1], scale
+
+    def read(v: np.ndarray, scale: float) -> np.ndarray:
+        if not adc:
+            return v * scale
+        return adc_quantize(v, per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)[1] * scale
+
+    return drive, read
+
+
+def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
+           rng: np.random.Generator, meter: Meter) -> None:
+    """Digital outer-product gradient, then float SGD or pulse trains of quantized length."""
+    meter.update(lm.name)
+    B = x.shape[0]
+    meter.gradient(lm.name, B * lm.n_weights)  # the digital outer product forms every term
+    dw = -setup.eta * (x.T @ delta / B)
+    if setup.variant == "float":
+        layer.w += dw
+        layer.b -= setup.eta * delta.sum(axis=0) / B
+        return
+    upd = setup.spec.peripherals.update
+    cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    # The accumulator keeps what a whole pulse cannot express yet (remainder carried, as in BSL).
+    layer.residual = layer.residual + dw * setup.device.n_steps
+    n = np.clip(np.trunc(layer.residual), -cap, cap).astype(np.int64)
+    layer.residual -= n
+    program(setup, layer, n, rng, meter, lm.name)
+
+
+def backward_transpose(setup: Setup, state: EngineState, W: list[np.ndarray], delta: np.ndarray,
+                       dz: list[np.ndarray], meter: Meter,
+                       update_layer: Callable[[int, np.ndarray], None]) -> None:
+    """Errors top-down through W^T, each layer updated right after its error went down (with the
+    pre-update weights, as the reference does)."""
+    layers = setup.graph.layers
+    drive, read = error_path(setup)
+    deltas: list[np.ndarray] = [None] * len(layers)  # type: ignore[list-item]
+    deltas[-1] = delta
+    for i in range(len(layers) - 1, -1, -1):
+        lm = layers[i]
+        if i > 0:
+            dq, scale = drive(deltas[i])
+            meter.errors(lm.name, dq)
+            deltas[i - 1] = read(dq @ W[i].T, scale) * dz[i - 1]
+        else:
+            meter.errors(lm.name, deltas[i])
+        update_layer(i, deltas[i])
+
+
+def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+    """One backprop step on a batch."""
+    xs, dz, delta, loss, W = forward(setup, state, xb, yb, meter)
+    layers = setup.graph.layers
+
+    def update_layer(i: int, d: np.ndarray) -> None:
+        update(setup, state.layers[i], layers[i], xs[i], d, state.device_rng, meter)
+        ls = state.layers[i]
+        check_finite(ls.g if ls.g is not None else ls.w, "weights", state.epoch, layers[i].name)
+
+    backward_transpose(setup, state, W, delta, dz, meter, update_layer)
+    return loss

@@ -1,0 +1,106 @@
+"""Binary stochastic learning (Li et al., arXiv:2304.12866): reference/algorithms.md section 1.
+
+Room: engine. Signals are sampled to {0, 1} by comparators against random references, errors are
+sign-binarised, the integer gradient x^T delta is accumulated per weight, and a device gets one
+pulse when its accumulator crosses +-theta (or float / integer weights for the software checks).
+Backward runs top-down, interleaved with the updates: the error passed to layer l-1 uses layer l's
+weights before layer l is updated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimest.engine.peripherals import accumulate_steps
+from cimest.engine.rules.common import (
+    Meter,
+    Setup,
+    after_update,
+    mvm,
+    onehot,
+    output_probabilities,
+    program,
+    read_weights,
+    sigmoid,
+    single_pulses,
+)
+from cimest.engine.state import EngineState, LayerState
+from cimest.graph.shapes import LayerMap
+
+
+def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
+    """Sampled forward pass. Returns (inputs of every layer, sampled derivatives of the hidden
+    layers, the output error delta in {-1, 0, 1}, the summed loss, the read weights)."""
+    layers = setup.graph.layers
+    a = setup.gain
+    s = state.samplers
+    W = read_weights(setup, state)
+    x = (xb > s["input"].uniform(xb.shape)).astype(np.float32)
+    xs, ds = [x], []
+    for i, lm in enumerate(layers[:-1]):
+        meter.inputs(lm.name, x)
+        z = sigmoid(a * mvm(state, i, x, W[i]))
+        x = (z > s[f"z{i + 1}"].uniform(z.shape)).astype(np.float32)
+        d = a * z * (1.0 - z)
+        ds.append((d > s[f"d{i + 1}"].uniform(d.shape)).astype(np.int8))
+        xs.append(x)
+    p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
+    zs = (p > s["out"].uniform(p.shape)).astype(np.int8)
+    delta = (zs - onehot(yb, p.shape[1], np.int8)).astype(np.int8)
+    return xs, ds, delta, loss, W
+
+
+def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
+           rng: np.random.Generator, meter: Meter) -> np.ndarray | None:
+    """Integer gradient G = x^T delta, then the float, integer or memristor update (section 1).
+
+    Returns the flat indices of the only devices changed (single pulses on reference-column
+    layers), or None when the update may have changed any weight."""
+    L = lm.name
+    # Why float32: numpy's integer matmul bypasses BLAS and is ~50x slower; sums of B terms in
+    # {-1, 0, 1} are exact in float32 up to 2^24, above any batch size cimest allows (10^6), so
+    # every partial sum is an exact integer and the cast to int32 exact too.
+    grad = (x.T.astype(np.float32, copy=False) @ delta.astype(np.float32)).astype(np.int32)
+    nz_x = np.count_nonzero(x, axis=1).astype(np.int64)
+    nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
+    meter.gradient(L, int(nz_x @ nz_d))
+    meter.update(L)
+    B = x.shape[0]
+    if setup.variant == "float":
+        layer.w -= setup.eta * grad / B
+        layer.b -= setup.eta * delta.sum(axis=0) / B
+        return None
+    # acc changes in place; only the weights whose accumulator crossed +-theta come back
+    idx, dw = accumulate_steps(layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=B)  # |x^T delta| <= B
+    if setup.variant == "integer":
+        top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
+        w = np.ascontiguousarray(layer.w_int)
+        flat = w.reshape(-1)
+        flat[idx] = np.clip(flat[idx] + dw, -top - 1, top)
+        layer.w_int = w
+        return None
+    if layer.g_minus is None:
+        single_pulses(setup, layer, idx, np.sign(dw), rng, meter, L)
+        return idx
+    n = np.zeros(layer.acc.shape, dtype=np.int64)
+    n.reshape(-1)[idx] = np.sign(dw)
+    program(setup, layer, n, rng, meter, L)
+    return None
+
+
+def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+    """One BSL step on a batch: sampled forward, sign-binarised errors through W^T, updates."""
+    layers = setup.graph.layers
+    xs, ds, delta, loss, W = forward(setup, state, xb, yb, meter)
+    deltas: list[np.ndarray] = [None] * len(layers)  # type: ignore[list-item]
+    deltas[-1] = delta
+    for i in range(len(layers) - 1, -1, -1):
+        lm = layers[i]
+        d_i = deltas[i]
+        meter.errors(lm.name, d_i)
+        if i > 0:
+            e = np.sign(d_i.astype(W[i].dtype) @ W[i].T).astype(np.int8)  # sign(0) = 0
+            deltas[i - 1] = (e * ds[i - 1]).astype(np.int8)
+        changed = update(setup, state.layers[i], lm, xs[i], d_i, state.device_rng, meter)
+        after_update(setup, state, i, lm.name, changed)
+    return loss

@@ -1,0 +1,288 @@
+"""What every learning rule shares: the run's set-up, weight read-out, the output layer, device
+programming, and the Meter that measures a batch's activity.
+
+Room: engine. Arithmetic: the project's reference/algorithms.md. A rule never counts events
+itself: it tells the Meter what the hardware saw (non-zero inputs and errors, gradient terms,
+pulses), and the graph's counting rules (cimest/graph/roles.py) turn that activity into events,
+the same rules the analytic counter uses.
+
+Conventions the engine adds (documented in the README):
+- Hidden pre-activations of full-precision designs are digitised by the read-out ADC over
+  +-FORWARD_RANGE / activation_gain, errors by the error ADC over +-BACKWARD_RANGE, the output layer
+  by the output ADC over +-OUTPUT_RANGE; DAC inputs over [0, 1] (activations) and [-1, 1] (errors).
+- Errors are normalised before the error DAC by a power-of-two scale (the smallest 2^k >= the
+  batch's largest |delta|, a digital shift) and the read-out is multiplied back by it, so small
+  errors deep in the network are not all quantized to zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimest.devices.model import DeviceModel
+from cimest.engine.peripherals import adc_quantize
+from cimest.engine.state import EngineState, LayerState
+from cimest.errors import TrainingError
+from cimest.graph.activity import Activity
+from cimest.graph.compile import ComponentGraph
+
+FORWARD_RANGE = 8.0
+BACKWARD_RANGE = 2.0
+OUTPUT_RANGE = 8.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a step needs besides the state: fixed for the whole run."""
+
+    graph: ComponentGraph
+    device: DeviceModel | None
+    rule: str
+    variant: str  # memristor | float | integer (binary rules); memristor | float (others)
+    gain: float
+    eta: float
+    theta: int
+    acc_bits: int
+    batch_size: int
+
+    @property
+    def spec(self):
+        return self.graph.spec
+
+    @property
+    def binary(self) -> bool:
+        return self.graph.binary
+
+    @property
+    def ideal(self) -> bool:
+        """The float reference: no converters, no devices."""
+        return not self.graph.traits.prices_hardware
+
+    @property
+    def differential(self) -> bool:
+        return self.spec.crossbar.weight_encoding != "reference_column"
+
+
+class Meter:
+    """The activity of one batch, per layer: what the hardware saw, for the counting rules."""
+
+    def __init__(self, graph: ComponentGraph, batch: int):
+        self.activity = {lm.name: Activity(samples=batch) for lm in graph.layers}
+
+    def inputs(self, layer: str, x: np.ndarray) -> None:
+        """The forward input ``x`` (batch x n_in) applied to the layer's rows."""
+        self.activity[layer].inputs_driven += int(np.count_nonzero(x))
+
+    def errors(self, layer: str, delta: np.ndarray) -> None:
+        """The layer's error as its drivers apply it (batch x n_out)."""
+        self.activity[layer].errors_driven += int(np.count_nonzero(delta))
+
+    def feedback(self, layer: str, delta: np.ndarray) -> None:
+        """DFA: the output error driving the layer's feedback array."""
+        self.activity[layer].feedback_driven += int(np.count_nonzero(delta))
+
+    def gradient(self, layer: str, terms: int) -> None:
+        self.activity[layer].gradient_terms += int(terms)
+
+    def update(self, layer: str) -> None:
+        self.activity[layer].updates += 1
+
+    def pulses(self, layer: str, n_set: int, n_reset: int, programmed: int) -> None:
+        a = self.activity[layer]
+        a.set_pulses += int(n_set)
+        a.reset_pulses += int(n_reset)
+        a.devices_programmed += int(programmed)
+
+    def coincidence(self, layer: str, row_pulses: int, col_pulses: int) -> None:
+        a = self.activity[layer]
+        a.row_pulses += int(row_pulses)
+        a.col_pulses += int(col_pulses)
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+def effective_weights(setup: Setup, layer: LayerState) -> np.ndarray:
+    """The weights the crossbar presents: from conductances, or the stored floats/integers.
+
+    Conductance and integer weights are read as float32 (why: the MVM of a crossbar is analog;
+    float32's 1e-7 relative error is far below any device's read noise, and it halves the time of
+    the engine's largest cost, the MVMs). Float variants keep their float64 weights.
+    """
+    if layer.g is not None:
+        dev = setup.device
+        if layer.g_minus is not None:
+            return dev.weights_pair(layer.g, layer.g_minus).astype(np.float32)
+        return dev.weights(layer.g).astype(np.float32)
+    if layer.w_int is not None:
+        scale = 0.5 / (1 << (setup.spec.algorithm.integer_bits - 1))
+        return (layer.w_int.astype(np.float64) * scale).astype(np.float32)
+    return layer.w
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def mvm(state: EngineState, i: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pre-activation of layer ``i``: the crossbar's x @ W (in W's precision), plus the bias of
+    float variants."""
+    y = x.astype(w.dtype, copy=False) @ w
+    b = state.layers[i].b
+    return y if b is None else y + b
+
+
+def softmax(y: np.ndarray) -> np.ndarray:
+    e = np.exp(y - y.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def check_finite(arr: np.ndarray, what: str, epoch: int, layer: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        raise TrainingError(f"epoch {epoch + 1}, layer {layer}: {what} became NaN or infinite; "
+                            "lower the learning rate or check the cell parameters")
+
+
+def read_weights(setup: Setup, state: EngineState) -> list[np.ndarray]:
+    """Every layer's effective weights, from the state's cache; stale layers are recomputed and
+    checked (a NaN or infinity from a checkpoint or an update is reported here)."""
+    cache = state.read_weights
+    if len(cache) != len(state.layers):
+        cache[:] = [None] * len(state.layers)
+    for i, ls in enumerate(state.layers):
+        if cache[i] is None:
+            cache[i] = np.ascontiguousarray(effective_weights(setup, ls))
+            check_finite(cache[i], "weights", state.epoch, setup.graph.layers[i].name)
+    return list(cache)
+
+
+def after_update(setup: Setup, state: EngineState, i: int, name: str, changed: np.ndarray | None) -> None:
+    """Check layer ``i``'s updated weights and refresh its cached read weights: only at the flat
+    indices ``changed`` when the update says which devices it touched, else in full (None)."""
+    ls = state.layers[i]
+    if changed is None or not state.read_weights:
+        if state.read_weights:
+            state.read_weights[i] = None
+        check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
+                     state.epoch, name)
+        if ls.g_minus is not None:
+            check_finite(ls.g_minus, "weights", state.epoch, name)
+        return
+    g_new = ls.g.reshape(-1)[changed]
+    check_finite(g_new, "weights", state.epoch, name)
+    # elementwise the same expression as effective_weights, so the cache equals a recomputation;
+    # np.put writes into the cache whatever its memory order (a reshape could be a copy)
+    np.put(state.read_weights[i], changed, setup.device.weights(g_new).astype(np.float32))
+
+
+# --- the output layer ----------------------------------------------------------------------------
+
+
+def output_probabilities(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray,
+                         yb: np.ndarray, meter: Meter) -> tuple[np.ndarray, float]:
+    """The output layer's MVM, its ADC, its softmax, and the batch's summed cross-entropy (of the
+    unsampled softmax, as the reference reports it)."""
+    out = setup.graph.layers[-1]
+    meter.inputs(out.name, x)
+    y = mvm(state, -1, x, w)
+    if not setup.ideal:
+        bits = setup.graph.plan(out.name).per.output_readout.bits
+        check_finite(y, "output", state.epoch, out.name)
+        y = adc_quantize(y, bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
+    p = softmax(y)
+    loss = float(-np.log(np.maximum(p[np.arange(x.shape[0]), yb], 1e-300)).sum())
+    return p, loss
+
+
+def onehot(yb: np.ndarray, n: int, dtype) -> np.ndarray:
+    out = np.zeros((yb.shape[0], n), dtype=dtype)
+    out[np.arange(yb.shape[0]), yb] = 1
+    return out
+
+
+# --- programming ---------------------------------------------------------------------------------
+
+
+def program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator,
+            meter: Meter, L: str) -> None:
+    """Apply signed pulse counts ``n`` (per weight) to the layer's devices and meter them.
+
+    reference_column: n > 0 potentiates (SET) the weight's device, n < 0 depresses (RESET) it.
+    differential_pair: pot_dep devices: n > 0 SETs G+ and RESETs G-, n < 0 the reverse (one pulse
+    on each device per step); pot_only: n > 0 SETs G+, n < 0 SETs G-; dep_only: n > 0 RESETs G-,
+    n < 0 RESETs G+; one-direction pairs are reset and reprogrammed when they run out of room
+    (DeviceModel.refresh), and those pulses are counted too.
+    """
+    dev = setup.device
+    n = n.astype(np.int64)
+    n_set = n_reset = 0
+    single = int(np.abs(n).max(initial=0)) <= 1
+    if layer.g_minus is None:
+        if single:
+            layer.g = dev.potentiate(layer.g, n > 0, rng, layer.d2d)
+            layer.g = dev.depress(layer.g, n < 0, rng, layer.d2d)
+        else:
+            layer.g = dev.apply(layer.g, n, rng, layer.d2d)
+        n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
+        layer.pulses += np.abs(n).astype(layer.pulses.dtype)
+        programmed = np.count_nonzero(n)
+    else:
+        kind = dev.kind
+        if kind == "pot_dep":
+            plus, minus = n, -n
+        elif kind == "pot_only":
+            plus, minus = np.maximum(n, 0), np.maximum(-n, 0)
+        else:
+            plus, minus = np.minimum(n, 0), np.minimum(-n, 0)
+        layer.g = dev.apply(layer.g, plus, rng, layer.d2d)
+        layer.g_minus = dev.apply(layer.g_minus, minus, rng, layer.d2d_minus)
+        for arr in (plus, minus):
+            n_set += int(arr[arr > 0].sum())
+            n_reset += int(-arr[arr < 0].sum())
+        layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
+        layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
+        programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
+        if kind != "pot_dep":
+            r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
+            layer.g, layer.g_minus = r.g_plus, r.g_minus
+            n_set += r.n_set
+            n_reset += r.n_reset
+            if r.n_set or r.n_reset:
+                # a refreshed pair: one pulse to the bound on each device, then reprogramming
+                per = np.where(r.refreshed, 1, 0).astype(layer.pulses.dtype)
+                layer.pulses[0] += per
+                layer.pulses[1] += per
+    meter.pulses(L, n_set, n_reset, programmed)
+
+
+def single_pulses(setup: Setup, layer: LayerState, idx: np.ndarray, sign: np.ndarray,
+                  rng: np.random.Generator, meter: Meter, L: str) -> None:
+    """One SET (sign > 0) or RESET (sign < 0) pulse on the single devices at flat indices ``idx``:
+    program()'s single-pulse branch for reference_column layers, touching only those devices (the
+    same draws in the same order, so the same conductances)."""
+    dev = setup.device
+    layer.g = np.ascontiguousarray(layer.g, dtype=np.float64)
+    pot, dep = idx[sign > 0], idx[sign < 0]
+    dev.pulse_at(layer.g, pot, rng, layer.d2d, "pot")
+    dev.pulse_at(layer.g, dep, rng, layer.d2d, "dep")
+    layer.pulses = np.ascontiguousarray(layer.pulses)
+    layer.pulses.reshape(-1)[idx] += 1
+    meter.pulses(L, pot.size, dep.size, idx.size)
+
+
+def predict(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
+    """Class predictions in analog inference mode (hidden outputs not sampled; no counting)."""
+    a = setup.gain
+    W = [effective_weights(setup, ls) for ls in state.layers]
+    g = setup.graph
+    h = x.astype(np.float64)
+    for i in range(len(W) - 1):
+        y = mvm(state, i, h, W[i])
+        if not setup.ideal and not setup.binary:
+            r = FORWARD_RANGE / a
+            y = adc_quantize(y, g.plan(g.layers[i].name).readout_spec.bits, -r, r)[1]
+        h = sigmoid(a * y)
+    y = mvm(state, -1, h, W[-1])
+    return np.argmax(y, axis=1)

@@ -1,0 +1,770 @@
+"""The role registry: every component role of a layer, declared once.
+
+Room: graph. A role (readout, error_readout, gradient_accumulator, ...) says
+- when it exists on a layer and with how many instances (``build``: a Component or None),
+- its events for an Activity of the layer (``events``): the ONE counting rule, called by the
+  analytic counter (activity from factors) and by the engine (activity it measured),
+- its contribution to each (layer, phase) step of the schedule (``latency``), given the latency
+  of one action of one instance.
+``ROLES`` lists them in data-path order; ``role(name)`` raises on an unknown name, so a misspelt
+role is an error, never a silent zero.
+
+Counting rules, per layer (n_in inputs, n_out outputs, R row tiles, C column tiles, uses =
+samples x uses_per_sample, b = bit cycles of a bit-serial input):
+
+forward   input_driver   DAC: n_in x C x rows-per-input converts per use; row drivers: driven
+                         inputs x C x b x rows-per-input drives
+          cell.read      driven inputs x cells read per driven row (weights + 1 reference per C) x b
+          readout        comparators: n_out compares per use, rng bits x n_out (and the sampled
+                         derivative again while training); ADCs: n_out x R x b converts per use
+                         (every input bit of a bit-serial input is digitised, as ISAAC does), a
+                         mux switch per conversion, n_out x (R - 1) partial-sum adds; integrating
+                         neurons (NeuRRAM): see the integrator roles
+          activation, derivative_unit   n_out per use
+          shift_add      bit-serial input: n_out x R x b per use
+backward  (transpose: layers after the first, driven by the layer's delta; feedback (DFA): every
+          hidden layer through its fixed array, driven by the output delta)
+          drive (non-zero errors, or DAC converts of all) x the tiles driven; cell reads per
+          driven line; read-out as forward over the read lines and the tiles summed
+          digital backward: a multiply, an add and a weight-copy read per MAC
+update    gradient memory: binary rules read-modify-write the accumulators of non-zero gradient
+          terms and scan all of them once per update; full precision every weight per sample;
+          write_driver and cell set/reset pulses as programmed
+          coincidence: rng bits per line and slot, row/column drives per pulse fired
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from cimest.graph.activity import Activity
+from cimest.graph.shapes import LayerMap
+from cimest.spec.architecture import (
+    ArchitectureSpec,
+    ComparatorSpec,
+    DacSpec,
+    PeripheralsSpec,
+)
+from cimest.spec.rules import RuleTraits
+
+
+@dataclass(frozen=True)
+class Component:
+    """A group of identical component instances serving one role of one layer."""
+
+    layer: str
+    role: str
+    kind: str
+    variant: str | None
+    count: int
+    bits: int | None = None
+    phase: str = "forward"
+    note: str = ""
+    cycles: int = 1
+    """Serial cycles per use (bit-serial input drivers: one per input bit)."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.layer}.{self.role}"
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What the roles need to know about one layer."""
+
+    spec: ArchitectureSpec
+    lm: LayerMap
+    per: PeripheralsSpec
+    """The layer's peripherals (chip-wide sections with its per_layer overrides)."""
+    traits: RuleTraits
+    binary: bool
+    train: bool
+    """The chip trains (its workload mode); counting may still ask for one inference."""
+    feedback: LayerMap | None
+    """DFA: the layer's fixed feedback array."""
+    input_bits: int
+    """Bits of this layer's input (first layer: workload.input_bits)."""
+
+    @property
+    def readout_spec(self):
+        return self.per.output_readout if self.lm.is_output else self.per.readout
+
+    @property
+    def input_cycles(self) -> int:
+        inp = self.per.input_driver
+        return self.input_bits if isinstance(inp, DacSpec) and inp.bit_serial else 1
+
+    @property
+    def backward(self) -> str | None:
+        """Which backward MVM the layer has: transpose, feedback, or None."""
+        if not self.train:
+            return None
+        if self.traits.backward == "feedback":
+            return "feedback" if not self.lm.is_output else None
+        return "transpose" if self.lm.index > 0 else None
+
+    @property
+    def error_mvm(self) -> tuple[LayerMap, int, int, int, int]:
+        """(array, lines driven, drive repeat, lines read, tiles summed) of the backward MVM."""
+        lm = self.lm
+        if self.backward == "feedback":
+            fb = self.feedback
+            assert fb is not None
+            return fb, fb.n_in, fb.col_tiles, fb.n_out, fb.row_tiles
+        return lm, lm.n_out, lm.row_tiles, lm.n_in, lm.col_tiles
+
+    def integration(self) -> tuple[tuple[int, ...], int] | None:
+        """(input bits per phase, output bits resolved) of an integrating read-out, or None."""
+        ro = self.readout_spec
+        integrator = getattr(ro, "integrator", None)
+        if integrator is None:
+            return None
+        phases = integration_phases(self.input_cycles, integrator.two_phase_above_bits)
+        return phases, sum(conversion_steps(ro.bits, phases))
+
+
+def integration_phases(input_bits: int, two_phase_above_bits: int | None) -> tuple[int, ...]:
+    """Input bits per integration phase: one phase, or the upper ceil(n/2) then lower floor(n/2)
+    bits when there are more than ``two_phase_above_bits``."""
+    if two_phase_above_bits is None or input_bits <= two_phase_above_bits:
+        return (input_bits,)
+    return (math.ceil(input_bits / 2), input_bits // 2)
+
+
+def conversion_steps(output_bits: int, phases: tuple[int, ...]) -> tuple[int, ...]:
+    """Output bits each phase's conversion resolves: all of them in the first phase, then only
+    those below the input bits already integrated (NeuRRAM's two-phase read-out)."""
+    return tuple(max(output_bits - sum(phases[:i]), 0) for i in range(len(phases)))
+
+
+Events = Iterable[tuple[str, str, float]]  # (phase, action, events)
+Latency = Callable[[str], float]  # action -> seconds of one action of one instance
+
+
+@dataclass(frozen=True)
+class Role:
+    """One component role: when it exists, what it counts, how long it takes."""
+
+    name: str
+    build: Callable[[LayerPlan], Component | None]
+    events: Callable[[Component, LayerPlan, Activity, bool], Events]
+    """(component, plan, activity, training) -> events; ``training`` False counts an inference."""
+    latency: Callable[[Component, LayerPlan, Latency, Activity], Iterable[tuple[str, float]]]
+    """(component, plan, latency of one action, activity per sample) -> (phase, seconds)."""
+    doc: str = ""
+
+
+def _none(*_args) -> Iterable:
+    return ()
+
+
+def _uses(p: LayerPlan, a: Activity) -> float:
+    return a.samples * p.lm.uses_per_sample
+
+
+# --- forward ---------------------------------------------------------------------------------
+
+
+def _cell(p: LayerPlan) -> Component:
+    lm = p.lm
+    return Component(lm.name, "cell", "cell", p.spec.crossbar.cell, lm.n_tiles * lm.rows * lm.cols,
+                     note=f"{lm.n_tiles} tiles of {lm.rows}x{lm.cols}")
+
+
+def _cell_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    lm = p.lm
+    yield "forward", "read", a.inputs_driven * lm.cols_read_per_row * p.input_cycles
+    if not training:
+        return
+    if p.backward == "transpose" and p.per.backward is None:
+        yield "backward", "read", a.errors_driven * lm.cells_read_per_col
+    yield "update", "set_pulse", a.set_pulses
+    yield "update", "reset_pulse", a.reset_pulses
+
+
+def _cell_latency(c, p: LayerPlan, lat: Latency, a: Activity):
+    lm = p.lm
+    yield "forward", p.input_cycles * lat("read")
+    if p.backward == "transpose" and p.per.backward is None:
+        yield "backward", lat("read")
+    if not p.train:
+        return
+    if p.traits.update == "coincidence":
+        # every device of the array in parallel: one SET and one RESET slot per pulse slot
+        yield "update", p.spec.algorithm.pulse_length * (lat("set_pulse") + lat("reset_pulse"))
+        return
+    # programming once per batch, physical row by row, a SET and a RESET phase each as long as the
+    # pulses a device gets; a per-sample share of it
+    rows = min(lm.rows, lm.n_in * lm.rows_per_input)
+    pulses = a.pulses / a.devices_programmed if a.devices_programmed else 0.0
+    if p.per.update.kind == "single_pulse":
+        pulses = 1.0 if pulses > 0 else 0.0
+    per_update = rows * pulses * (lat("set_pulse") + lat("reset_pulse"))
+    updates = a.updates / a.samples if a.samples else 0.0
+    yield "update", per_update * updates
+
+
+def _input_driver(p: LayerPlan) -> Component:
+    lm, inp = p.lm, p.per.input_driver
+    drivers = lm.n_tiles * lm.rows
+    if isinstance(inp, DacSpec):
+        if inp.bit_serial:
+            return Component(lm.name, "input_driver", "row_driver", inp.variant, drivers, 1,
+                             note=f"bit-serial, {p.input_bits} cycles", cycles=p.input_bits)
+        return Component(lm.name, "input_driver", "dac", inp.variant, drivers, p.input_bits)
+    return Component(lm.name, "input_driver", "row_driver", inp.variant, drivers, 1)
+
+
+def _input_driver_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    lm = p.lm
+    if c.kind == "dac":
+        yield "forward", "convert", _uses(p, a) * lm.n_in * lm.col_tiles * lm.rows_per_input
+    else:
+        yield "forward", "drive", a.inputs_driven * lm.col_tiles * c.cycles * lm.rows_per_input
+
+
+def _input_driver_latency(c: Component, p, lat: Latency, a):
+    yield "forward", c.cycles * lat("convert" if c.kind == "dac" else "drive")
+
+
+def _readout(p: LayerPlan) -> Component:
+    lm, ro = p.lm, p.readout_spec
+    if isinstance(ro, ComparatorSpec):
+        return Component(lm.name, "readout", "comparator", ro.variant,
+                         lm.col_tiles * lm.weight_cols_per_tile, 1)
+    units = lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
+    integration = p.integration()
+    phases = integration[0] if integration else (1,)
+    return Component(lm.name, "readout", "adc", ro.variant, units, ro.bits, cycles=len(phases),
+                     note=f"{len(phases)} conversion phases" if len(phases) > 1 else "")
+
+
+def _adc_conversions(p: LayerPlan, a: Activity) -> float:
+    """Conversions of the forward ADC read-out: every lane (output x row tile) per use, per input
+    bit of a bit-serial input; an integrating read-out converts once per phase, a phase resolving
+    fewer bits being that fraction of a conversion."""
+    lm = p.lm
+    lanes = _uses(p, a) * lm.n_out * lm.row_tiles
+    integration = p.integration()
+    if integration is not None:
+        return lanes * integration[1] / p.readout_spec.bits
+    return lanes * p.input_cycles
+
+
+def _readout_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if c.kind == "comparator":
+        yield "forward", "compare", _uses(p, a) * p.lm.n_out
+    else:
+        yield "forward", "convert", _adc_conversions(p, a)
+
+
+def _readout_latency(c: Component, p: LayerPlan, lat: Latency, a):
+    if c.kind == "comparator":
+        yield "forward", lat("compare")
+        return
+    ro = p.readout_spec
+    integration = p.integration()
+    conversions = integration[1] / ro.bits if integration else p.input_cycles
+    yield "forward", min(ro.columns_per_adc, p.lm.cols) * conversions * lat("convert")
+
+
+def _readout_mux(p: LayerPlan) -> Component | None:
+    ro = p.readout_spec
+    if _is_adc(p) and ro.columns_per_adc > 1:
+        readout = _readout(p)
+        return Component(p.lm.name, "readout_mux", "mux", None, readout.count, ro.bits)
+    return None
+
+
+def _readout_mux_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    integration = p.integration()
+    if integration is not None:
+        yield "forward", "switch", _uses(p, a) * p.lm.n_out * p.lm.row_tiles * len(integration[0])
+    else:
+        yield "forward", "switch", _adc_conversions(p, a)
+
+
+def _is_adc(p: LayerPlan) -> bool:
+    return not isinstance(p.readout_spec, ComparatorSpec)
+
+
+def _partial_sum_adder(p: LayerPlan) -> Component | None:
+    if _is_adc(p) and p.lm.row_tiles > 1:
+        return Component(p.lm.name, "partial_sum_adder", "adder", p.per.digital_variant, p.lm.n_out,
+                         p.readout_spec.bits)
+    return None
+
+
+def _partial_sum_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "op", _uses(p, a) * p.lm.n_out * (p.lm.row_tiles - 1)
+
+
+def _partial_sum_latency(c, p: LayerPlan, lat: Latency, a):
+    yield "forward", math.ceil(math.log2(p.lm.row_tiles)) * lat("op")
+
+
+def _integrator(p: LayerPlan) -> Component | None:
+    integration = p.integration()
+    if integration is None:
+        return None
+    phases = integration[0]
+    steps = sum(2**b - 1 for b in phases)
+    return Component(p.lm.name, "integrator", "integrator", p.readout_spec.integrator.variant,
+                     p.lm.n_tiles * p.lm.cols, None,
+                     note=f"{steps} integration steps over phases of {phases} input bits", cycles=steps)
+
+
+def _lanes(p: LayerPlan, a: Activity) -> float:
+    return _uses(p, a) * p.lm.n_out * p.lm.row_tiles
+
+
+def _sample_hold(p: LayerPlan) -> Component | None:
+    if p.integration() is None:
+        return None
+    return Component(p.lm.name, "sample_hold", "sample_hold", p.readout_spec.integrator.sample_variant,
+                     p.lm.n_tiles * p.lm.cols, None, note="one charge sample per input bit",
+                     cycles=p.input_cycles)
+
+
+def _neuron_wordline(p: LayerPlan) -> Component | None:
+    if p.integration() is None or p.readout_spec.integrator.wordline_variant is None:
+        return None
+    return Component(p.lm.name, "neuron_wordline", "row_driver", p.readout_spec.integrator.wordline_variant,
+                     p.lm.n_tiles * p.lm.cols, 1, note="toggled once per input bit", cycles=p.input_cycles)
+
+
+def _shift_add(p: LayerPlan) -> Component | None:
+    if isinstance(p.per.input_driver, DacSpec) and p.per.input_driver.bit_serial:
+        return Component(p.lm.name, "shift_add", "shift_add", p.per.digital_variant,
+                         p.lm.n_tiles * p.lm.cols, None)
+    return None
+
+
+def _shift_add_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    integration = p.integration()
+    if integration is not None:
+        yield "forward", "op", _lanes(p, a) * integration[1]
+    else:
+        yield "forward", "op", _lanes(p, a) * p.input_cycles
+
+
+def _activation(p: LayerPlan) -> Component | None:
+    lm = p.lm
+    if lm.is_output:
+        return Component(lm.name, "activation", "activation", p.per.activation_variant, 1, note="softmax")
+    if _is_adc(p):
+        units = _readout(p).count
+        return Component(lm.name, "activation", "activation", p.per.activation_variant,
+                         math.ceil(units / lm.row_tiles), note="sigmoid")
+    return None
+
+
+def _activation_latency(c, p: LayerPlan, lat: Latency, a):
+    # the output layer's softmax unit evaluates its outputs one after another
+    yield "forward", (p.lm.n_out if p.lm.is_output else 1) * lat("evaluate")
+
+
+def _per_output(phase: str, action: str, training_only: bool = False):
+    def events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if training or not training_only:
+            yield phase, action, _uses(p, a) * p.lm.n_out
+    return events
+
+
+def _rng_bits_per_output(training_only: bool):
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if training or not training_only:
+            yield "forward", "bit", _uses(p, a) * p.lm.n_out * (c.bits or 1)
+    return events
+
+
+def _comparator_readout(p: LayerPlan) -> ComparatorSpec | None:
+    ro = p.readout_spec
+    return ro if isinstance(ro, ComparatorSpec) and not p.lm.is_output else None
+
+
+def _rng_variant(ro: ComparatorSpec) -> str | None:
+    return ro.rng_variant or {"lfsr": "lfsr", "trng": "trng", "ideal": "lfsr"}[ro.rng]
+
+
+def _readout_rng(p: LayerPlan) -> Component | None:
+    ro = _comparator_readout(p)
+    if ro is None:
+        return None
+    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    return Component(p.lm.name, "readout_rng", "rng", _rng_variant(ro), n, ro.rng_bits)
+
+
+def _derivative_comparator(p: LayerPlan) -> Component | None:
+    ro = _comparator_readout(p)
+    if ro is None or not p.train:
+        return None
+    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    return Component(p.lm.name, "derivative_comparator", "comparator", ro.variant, n, 1)
+
+
+def _derivative_rng(p: LayerPlan) -> Component | None:
+    ro = _comparator_readout(p)
+    if ro is None or not p.train:
+        return None
+    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    return Component(p.lm.name, "derivative_rng", "rng", _rng_variant(ro), n, ro.rng_bits)
+
+
+def _derivative_unit(p: LayerPlan) -> Component | None:
+    if p.lm.is_output or not _is_adc(p) or not p.train:
+        return None
+    units = _readout(p).count
+    return Component(p.lm.name, "derivative_unit", "multiplier", p.per.digital_variant,
+                     math.ceil(units / p.lm.row_tiles), p.readout_spec.bits)
+
+
+def _sampling_bits(p: LayerPlan) -> int:
+    ro = p.spec.peripherals.readout
+    return ro.rng_bits if isinstance(ro, ComparatorSpec) else 16
+
+
+def _input_rng(p: LayerPlan) -> Component | None:
+    if p.lm.index != 0 or not p.binary:
+        return None
+    return Component(p.lm.name, "input_rng", "rng", p.per.rng_variant, p.lm.n_in, _sampling_bits(p),
+                     note="samples the network input to {0, 1}")
+
+
+def _input_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "bit", _uses(p, a) * p.lm.n_in * (c.bits or 1)
+
+
+# --- backward ---------------------------------------------------------------------------------
+
+
+def _error_rng(p: LayerPlan) -> Component | None:
+    if not (p.lm.is_output and p.binary and p.train):
+        return None
+    return Component(p.lm.name, "error_rng", "rng", p.per.rng_variant, p.lm.n_out, _sampling_bits(p),
+                     phase="backward", note="samples the softmax for the output error")
+
+
+def _error_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if training:
+        yield "backward", "bit", a.samples * p.lm.n_out * (c.bits or 1)
+
+
+def _analog_backward(p: LayerPlan, prefix: str) -> bool:
+    want = "feedback" if prefix == "feedback_" else "transpose"
+    return p.backward == want and p.per.backward is None
+
+
+def _mvm_input(prefix: str):
+    def build(p: LayerPlan) -> Component | None:
+        if not _analog_backward(p, prefix):
+            return None
+        array = p.error_mvm[0]
+        drive_lines = array.n_tiles * (array.cols if prefix == "error_" else array.rows)
+        driver = p.per.error_input
+        if isinstance(driver, DacSpec):
+            return Component(p.lm.name, f"{prefix}input", "dac", driver.variant, drive_lines, driver.bits,
+                             phase="backward")
+        return Component(p.lm.name, f"{prefix}input", "ternary_driver", driver.variant, drive_lines, 2,
+                         phase="backward")
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if not training:
+            return
+        _, n_drive, repeat, _, _ = p.error_mvm
+        if c.kind == "dac":
+            yield "backward", "convert", _uses(p, a) * n_drive * repeat
+        else:
+            yield "backward", "drive", _driven(p, a) * repeat
+
+    def latency(c: Component, p, lat: Latency, a):
+        yield "backward", lat("convert" if c.kind == "dac" else "drive")
+
+    return Role(f"{prefix}input", build, events, latency)
+
+
+def _driven(p: LayerPlan, a: Activity) -> float:
+    return a.feedback_driven if p.backward == "feedback" else a.errors_driven
+
+
+def _feedback_cell(p: LayerPlan) -> Component | None:
+    if not _analog_backward(p, "feedback_"):
+        return None
+    fb = p.feedback
+    return Component(p.lm.name, "feedback_cell", "cell", p.spec.crossbar.cell, fb.n_tiles * fb.rows * fb.cols,
+                     phase="backward", note="fixed random feedback matrix B (never updated)")
+
+
+def _feedback_cell_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if training:
+        yield "backward", "read", a.feedback_driven * p.feedback.cols_read_per_row
+
+
+def _mvm_readout(prefix: str):
+    def build(p: LayerPlan) -> Component | None:
+        if not _analog_backward(p, prefix):
+            return None
+        array, _, _, n_read, _ = p.error_mvm
+        ro = p.per.error_readout
+        if ro.kind == "comparator":
+            return Component(p.lm.name, f"{prefix}readout", "comparator", ro.variant, n_read, 1, phase="backward")
+        side = array.rows if prefix == "error_" else array.cols
+        units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
+        return Component(p.lm.name, f"{prefix}readout", "adc", ro.variant, units, ro.bits, phase="backward")
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if not training:
+            return
+        _, _, _, n_read, tiles = p.error_mvm
+        if c.kind == "comparator":
+            yield "backward", "compare", _uses(p, a) * n_read
+        else:
+            yield "backward", "convert", _uses(p, a) * n_read * tiles
+
+    def latency(c: Component, p: LayerPlan, lat: Latency, a):
+        if c.kind == "comparator":
+            yield "backward", lat("compare")
+            return
+        side = p.lm.rows if prefix == "error_" else p.feedback.cols
+        yield "backward", min(p.per.error_readout.columns_per_adc, side) * lat("convert")
+
+    return Role(f"{prefix}readout", build, events, latency)
+
+
+def _mvm_adc_part(prefix: str, name: str):
+    """mux, partial_sum_adder and scale of an ADC error read-out."""
+
+    def build(p: LayerPlan) -> Component | None:
+        if not _analog_backward(p, prefix) or p.per.error_readout.kind == "comparator":
+            return None
+        ro = p.per.error_readout
+        array, _, _, n_read, tiles = p.error_mvm
+        side = array.rows if prefix == "error_" else array.cols
+        units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
+        dv = p.per.digital_variant
+        if name == "mux" and ro.columns_per_adc > 1:
+            return Component(p.lm.name, f"{prefix}mux", "mux", None, units, ro.bits, phase="backward")
+        if name == "partial_sum_adder" and tiles > 1:
+            return Component(p.lm.name, f"{prefix}partial_sum_adder", "adder", dv, n_read, ro.bits, phase="backward")
+        if name == "scale" and not p.binary:
+            return Component(p.lm.name, f"{prefix}scale", "multiplier", dv, math.ceil(units / tiles), ro.bits,
+                             phase="backward", note="multiplies the error by the activation derivative")
+        return None
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if not training:
+            return
+        _, _, _, n_read, tiles = p.error_mvm
+        uses = _uses(p, a)
+        if name == "mux":
+            yield "backward", "switch", uses * n_read * tiles
+        elif name == "partial_sum_adder":
+            yield "backward", "op", uses * n_read * (tiles - 1)
+        else:
+            yield "backward", "op", uses * n_read
+
+    def latency(c, p, lat: Latency, a):
+        if name != "mux":
+            yield "backward", lat("op")
+
+    return Role(f"{prefix}{name}", build, events, latency)
+
+
+def _digital_backward(name: str, kind: str, action: str):
+    """The error MVM in digital logic: a multiply, an add and a weight-copy read per MAC."""
+
+    def build(p: LayerPlan) -> Component | None:
+        d = p.per.backward
+        if d is None or p.backward is None:
+            return None
+        array = p.error_mvm[0]
+        if kind == "sram_buffer":
+            return Component(p.lm.name, name, kind, d.buffer_variant, array.n_weights * d.bits, d.bits,
+                             phase="backward", note=f"{d.bits}-bit digital copy of the weights")
+        return Component(p.lm.name, name, kind, d.variant or p.per.digital_variant, p.error_mvm[3], d.bits,
+                         phase="backward", note="digital error MVM, one unit per error line read")
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if training:
+            macs = _uses(p, a) * p.error_mvm[0].n_weights
+            yield "backward", action, macs * ((c.bits or 1) if kind == "sram_buffer" else 1)
+
+    def latency(c: Component, p: LayerPlan, lat: Latency, a):
+        if kind != "sram_buffer":  # one MAC per line per cycle over the lines driven
+            yield "backward", p.error_mvm[1] * lat(action)
+
+    return Role(name, build, events, latency)
+
+
+# --- update -------------------------------------------------------------------------------------
+
+
+def _accumulate(p: LayerPlan) -> bool:
+    return p.train and p.traits.update == "accumulate"
+
+
+def _gradient_accumulator(p: LayerPlan) -> Component | None:
+    acc = p.per.gradient_accumulator
+    if not _accumulate(p) or acc is None:
+        return None
+    return Component(p.lm.name, "gradient_accumulator", "sram_buffer", acc.variant, p.lm.n_weights * acc.bits,
+                     acc.bits, phase="update", note=f"{acc.bits}-bit accumulator per weight")
+
+
+def _gradient_accumulator_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if not training:
+        return
+    bits = c.bits or 1
+    if p.binary:
+        yield "update", "read_bit", a.gradient_terms * bits + a.updates * p.lm.n_weights * bits
+        yield "update", "write_bit", a.gradient_terms * bits
+    else:
+        ops = _uses(p, a) * p.lm.n_weights
+        yield "update", "read_bit", ops * bits
+        yield "update", "write_bit", ops * bits
+
+
+def _gradient_adder(p: LayerPlan) -> Component | None:
+    if not _accumulate(p):
+        return None
+    bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
+    return Component(p.lm.name, "gradient_adder", "accumulator", p.per.digital_variant, p.lm.n_tiles * p.lm.cols,
+                     bits, phase="update")
+
+
+def _gradient_ops(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if training:
+        yield "update", "op", a.gradient_terms if p.binary else _uses(p, a) * p.lm.n_weights
+
+
+def _gradient_multiplier(p: LayerPlan) -> Component | None:
+    if not _accumulate(p) or p.binary:
+        return None
+    bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
+    return Component(p.lm.name, "gradient_multiplier", "multiplier", p.per.digital_variant,
+                     p.lm.n_tiles * p.lm.cols, bits, phase="update", note="digital outer product x * delta")
+
+
+def _row_serial_latency(c, p: LayerPlan, lat: Latency, a):
+    # accumulators are read-modify-written per input row of weights, columns in parallel
+    weight_rows = min(p.lm.rows // p.lm.rows_per_input, p.lm.n_in)
+    yield "update", weight_rows * lat("op")
+
+
+def _write_driver(p: LayerPlan) -> Component | None:
+    if not _accumulate(p):
+        return None
+    return Component(p.lm.name, "write_driver", "write_driver", p.per.update.variant, p.lm.n_tiles * p.lm.cols,
+                     None, phase="update")
+
+
+def _write_driver_events(c, p, a: Activity, training: bool) -> Events:
+    if training:
+        yield "update", "pulse", a.pulses
+
+
+def _coincidence(p: LayerPlan) -> bool:
+    return p.train and p.traits.update == "coincidence"
+
+
+def _update_rng(p: LayerPlan) -> Component | None:
+    if not _coincidence(p):
+        return None
+    u = p.per.update
+    return Component(p.lm.name, "update_rng", "rng", u.rng_variant or "lfsr", p.lm.n_in + p.lm.n_out, u.rng_bits,
+                     phase="update", note=f"one draw per line per slot, {p.spec.algorithm.pulse_length} slots")
+
+
+def _update_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if training:
+        slots = _uses(p, a) * (p.lm.n_in + p.lm.n_out) * p.spec.algorithm.pulse_length
+        yield "update", "bit", slots * (c.bits or 1)
+
+
+def _update_line_driver(side: str):
+    def build(p: LayerPlan) -> Component | None:
+        if not _coincidence(p):
+            return None
+        lm = p.lm
+        n = lm.n_tiles * (lm.rows if side == "row" else lm.cols)
+        return Component(lm.name, f"update_{side}_driver", "row_driver", p.per.update.variant, n, 1,
+                         phase="update", note="stochastic update pulses")
+
+    def events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if not training:
+            return
+        lm = p.lm
+        if side == "row":
+            yield "update", "drive", a.row_pulses * lm.col_tiles * lm.rows_per_input
+        else:
+            yield "update", "drive", a.col_pulses * lm.row_tiles
+
+    return Role(f"update_{side}_driver", build, events, _none)
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        Role("cell", _cell, _cell_events, _cell_latency, "the crossbar cells (weights and references)"),
+        Role("input_driver", _input_driver, _input_driver_events, _input_driver_latency),
+        Role("readout", _readout, _readout_events, _readout_latency),
+        Role("integrator", _integrator,
+             lambda c, p, a, t: [("forward", "step", _lanes(p, a) * c.cycles)],
+             lambda c, p, lat, a: [("forward", c.cycles * lat("step"))]),
+        Role("sample_hold", _sample_hold,
+             lambda c, p, a, t: [("forward", "sample", _lanes(p, a) * p.input_cycles)],
+             # the per-bit samples overlap the integration; one sample step per phase
+             lambda c, p, lat, a: [("forward", len(p.integration()[0]) * lat("sample"))]),
+        Role("neuron_wordline", _neuron_wordline,
+             lambda c, p, a, t: [("forward", "drive", _lanes(p, a) * p.input_cycles)], _none),
+        Role("readout_mux", _readout_mux, _readout_mux_events, _none),
+        Role("partial_sum_adder", _partial_sum_adder, _partial_sum_events, _partial_sum_latency),
+        Role("activation", _activation, _per_output("forward", "evaluate"), _activation_latency),
+        Role("derivative_unit", _derivative_unit, _per_output("forward", "op", training_only=True), _none),
+        Role("readout_rng", _readout_rng, _rng_bits_per_output(training_only=False), _none),
+        Role("derivative_comparator", _derivative_comparator,
+             _per_output("forward", "compare", training_only=True), _none),
+        Role("derivative_rng", _derivative_rng, _rng_bits_per_output(training_only=True), _none),
+        Role("input_rng", _input_rng, _input_rng_events, _none),
+        Role("shift_add", _shift_add, _shift_add_events, _none),
+        Role("error_rng", _error_rng, _error_rng_events, _none),
+        _mvm_input("error_"),
+        _mvm_readout("error_"),
+        _mvm_adc_part("error_", "mux"),
+        _mvm_adc_part("error_", "partial_sum_adder"),
+        _mvm_adc_part("error_", "scale"),
+        _mvm_input("feedback_"),
+        Role("feedback_cell", _feedback_cell, _feedback_cell_events,
+             lambda c, p, lat, a: [("backward", lat("read"))]),
+        _mvm_readout("feedback_"),
+        _mvm_adc_part("feedback_", "mux"),
+        _mvm_adc_part("feedback_", "partial_sum_adder"),
+        _mvm_adc_part("feedback_", "scale"),
+        _digital_backward("error_mac", "multiplier", "op"),
+        _digital_backward("error_add", "adder", "op"),
+        _digital_backward("error_weights", "sram_buffer", "read_bit"),
+        Role("gradient_accumulator", _gradient_accumulator, _gradient_accumulator_events, _none),
+        Role("gradient_adder", _gradient_adder, _gradient_ops, _row_serial_latency),
+        Role("gradient_multiplier", _gradient_multiplier, _gradient_ops, _row_serial_latency),
+        Role("write_driver", _write_driver, _write_driver_events, _none),
+        Role("update_rng", _update_rng, _update_rng_events, _none),
+        _update_line_driver("row"),
+        _update_line_driver("col"),
+    )
+}
+
+
+def role(name: str) -> Role:
+    """The declared role ``name``.
+
+    Raises:
+        KeyError: no such role (a misspelt role is an error, never a silent zero).
+    """
+    try:
+        return ROLES[name]
+    except KeyError:
+        raise KeyError(f"unknown component role '{name}'; declared roles: {', '.join(ROLES)}") from None

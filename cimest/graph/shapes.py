@@ -1,0 +1,140 @@
+"""Layer shapes and how each layer's weight matrix sits on its tiles. Room: graph.
+
+A layer has an input and an output shape, a weight matrix of ``n_in x n_out`` (dense: the input
+and output widths) mapped onto crossbar tiles, and ``uses_per_sample``: how many times that matrix
+is used per sample (1 for dense layers; the output positions of a convolution). Every counting rule
+multiplies by the uses, and the schedule repeats a layer's step that many times.
+
+Mapping conventions (documented in the README):
+- reference_column: one device per weight; each tile gives one column to the reference devices,
+  so a tile holds ``cols - 1`` weight columns. differential_pair: two devices (G+, G-) per weight,
+  ``cols // 2`` weights per tile row. differential_rows: the pair sits on neighbouring rows driven
+  +V and -V, so a tile holds ``rows // 2`` inputs and ``cols`` weight columns, and every driven
+  input drives two rows.
+- Row tiles ``R = ceil(n_in / inputs_per_tile)``, column tiles ``C = ceil(n_out / weight_cols_per_tile)``.
+- Tile size per layer: the crossbar's ``rows x cols``, a layer's own (``crossbar.per_layer``), and
+  with ``size: fit`` shrunk to the layer where it needs less than a tile (MLP+NeuroSim's arrays
+  sized to layers): rows = min(rows, inputs x rows per input), cols = min(cols, columns needed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerMap:
+    """One layer: its shapes, and how its weight matrix sits on the tiles."""
+
+    name: str
+    index: int
+    n_in: int
+    n_out: int
+    is_output: bool
+    row_tiles: int
+    col_tiles: int
+    devices_per_weight: int
+    weight_cols_per_tile: int
+    rows: int
+    cols: int
+    rows_per_input: int = 1
+    """Rows one input drives: 2 for differential_rows (+V and -V), else 1."""
+    kind: str = "dense"
+    """dense (convolution comes with its own shapes and uses per sample)."""
+    in_shape: tuple[int, ...] = ()
+    """Shape of one sample's input to the layer (dense: (n_in,))."""
+    out_shape: tuple[int, ...] = ()
+    """Shape of one sample's output of the layer (dense: (n_out,))."""
+    uses_per_sample: int = 1
+    """Times the weight matrix is applied per sample (dense 1; a convolution's output positions)."""
+
+    @property
+    def n_tiles(self) -> int:
+        return self.row_tiles * self.col_tiles
+
+    @property
+    def n_weights(self) -> int:
+        return self.n_in * self.n_out
+
+    @property
+    def n_devices(self) -> int:
+        """Devices holding weights (reference devices excluded)."""
+        return self.n_weights * self.devices_per_weight
+
+    @property
+    def macs_per_sample(self) -> int:
+        """Multiply-accumulates of one pass through the layer for one sample."""
+        return self.n_weights * self.uses_per_sample
+
+    @property
+    def cols_read_per_row(self) -> int:
+        """Cells read per driven input: weight devices plus one reference per column tile."""
+        if self.devices_per_weight == 2:
+            return 2 * self.n_out
+        return self.n_out + self.col_tiles
+
+    @property
+    def cells_read_per_col(self) -> int:
+        """Cells read on one driven column in the backward pass (plus one reference per row tile)."""
+        if self.devices_per_weight == 2:
+            return 2 * self.n_in
+        return self.n_in + self.row_tiles
+
+    @property
+    def used_cells(self) -> int:
+        """Cells holding a weight device or a reference device."""
+        reference = self.n_in * self.col_tiles if self.devices_per_weight == 1 else 0
+        return self.n_devices + reference
+
+    @property
+    def utilisation(self) -> float:
+        """Fraction of the layer's cells that hold a weight or reference device."""
+        return self.used_cells / (self.n_tiles * self.rows * self.cols)
+
+    @property
+    def column_utilisation(self) -> float:
+        """Fraction of the tiles' weight columns that hold an output."""
+        return self.n_out / (self.col_tiles * self.weight_cols_per_tile)
+
+
+def columns_needed(n_out: int, encoding: str) -> int:
+    """Columns of one tile holding all ``n_out`` outputs."""
+    if encoding == "differential_pair":
+        return 2 * n_out
+    if encoding == "differential_rows":
+        return n_out
+    return n_out + 1
+
+
+def map_layer(name: str, index: int, n_in: int, n_out: int, is_output: bool, rows: int, cols: int,
+              encoding: str, fit: bool = False) -> LayerMap:
+    """Map an ``n_in x n_out`` weight matrix onto tiles of ``rows x cols`` cells (``fit``: shrunk
+    to the layer where it needs less)."""
+    rows_per_input = 2 if encoding == "differential_rows" else 1
+    if fit:
+        rows = max(min(rows, n_in * rows_per_input), 2)
+        cols = max(min(cols, columns_needed(n_out, encoding)), 2)
+    inputs_per_tile = rows // rows_per_input
+    if encoding == "differential_pair":
+        per_weight, weight_cols = 2, cols // 2
+    elif encoding == "differential_rows":
+        per_weight, weight_cols = 2, cols
+    else:
+        per_weight, weight_cols = 1, cols - 1
+    return LayerMap(
+        name=name,
+        index=index,
+        n_in=n_in,
+        n_out=n_out,
+        is_output=is_output,
+        row_tiles=math.ceil(n_in / inputs_per_tile),
+        col_tiles=math.ceil(n_out / weight_cols),
+        devices_per_weight=per_weight,
+        weight_cols_per_tile=weight_cols,
+        rows=rows,
+        cols=cols,
+        rows_per_input=rows_per_input,
+        in_shape=(n_in,),
+        out_shape=(n_out,),
+    )
