@@ -33,11 +33,13 @@ def analytic_activity(graph: ComponentGraph) -> dict[str, Activity]:
     the feedback arrays are driven by the output error, with the output layer's error density."""
     out_density = activity_of(graph, graph.layers[-1].name).error_density
     batch = graph.spec.workload.batch_size
+    # update pulse slots exist only under a coincidence update
+    slots = graph.spec.algorithm.pulse_length if graph.traits.update == "coincidence" else 0
     return {
         lm.name: Activity.from_factors(activity_of(graph, lm.name), lm, batch_size=batch,
                                        output_error_density=out_density,
                                        feedback=graph.plan(lm.name).feedback,
-                                       pulse_length=graph.spec.algorithm.pulse_length)
+                                       pulse_length=slots)
         for lm in graph.layers
     }
 

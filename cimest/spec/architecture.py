@@ -69,7 +69,10 @@ DEFAULT_ACTIVITY: dict[str, dict[str, float]] = {
     "binary": {"input_density": 0.5, "error_density": 0.3, "update_fraction": 2e-4,
                "pulses_per_update": 1.0, "set_fraction": 0.5},
     "full_precision": {"input_density": 1.0, "error_density": 1.0, "update_fraction": 5e-4,
-                       "pulses_per_update": 1.0, "set_fraction": 0.5},
+                       "pulses_per_update": 1.0, "set_fraction": 0.5,
+                       # pulse_coincidence (pc-rram-32nm, digits, 3 epochs, batch 1): 14-20 % of
+                       # the row slots and 2-7 % of the column slots fire
+                       "update_row_density": 0.15, "update_col_density": 0.05},
 }
 
 
