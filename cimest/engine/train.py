@@ -343,20 +343,32 @@ def train(
     events_done = 0
     samples_done = 0
     software = setup.rule == "software"
+    per_unit = graph.events_per_unit()
+
+    def fold(meter: Meter, samples: int) -> EventCounts:
+        """The epoch's counts so far, from its measured activity."""
+        if software:  # the float reference prices no hardware: nothing to count
+            return EventCounts(n_samples=samples, mode=mode, source="measured")
+        return graph.count(meter.activity, mode, "measured")
+
     while state.epoch < epochs:
         if state.epoch_counts is None:
             state.epoch_counts = EventCounts(n_samples=0, mode=mode, source="measured")
+        meter = Meter(graph, activity=state.epoch_counts.activity)
+        epoch_samples = state.epoch_counts.n_samples
+        events_before = events_done
         order = _epoch_order(seed, state.epoch, n)
         while state.batch < n_batches:
             if should_stop is not None and should_stop():
                 if run_dir is not None:
+                    state.epoch_counts = fold(meter, epoch_samples)
                     checkpoint.save(run_dir, state, setup, seed)
                 raise Interrupted(
                     f"interrupted in epoch {state.epoch + 1}, batch {state.batch}; "
                     + (f"checkpoint in {run_dir}; continue with --resume" if run_dir else "nothing saved")
                 )
             sel = order[state.batch * bs : (state.batch + 1) * bs]
-            meter = Meter(graph, len(sel))
+            meter.begin(len(sel))
             # Why errstate: non-finite values are reported as a TrainingError with the epoch and
             # layer (rules.check_finite and below); numpy's own warnings would only add noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -364,12 +376,11 @@ def train(
             if not math.isfinite(loss):
                 raise TrainingError(f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
                                     "lower algorithm.learning_rate")
-            if software:  # the float reference prices no hardware: nothing to count
-                state.epoch_counts.n_samples += len(sel)
-            else:
-                batch = graph.count(meter.activity, mode, "measured")
-                state.epoch_counts.accumulate(batch)
-                events_done += sum(batch.counts.values())
+            epoch_samples += len(sel)
+            if not software:
+                events_done = events_before + sum(
+                    w * getattr(meter.activity[layer], field)
+                    for layer, weights in per_unit.items() for field, w in weights.items())
             state.epoch_loss_sum += loss
             state.epoch_samples += len(sel)
             state.batch += 1
@@ -384,7 +395,7 @@ def train(
             acc = float(np.mean(predict(setup, state, data.x_test) == data.y_test))
         state.accuracy_history.append(acc)
         state.loss_history.append(state.epoch_loss_sum / max(state.epoch_samples, 1))
-        state.counts_per_epoch.append(state.epoch_counts)
+        state.counts_per_epoch.append(fold(meter, epoch_samples))
         state.epoch_counts = None
         state.epoch_loss_sum = 0.0
         state.epoch_samples = 0

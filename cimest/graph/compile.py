@@ -10,7 +10,7 @@ Integrating read-outs (NeuRRAM's voltage-mode neuron) are described in roles.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import networkx as nx
 
@@ -83,6 +83,18 @@ class ComponentGraph:
         else:
             bwd = sum(lm.macs_per_sample for lm in self.layers[1:])
         return {"forward": fwd, "backward": bwd, "update": fwd}
+
+    def events_per_unit(self) -> dict[str, dict[str, float]]:
+        """Per layer, the training events one unit of each activity quantity causes (every rule
+        is linear in the activity): a running total of events without counting per batch."""
+        out: dict[str, dict[str, float]] = {}
+        for lm in self.layers:
+            weights = {}
+            for f in fields(Activity):
+                unit = Activity(**{f.name: 1.0})
+                weights[f.name] = sum(self.count({lm.name: unit}, "train", "analytic").counts.values())
+            out[lm.name] = weights
+        return out
 
     def count(self, activity: dict[str, Activity], mode: str, source: str) -> EventCounts:
         """Events of every component for the given activity of each layer: the one counting

@@ -66,10 +66,21 @@ class Setup:
 
 
 class Meter:
-    """The activity of one batch, per layer: what the hardware saw, for the counting rules."""
+    """The activity so far, per layer: what the hardware saw, for the counting rules. A run keeps
+    one Meter per epoch and turns it into counts when it needs them (epoch end, checkpoint): the
+    counting rules are linear in the activity, so per-batch work is a few integer additions."""
 
-    def __init__(self, graph: ComponentGraph, batch: int):
+    def __init__(self, graph: ComponentGraph, batch: int = 0,
+                 activity: dict[str, dict] | None = None):
         self.activity = {lm.name: Activity(samples=batch) for lm in graph.layers}
+        for layer, quantities in (activity or {}).items():
+            if layer in self.activity:
+                self.activity[layer] = Activity.from_dict(quantities)
+
+    def begin(self, batch: int) -> None:
+        """A batch of ``batch`` samples starts."""
+        for a in self.activity.values():
+            a.samples += batch
 
     def inputs(self, layer: str, x: np.ndarray) -> None:
         """The forward input ``x`` (batch x n_in) applied to the layer's rows."""
