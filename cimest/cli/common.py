@@ -167,10 +167,10 @@ def train_progress() -> Iterator[Callable]:
     from cimest.report.model import fmt_accuracy, fmt_count
 
     bar = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
+        TextColumn("{task.fields[status]}", markup=False),
         TimeRemainingColumn(),
         console=_console(sys.stderr, True),
         transient=True,
@@ -224,7 +224,7 @@ def sweep_progress() -> Iterator[Callable[[int, int, str], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
+        TextColumn("{task.fields[note]}", markup=False),
         console=_console(sys.stderr, True),
     )
     task = None
