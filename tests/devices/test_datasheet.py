@@ -113,7 +113,8 @@ def test_readme_walkthrough_from_a_temp_folder(tmp_path, monkeypatch, capsys):
 
     assert main(["library", "show", "my_devices"]) == 0
     shown = capsys.readouterr().out
-    assert "datasheet    128 levels" in shown and "-> derived device:" in shown
+    assert "cell/my_rram datasheet: 128 levels" in shown
+    assert "cell/my_rram device (derived from the datasheet):" in shown
     assert "alpha 0.03168/0.5007, gamma 4.736/4.736" in shown  # the README shows this output
     for line in _readme_block("cimest library show my_devices", "text").splitlines()[1:]:
         assert line in shown, line  # the README shows what the command prints

@@ -43,7 +43,11 @@ def test_cli_compare_analytic(arch_pair, tmp_path, capsys):
     data = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert [r["counts_source"] for r in data] == ["analytic", "analytic"]
     assert all(r["accuracy"] is None and r["energy_per_epoch_j"] > 0 for r in data)
-    assert "better:" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[-1] == "better"  # the comparison table's header
+    for k in KPIS:  # a row per KPI, with the verdict
+        row = next(line for line in out if line.strip().startswith(k.label + " "))
+        assert row.endswith(("lower", "higher", "equal", "n/a")), row
 
 
 def test_cli_report_measured_reuses_runs(arch_pair, run_root, measured_pair, tmp_path):
@@ -69,10 +73,12 @@ def test_cli_compare_says_which_column_is_which_and_calls_a_tie_equal(arch_pair,
     name = next(line.split(":", 1)[1].strip() for line in arch_pair[0].read_text().splitlines()
                 if line.startswith("name:"))
     assert f"note: 2 designs are named '{name}'" in captured.err
-    rows = [line for line in captured.out.splitlines() if "better:" in line and "Accuracy" not in line]
-    assert rows and all(line.endswith("better: equal") for line in rows)  # accuracy: n/a, untrained
-    header = captured.out.splitlines()[1]
-    assert header.split() == [name[:18], name[:18]]
+    lines = captured.out.splitlines()
+    rows = [next(line for line in lines if line.strip().startswith(k.label + " ")) for k in KPIS
+            if k.key != "accuracy"]
+    assert all(line.endswith("  equal") for line in rows), rows  # accuracy: n/a, untrained
+    header = lines[1]
+    assert header.split() == [name, name, "better"]
 
 
 def test_cli_compare_of_training_and_inference_designs_says_so(arch_pair, tmp_path, capsys):

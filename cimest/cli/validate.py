@@ -1,0 +1,91 @@
+"""`cimest validate` and `cimest graph`: check files, show what an architecture compiles to."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from cimest.cli.common import Table, err, say
+from cimest.errors import CimestError
+
+
+def _looks_like_library(path: str) -> bool:
+    """A top-level ``entries:`` and no ``workload:``: a device library, not an architecture."""
+    try:
+        head = Path(path).read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
+        return False
+    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(
+        r"^workload\s*:", head, re.M
+    )
+
+
+def validate(args) -> int:
+    from cimest.api import load_design
+    from cimest.spec import load_library
+
+    failed = False
+    for f in args.files:
+        try:
+            if _looks_like_library(f):
+                lib = load_library(f).spec
+                say(f"{f}: OK (device library {lib.name}, {len(lib.entries)} entries)")
+                continue
+            load_design(f)
+            say(f"{f}: OK")
+        except CimestError as error:
+            failed = True
+            for m in error.messages():
+                err(m)
+    return 2 if failed else 0
+
+
+def graph(args) -> int:
+    from cimest.api import load_design
+
+    d = load_design(args.file)
+    g = d.graph
+    s = d.spec
+    say(
+        f"{s.name}: {len(g.layers)} layers, {g.n_tiles} tiles of {s.crossbar.rows}x{s.crossbar.cols} "
+        f"({s.crossbar.weight_encoding})"
+    )
+    for lm in g.layers:
+        say(
+            f"  {lm.name}: {lm.n_in} x {lm.n_out} -> {lm.row_tiles} x {lm.col_tiles} tiles "
+            f"({lm.n_tiles}), {lm.n_devices:,} weight devices"
+        )
+    for fb in g.feedback:
+        say(f"  {fb.name}: feedback {fb.n_in} x {fb.n_out} -> {fb.n_tiles} tiles")
+    table = Table(
+        ("layer", "<"),
+        ("role", "<"),
+        ("kind", "<"),
+        ("variant", "<"),
+        ("bits", ">"),
+        ("instances", ">"),
+        ("", "<"),
+    )
+    for lm in g.layers:
+        for (layer, role), c in g.components.items():
+            if layer != lm.name:
+                continue
+            bits = f"{c.bits}b" if c.bits and c.kind in ("adc", "dac", "sram_buffer") else ""
+            words = ""
+            if c.kind == "sram_buffer" and c.bits:  # instances are bit cells
+                words = f"bit cells ({c.count // c.bits:,} x {c.bits}b words)"
+            table.row(
+                layer, role, c.kind, d.priced[(layer, role)].variant, bits, f"{c.count:,}", words
+            )
+    table.print()
+    if args.graphml:
+        import networkx as nx
+
+        from cimest.output import write_atomic
+
+        buf = io.BytesIO()
+        nx.write_graphml(g.graph, buf)
+        write_atomic(args.graphml, buf.getvalue())
+        say(f"wrote {args.graphml}")
+    return 0
