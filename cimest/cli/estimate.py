@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from cimest.cli.common import Table, say, stop_on_ctrl_c, train_progress
+from cimest.cli.common import Table, err, say, stop_on_ctrl_c, train_progress
 
 
 def print_summary(est, training: dict | None = None) -> None:
@@ -15,6 +15,12 @@ def print_summary(est, training: dict | None = None) -> None:
 
     d = ReportDesign(estimate=est, training=training)
     say(f"{est.name}  ({est.mode}, {est.counts_source} counts)")
+    for note in est.warnings:
+        err(f"note: {note}")
+    if not est.priced_hardware:
+        acc = f"{est.accuracy * 100:.2f} %" if est.accuracy is not None else "not trained"
+        say(f"  no hardware priced (the float reference); accuracy {acc}")
+        return
     kpis = Table(("", "<"), ("", "<"), header=False)
     for k in KPIS:
         value = k.value(d)

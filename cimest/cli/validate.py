@@ -47,14 +47,13 @@ def graph(args) -> int:
     d = load_design(args.file)
     g = d.graph
     s = d.spec
-    say(
-        f"{s.name}: {len(g.layers)} layers, {g.n_tiles} tiles of {s.crossbar.rows}x{s.crossbar.cols} "
-        f"({s.crossbar.weight_encoding})"
-    )
+    say(f"{s.name}: {len(g.layers)} layers, {g.n_tiles} tiles ({s.crossbar.weight_encoding})")
     for lm in g.layers:
         say(
             f"  {lm.name}: {lm.n_in} x {lm.n_out} -> {lm.row_tiles} x {lm.col_tiles} tiles "
-            f"({lm.n_tiles}), {lm.n_devices:,} weight devices"
+            f"of {lm.rows}x{lm.cols} ({lm.n_tiles}), {lm.n_devices:,} weight devices; "
+            f"{100 * lm.utilisation:.0f} % of the cells and {lm.n_out} of "
+            f"{lm.col_tiles * lm.weight_cols_per_tile} weight columns in use"
         )
     for fb in g.feedback:
         say(f"  {fb.name}: feedback {fb.n_in} x {fb.n_out} -> {fb.n_tiles} tiles")
