@@ -117,19 +117,31 @@ def load_design(path: str | os.PathLike, search_path: list[Path] | None = None) 
 
 
 def estimate_design(design: Design, counts: EventCounts | None = None,
-                    accuracy: float | None = None) -> Estimate:
-    """Estimate from given counts, or from the analytic counter when none are given."""
+                    accuracy: float | None = None, accuracy_float: float | None = None) -> Estimate:
+    """Estimate from given counts, or from the analytic counter when none are given. A training
+    estimate also prices one inference (``extra["inference"]``): from the run's measured activity
+    when the counts carry it, else from the activity factors; with ``inference_samples`` passes."""
     if counts is None:
         counts = count_analytic(design.graph)
     est = estimate(design.graph, counts, design.libraries, accuracy=accuracy, priced=design.priced)
-    if counts.mode == "train":
-        inf = estimate(design.graph, count_analytic(design.graph, "inference"), design.libraries,
-                       priced=design.priced)
+    est.accuracy_float = accuracy_float
+    if counts.mode == "train" and est.priced_hardware:
+        g = design.graph
+        measured = all(lm.name in counts.activity for lm in g.layers)
+        if measured:
+            from cimest.graph.activity import Activity
+
+            inf_counts = g.count({lm.name: Activity.from_dict(counts.activity[lm.name]) for lm in g.layers},
+                                 "inference", counts.source)
+        else:
+            inf_counts = count_analytic(g, "inference")
+        inf = estimate(g, inf_counts, design.libraries, priced=design.priced)
         est.extra["inference"] = {
             "energy_per_inference_j": inf.energy_per_sample_j,
             "energy_per_mac_j": inf.energy_per_mac_j,
             "tops_per_w": inf.tops_per_w,
-            "counts_source": "analytic",
+            "counts_source": inf_counts.source,
+            "samples_per_inference": g.spec.workload.inference_samples,
         }
     return est
 
@@ -235,5 +247,6 @@ def measured_estimate(design: Design, *, run_dir=None, progress=None, should_sto
                               should_stop=should_stop)
         record = result.to_dict()
     counts = EventCounts.from_dict(record["counts"])
-    est = estimate_design(design, counts, accuracy=record["accuracy"])
+    est = estimate_design(design, counts, accuracy=record["accuracy"],
+                          accuracy_float=record.get("accuracy_float"))
     return est, record

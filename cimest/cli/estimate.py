@@ -34,7 +34,9 @@ def print_summary(est, training: dict | None = None) -> None:
             "One inference",
             f"{fmt_energy(inf['energy_per_inference_j'])}, "
             f"{fmt_energy_per_mac(inf['energy_per_mac_j'])}, "
-            f"{fmt_plain(inf['tops_per_w'], 'TOPS/W')} (analytic)",
+            f"{fmt_plain(inf['tops_per_w'], 'TOPS/W')} ({inf['counts_source']}"
+            + (f", {inf['samples_per_inference']} samples" if inf.get("samples_per_inference", 1) > 1 else "")
+            + ")",
         )
     kpis.row(
         "Energy per MAC by phase",
@@ -128,7 +130,8 @@ def train(args) -> int:
             should_stop=stop,
         )
     say(
-        f"{r.name}: {r.rule}, {r.epochs} epochs, seed {r.seed}: accuracy {fmt_accuracy(r.accuracy)}"
+        f"{r.name}: {r.rule}, {r.epochs} epochs, seed {r.seed}: accuracy {fmt_accuracy(r.accuracy)} "
+        f"through the modelled chip, {fmt_accuracy(r.accuracy_float)} with float weights"
     )
     say("  accuracy per epoch: " + " ".join(f"{a * 100:.1f}" for a in r.accuracy_history))
     say(

@@ -14,7 +14,7 @@ from cimest.costs.schedule import Step, critical_path, schedule_dag, step_durati
 from cimest.counts import EventCounts
 from cimest.errors import LibraryError
 from cimest.graph.activity import Activity
-from cimest.graph.analytic import analytic_activity
+from cimest.graph.analytic import analytic_activity, default_activity_warning
 from cimest.graph.compile import ComponentGraph
 from cimest.spec.libraries import LibrarySet
 
@@ -63,6 +63,7 @@ class Estimate:
     schedule: list[Step]
     provenance: list[Provenance]
     accuracy: float | None = None
+    """Accuracy of the modelled inference path (None: not trained)."""
     extra: dict = field(default_factory=dict)
     activity: dict = field(default_factory=dict)
     """The activity the counts come from, as ``workload.activity`` takes it ({per_layer: ...});
@@ -71,6 +72,8 @@ class Estimate:
     """What the user should know about this estimate (idle columns, no hardware priced)."""
     priced_hardware: bool = True
     """False for the software rule: the float reference has no chip, its figures are n/a."""
+    accuracy_float: float | None = None
+    """Accuracy of the same weights evaluated in float."""
 
     def top_consumers(self, n: int = 8) -> list[tuple[str, float]]:
         """(role.action, energy per sample) summed over layers and phases, largest first; roles
@@ -94,6 +97,7 @@ class Estimate:
             "throughput_samples_per_s": self.throughput_samples_per_s,
             "energy_per_sample_j": self.energy_per_sample_j,
             "accuracy": self.accuracy,
+            "accuracy_float": self.accuracy_float,
             "counts_source": self.counts_source,
             "mode": self.mode,
             "macs_per_sample": self.macs_per_sample,
@@ -150,6 +154,10 @@ def estimate(
     if priced is None:
         priced = price_graph(graph, libraries)
     warnings = idle_column_warnings(graph)
+    if counts.source == "analytic":
+        note = default_activity_warning(graph)
+        if note:
+            warnings.append(note)
     activity = schedule_activity(graph, counts)
     if not graph.traits.prices_hardware:
         nan = float("nan")

@@ -39,6 +39,9 @@ class DeviceModel(Protocol):
     def initial(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Conductances of fresh devices."""
 
+    def references(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Conductances of real reference devices (with their device-to-device variation)."""
+
     def variation(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray | None:
         """Per-device multipliers of the step (device-to-device variation), or None."""
 
@@ -53,8 +56,8 @@ class DeviceModel(Protocol):
               d2d: np.ndarray | None) -> np.ndarray:
         """Pulse trains: n > 0 potentiating, n < 0 depressing pulses per device."""
 
-    def weights(self, g: np.ndarray) -> np.ndarray:
-        """Weights of single devices read against the reference."""
+    def weights(self, g: np.ndarray, g_ref: np.ndarray | float | None = None) -> np.ndarray:
+        """Weights of single devices read against ``g_ref`` (default: the ideal reference)."""
 
     def weights_pair(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
         """Weights of differential pairs."""
@@ -67,14 +70,20 @@ class DeviceModel(Protocol):
 class LiPulseDevice:
     """The nonlinear, noisy, bounded pulse response of Li et al. (arXiv:2304.12866), section 2
     of the reference arithmetic (cimest.devices.pulse holds the formulas and their conventions).
-    Fresh devices start at (Gmin + Gmax)/2 x (1 + 0.1 xi); weights are read against a reference at
-    mid-range."""
+    Fresh devices start at G_at x (scale + sigma xi) (default (Gmin + Gmax)/2 x (1 + 0.1 xi));
+    weights are read against a mid-range reference, ideal or a real device with variation."""
 
-    def __init__(self, model: PulseModel, endurance_cycles: float | None = None):
+    def __init__(self, model: PulseModel, endurance_cycles: float | None = None, *,
+                 start: str = "mid", start_scale: float = 1.0, start_sigma: float = 0.1,
+                 reference_sigma: float = 0.0):
         self.model = model
         self.g_min_s = model.g_min_s
         self.g_max_s = model.g_max_s
         self.endurance_cycles = endurance_cycles
+        self.start = start
+        self.start_scale = start_scale
+        self.start_sigma = start_sigma
+        self.reference_sigma = reference_sigma
 
     @property
     def kind(self):
@@ -85,7 +94,16 @@ class LiPulseDevice:
         return max(self.model.n_p, self.model.n_d)
 
     def initial(self, shape, rng):
-        return pulse.initial_conductance(self.model, shape, rng)
+        """G_at x (scale + sigma xi), clipped to [Gmin, Gmax]; xi drawn in C order."""
+        m = self.model
+        g_at = {"min": m.g_min_s, "mid": 0.5 * (m.g_min_s + m.g_max_s), "max": m.g_max_s}[self.start]
+        xi = rng.standard_normal(shape)
+        return np.clip(g_at * (self.start_scale + self.start_sigma * xi), m.g_min_s, m.g_max_s)
+
+    def references(self, shape, rng):
+        """Mid-range reference devices, G_mid x (1 + reference_sigma xi), clipped to the range."""
+        xi = rng.standard_normal(shape)
+        return np.clip(self.reference_s() * (1.0 + self.reference_sigma * xi), self.g_min_s, self.g_max_s)
 
     def variation(self, shape, rng):
         return pulse.d2d_multipliers(self.model, shape, rng)
@@ -105,8 +123,8 @@ class LiPulseDevice:
     def apply(self, g, n, rng, d2d):
         return pulse.apply_pulses(self.model, g, n, rng, d2d)
 
-    def weights(self, g):
-        return pulse.weights_reference(g, self.reference_s(), self.model)
+    def weights(self, g, g_ref=None):
+        return pulse.weights_reference(g, self.reference_s() if g_ref is None else g_ref, self.model)
 
     def weights_pair(self, g_plus, g_minus):
         return pulse.weights_differential(g_plus, g_minus, self.model)

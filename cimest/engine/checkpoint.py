@@ -24,7 +24,7 @@ from cimest.errors import CheckpointError
 from cimest.output import write_atomic
 
 FILE = "checkpoint.npz"
-FORMAT = 2  # 2: programmed-device tally
+FORMAT = 3  # 2: programmed-device tally; 3: float accuracy history, counts with their activity
 
 
 def fingerprint(setup, seed: int) -> str:
@@ -57,6 +57,7 @@ def save(run_dir: str | os.PathLike, state: EngineState, setup, seed: int) -> Pa
         "epoch": state.epoch,
         "batch": state.batch,
         "accuracy_history": state.accuracy_history,
+        "accuracy_float_history": state.accuracy_float_history,
         "loss_history": state.loss_history,
         "counts_per_epoch": [c.to_dict() for c in state.counts_per_epoch],
         "epoch_counts": state.epoch_counts.to_dict() if state.epoch_counts is not None else None,
@@ -124,6 +125,7 @@ def load(run_dir: str | os.PathLike, setup, seed: int) -> EngineState | None:
             samplers=samplers,
             device_rng=device_rng,
             accuracy_history=list(meta["accuracy_history"]),
+            accuracy_float_history=list(meta["accuracy_float_history"]),
             loss_history=list(meta["loss_history"]),
             counts_per_epoch=[EventCounts.from_dict(c) for c in meta["counts_per_epoch"]],
             epoch_counts=EventCounts.from_dict(meta["epoch_counts"]) if meta["epoch_counts"] else None,

@@ -31,6 +31,10 @@ class LayerState:
     acc: np.ndarray | None = None
     residual: np.ndarray | None = None
     """Full-precision designs: pulses owed but not yet applied (fraction of a step)."""
+    ref_row: np.ndarray | None = None
+    """Real reference devices read against each row's weights in the forward pass (n_in,), S."""
+    ref_col: np.ndarray | None = None
+    """Real reference devices read against each column's weights in the backward pass (n_out,), S."""
     pulses: np.ndarray | None = None
     """Programming pulses per device so far (wear); shape (n_in, n_out) or (2, n_in, n_out)."""
 
@@ -52,6 +56,9 @@ class EngineState:
     """Random sources by sampling site (input, z1, d1, ..., out), each with state()."""
     device_rng: np.random.Generator
     accuracy_history: list[float] = field(default_factory=list)
+    """Accuracy of the modelled inference path (the chip's converters, comparators, samples)."""
+    accuracy_float_history: list[float] = field(default_factory=list)
+    """Accuracy of the same weights evaluated in float."""
     loss_history: list[float] = field(default_factory=list)
     counts_per_epoch: list[EventCounts] = field(default_factory=list)
     epoch_counts: EventCounts | None = None

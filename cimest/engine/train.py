@@ -20,7 +20,7 @@ from cimest.devices.model import DEVICE_MODELS
 from cimest.devices.pulse import PulseModel
 from cimest.engine.datasets import Dataset, load_dataset
 from cimest.engine.peripherals import IdealRng, LfsrRng
-from cimest.engine.rules import Meter, Setup, predict, train_batch
+from cimest.engine.rules import Meter, Setup, predict, predict_float, train_batch
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import CimestError, ResourceError, TrainingError
 from cimest.graph.compile import ComponentGraph
@@ -56,6 +56,7 @@ class TrainResult:
     epochs: int
     n_train_samples: int
     accuracy_history: list[float]
+    """Accuracy of the modelled inference path after every epoch."""
     loss_history: list[float]
     counts: EventCounts
     counts_per_epoch: list[EventCounts]
@@ -63,10 +64,17 @@ class TrainResult:
     wear: dict
     conductances: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     wall_time_s: float = 0.0
+    accuracy_float_history: list[float] = field(default_factory=list)
+    """Accuracy of the same weights evaluated in float after every epoch."""
 
     @property
     def accuracy(self) -> float | None:
+        """The modelled chip's accuracy: its drivers, read-out and samples per inference."""
         return self.accuracy_history[-1] if self.accuracy_history else None
+
+    @property
+    def accuracy_float(self) -> float | None:
+        return self.accuracy_float_history[-1] if self.accuracy_float_history else None
 
     def to_dict(self) -> dict:
         return {
@@ -76,7 +84,9 @@ class TrainResult:
             "epochs": self.epochs,
             "n_train_samples": self.n_train_samples,
             "accuracy": self.accuracy,
+            "accuracy_float": self.accuracy_float,
             "accuracy_history": self.accuracy_history,
+            "accuracy_float_history": self.accuracy_float_history,
             "loss_history": self.loss_history,
             "activity": self.activity,
             "wear": self.wear,
@@ -94,8 +104,8 @@ def pulse_model(graph: ComponentGraph, libraries: LibrarySet) -> PulseModel:
     xb = graph.spec.crossbar
     d = libraries.cell(xb.cell).entry.device
     gp, gd = d.gamma_p, d.gamma_d
-    if xb.c2c_sigma is not None:
-        gp = gd = xb.c2c_sigma
+    if xb.c2c_sigma is not None:  # a fraction of the range per pulse: gamma = sigma x pulses across it
+        gp, gd = xb.c2c_sigma * d.n_p, xb.c2c_sigma * d.n_d
     return PulseModel(
         g_min_s=d.g_min_s, g_max_s=d.g_max_s, n_p=d.n_p, n_d=d.n_d, alpha_p=d.alpha_p,
         alpha_d=d.alpha_d, gamma_p=gp, gamma_d=gd, v_read_v=d.v_read_v,
@@ -115,7 +125,12 @@ def make_setup(graph: ComponentGraph, libraries: LibrarySet) -> Setup:
     device = None
     if variant == "memristor":
         cell = libraries.cell(spec.crossbar.cell).entry.device
-        device = DEVICE_MODELS[cell.model](pulse_model(graph, libraries), cell.endurance_cycles)
+        xb = spec.crossbar
+        start = xb.initial_conductance
+        device = DEVICE_MODELS[cell.model](
+            pulse_model(graph, libraries), cell.endurance_cycles, start=start.at,
+            start_scale=start.scale, start_sigma=start.sigma,
+            reference_sigma=xb.reference_cells.sigma if xb.reference_cells is not None else 0.0)
     if device is not None and device.kind != "pot_dep" and spec.crossbar.weight_encoding == "reference_column":
         raise CimestError(
             f"crossbar.cell: {spec.crossbar.cell} is {device.kind} (programmable in one direction "
@@ -174,6 +189,12 @@ def init_state(setup: Setup, seed: int) -> EngineState:
         else:
             ls.w = rng.normal(0.0, math.sqrt(2.0 / lm.n_in), shape)
             ls.b = np.zeros(lm.n_out)
+        if setup.variant == "memristor" and setup.spec.crossbar.reference_cells is not None:
+            # real reference devices: one per row (forward), one per column (backward), from their
+            # own stream so that designs without them draw exactly as before
+            ref_rng = np.random.Generator(np.random.PCG64([seed, 5, lm.index]))
+            ls.ref_row = setup.device.references((lm.n_in,), ref_rng)
+            ls.ref_col = setup.device.references((lm.n_out,), ref_rng)
         if setup.binary and setup.variant != "float":
             ls.acc = np.zeros(shape, dtype=np.int32)
         if not setup.binary and setup.variant == "memristor" and graph.traits.gradient_memory:
@@ -392,8 +413,10 @@ def train(
                                   state.epoch_loss_sum / max(state.epoch_samples, 1),
                                   events_done / dt, samples_done / dt))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            acc = float(np.mean(predict(setup, state, data.x_test) == data.y_test))
+            acc = float(np.mean(predict(setup, state, data.x_test, seed, state.epoch) == data.y_test))
+            acc_float = float(np.mean(predict_float(setup, state, data.x_test) == data.y_test))
         state.accuracy_history.append(acc)
+        state.accuracy_float_history.append(acc_float)
         state.loss_history.append(state.epoch_loss_sum / max(state.epoch_samples, 1))
         state.counts_per_epoch.append(fold(meter, epoch_samples))
         state.epoch_counts = None
@@ -426,6 +449,7 @@ def train(
         activity=measured_activity(graph, total) if total.n_samples and not software else {},
         wear=wear_summary(state, graph, endurance, state.epoch), conductances=conductances,
         wall_time_s=time.perf_counter() - started,
+        accuracy_float_history=list(state.accuracy_float_history),
     )
 
 

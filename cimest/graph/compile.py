@@ -101,9 +101,11 @@ class ComponentGraph:
         path of the analytic counter and the engine (roles.py holds the rules).
 
         ``mode`` "inference" counts the forward pass only (also on a training chip: one inference
-        without the derivative sampling). Measured counts (``source`` "measured") are integers.
+        without the derivative sampling), ``workload.inference_samples`` times on a chip whose
+        read-outs sample (comparators). Measured counts (``source`` "measured") are integers.
         """
         training = mode == "train"
+        passes = 1 if training or not self.binary else self.spec.workload.inference_samples
         if training and self.spec.workload.mode != "train":
             raise ValueError("an inference chip has no training events to count")
         first = next(iter(activity.values()), None)
@@ -120,6 +122,7 @@ class ComponentGraph:
                 for phase, action, n in role(name).events(comp, plan, act, training):
                     if not training and phase != "forward":
                         continue
+                    n *= passes
                     counts.add(layer, phase, name, action, int(round(n)) if exact else n)
             counts.activity[lm.name] = act.to_dict()
         return counts

@@ -64,6 +64,10 @@ class ReportDesign:
     def accuracy(self) -> float | None:
         return self.estimate.accuracy
 
+    @property
+    def accuracy_float(self) -> float | None:
+        return self.estimate.accuracy_float
+
 
 def design_from(design, estimate: Estimate, training: dict | None = None,
                 n_train_samples: int | None = None) -> ReportDesign:
@@ -155,6 +159,8 @@ class Kpi:
     note: str = ""
     inference_note: str | None = None
     """The note on an inference design's card; None: the same as ``note``; "": no card."""
+    points: bool = False
+    """Compared as a difference in percentage points (accuracies), not as a ratio."""
 
     def note_for(self, d: ReportDesign) -> str:
         return self.note if not d.inference or self.inference_note is None else self.inference_note
@@ -181,7 +187,10 @@ KPIS: list[Kpi] = [
     Kpi("energy_per_epoch_j", "Energy per training epoch", lambda d: d.energy_per_epoch_j,
         fmt_energy, "lower", "energy per sample × training samples", ""),
     Kpi("accuracy", "Accuracy", lambda d: d.accuracy, fmt_accuracy, "higher",
-        "test accuracy after the last epoch"),
+        "test accuracy through the modelled chip (its converters or comparators, samples per inference)",
+        points=True),
+    Kpi("accuracy_float", "Accuracy (float weights)", lambda d: d.accuracy_float, fmt_accuracy,
+        "higher", "the same weights evaluated in float", points=True),
 ]
 
 
@@ -195,6 +204,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def verdict(kpi: Kpi, a: ReportDesign, b: ReportDesign) -> str:
     """Which design is better on ``kpi``, and by what factor: 'bsl-rram-32nm, 3.2× lower'."""
     va, vb = kpi.value(a), kpi.value(b)
+    if kpi.points:
+        if not (_finite(va) and _finite(vb)):
+            return "n/a"
+        diff = 100 * (vb - va)
+        if abs(diff) < 1e-9:
+            return "equal"
+        winner = b.name if (diff > 0) == (kpi.better == "higher") else a.name
+        return f"{winner}, {abs(diff):.3g} points {kpi.better}"
     r = ratio(va, vb)
     if r is None or r <= 0:
         return "n/a"

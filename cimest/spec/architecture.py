@@ -65,6 +65,10 @@ class ActivityFactors(StrictModel):
 # the output (0.3 between them), 1-2e-4 of the devices pulsed per sample, one pulse each; full precision 2-7e-4 of the devices per sample, 1.00 pulses per
 # train (the residual carry keeps trains short), every input and error non-zero. A first layer's
 # input density is the data's (digits: 0.31 sampled, 0.51 non-zero pixels); give it per layer.
+#: The dataset the defaults below were measured on; an untrained estimate of a workload on
+#: another dataset that leans on them says so.
+DEFAULT_ACTIVITY_DATASET = "digits"
+
 DEFAULT_ACTIVITY: dict[str, dict[str, float]] = {
     "binary": {"input_density": 0.5, "error_density": 0.3, "update_fraction": 2e-4,
                "pulses_per_update": 1.0, "set_fraction": 0.5},
@@ -96,6 +100,9 @@ class WorkloadSpec(StrictModel):
     """Seed of every random source: same seed, same result, bit for bit."""
     input_bits: int = Field(8, ge=1, le=32)
     """Precision of the network input (DAC bits, or bit-serial cycles)."""
+    inference_samples: int = Field(1, ge=1, le=10_000)
+    """Stochastic forward passes per inference on comparator read-outs, their outputs summed (Li et
+    al. report 1, 10 and 100); accuracy and the cost of one inference follow it."""
     max_train_samples: int | None = Field(None, ge=1)
     """Use only the first N training samples (quick runs)."""
     activity: ActivitySpec = Field(default_factory=ActivitySpec)
@@ -157,6 +164,24 @@ class ArraySpec(StrictModel):
     """fixed or fit (see crossbar.size)."""
 
 
+class ReferenceCellsSpec(StrictModel):
+    """Reference devices read against the weight devices."""
+
+    sigma: float = Field(0.1, ge=0, le=1)
+    """Relative device-to-device variation of a reference device: G_ref = G_mid x (1 + sigma xi)."""
+
+
+class InitialConductanceSpec(StrictModel):
+    """Where fresh devices start: G0 = G_at x (scale + sigma x xi), clipped to [Gmin, Gmax]."""
+
+    at: Literal["min", "mid", "max"] = "mid"
+    """G_at: Gmin, (Gmin + Gmax)/2 or Gmax (Li et al. start depression-only pairs near Gmax)."""
+    scale: float = Field(1.0, gt=0, le=10)
+    """K of G_at x (K + sigma xi)."""
+    sigma: float = Field(0.1, ge=0, le=10)
+    """Relative device-to-device spread of the start."""
+
+
 class CrossbarSpec(StrictModel):
     """Tile geometry, the cell, and optional overrides of the cell's variation."""
 
@@ -171,10 +196,18 @@ class CrossbarSpec(StrictModel):
     differential_pair: two devices (G+ and G-) per weight on neighbouring columns;
     differential_rows: two devices per weight on neighbouring rows, driven +V and -V (NeuRRAM):
     a tile holds rows/2 inputs and every column is an output."""
-    c2c_sigma: float | None = Field(None, ge=0, le=10)
-    """Overrides the cell's cycle-to-cycle sigma (gamma_p and gamma_d) for what-if runs."""
+    c2c_sigma: float | None = Field(None, ge=0, le=1)
+    """Overrides the cell's cycle-to-cycle noise: the sigma of one pulse's conductance change as a
+    fraction of the conductance range, as datasheets and NeuroSim give it (the model's gamma is
+    c2c_sigma x the pulses across the range, as for a datasheet's c2c_sigma)."""
     d2d_sigma: float | None = Field(None, ge=0, le=10)
     """Overrides the cell's device-to-device sigma of the step size."""
+    reference_cells: ReferenceCellsSpec | None = None
+    """Real reference devices (reference_column encoding): one per row for the forward pass and
+    one per column for the backward pass, each mid-range with a device-to-device variation, as
+    Li et al.'s code has them. Omitted: ideal mid-range references."""
+    initial_conductance: InitialConductanceSpec = Field(default_factory=lambda: InitialConductanceSpec())
+    """Conductances of fresh devices: G0 = G_at x (scale + sigma x xi), clipped to the range."""
     size: Literal["fixed", "fit"] = "fixed"
     """fixed: every tile has rows x cols cells; fit: a layer smaller than a tile gets a tile sized
     to it (rows and cols are then the largest tile), as MLP+NeuroSim sizes arrays to layers."""
@@ -422,6 +455,12 @@ class ArchitectureSpec(StrictModel):
                     hint = f"; did you mean '{guess[0]}'?" if guess else "."
                     return (f"{section}.per_layer: no layer '{name}'{hint} The network "
                             f"{self.workload.network} has layers {', '.join(names)}")
+        if self.crossbar.reference_cells is not None and self.crossbar.weight_encoding != "reference_column":
+            return ("crossbar.reference_cells: pairs read G+ against G- and have no reference cells; "
+                    "use weight_encoding: reference_column or remove reference_cells")
+        if self.workload.inference_samples > 1 and not binary:
+            return (f"workload.inference_samples: only comparator read-outs sample their outputs; "
+                    f"rule {rule} reads deterministically, so use 1")
         hidden = [(f"peripherals.per_layer.{n}.readout" if "readout" in p.per_layer.get(n, LayerPeripheralsSpec()).model_fields_set
                    else "peripherals.readout", self.layer_peripherals(n).readout) for n in names[:-1]]
         for where, ro in hidden:

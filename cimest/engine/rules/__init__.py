@@ -10,7 +10,7 @@ STEPS, an entry in spec/rules.py.
 from __future__ import annotations
 
 from cimest.engine.rules import backprop, binary_stochastic, dfa, pulse_coincidence, software
-from cimest.engine.rules.common import Meter, Setup, effective_weights, predict
+from cimest.engine.rules.common import Meter, Setup, effective_weights, predict, predict_float
 
 STEPS = {
     "binary_stochastic": binary_stochastic.train_batch,
@@ -26,4 +26,4 @@ def train_batch(setup: Setup, state, xb, yb, meter: Meter) -> float:
     return STEPS[setup.rule](setup, state, xb, yb, meter)
 
 
-__all__ = ["STEPS", "Meter", "Setup", "effective_weights", "predict", "train_batch"]
+__all__ = ["STEPS", "Meter", "Setup", "effective_weights", "predict", "predict_float", "train_batch"]

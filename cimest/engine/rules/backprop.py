@@ -24,6 +24,7 @@ from cimest.engine.rules.common import (
     FORWARD_RANGE,
     Meter,
     Setup,
+    backward_weights,
     check_finite,
     effective_weights,
     mvm,
@@ -124,7 +125,7 @@ def backward_transpose(setup: Setup, state: EngineState, W: list[np.ndarray], de
         if i > 0:
             dq, scale = drive(deltas[i])
             meter.errors(lm.name, dq)
-            deltas[i - 1] = read(dq @ W[i].T, scale) * dz[i - 1]
+            deltas[i - 1] = read(dq @ backward_weights(setup, state.layers[i], W[i]).T, scale) * dz[i - 1]
         else:
             meter.errors(lm.name, deltas[i])
         update_layer(i, deltas[i])

@@ -16,6 +16,7 @@ from cimest.engine.rules.common import (
     Meter,
     Setup,
     after_update,
+    backward_weights,
     mvm,
     onehot,
     output_probabilities,
@@ -99,7 +100,8 @@ def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray
         d_i = deltas[i]
         meter.errors(lm.name, d_i)
         if i > 0:
-            e = np.sign(d_i.astype(W[i].dtype) @ W[i].T).astype(np.int8)  # sign(0) = 0
+            Wb = backward_weights(setup, state.layers[i], W[i])
+            e = np.sign(d_i.astype(Wb.dtype) @ Wb.T).astype(np.int8)  # sign(0) = 0
             deltas[i - 1] = (e * ds[i - 1]).astype(np.int8)
         changed = update(setup, state.layers[i], lm, xs[i], d_i, state.device_rng, meter)
         after_update(setup, state, i, lm.name, changed)

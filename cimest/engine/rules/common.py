@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimest.devices.model import DeviceModel
-from cimest.engine.peripherals import adc_quantize
+from cimest.engine.peripherals import adc_quantize, dac_levels
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
 from cimest.graph.activity import Activity
@@ -126,11 +126,20 @@ def effective_weights(setup: Setup, layer: LayerState) -> np.ndarray:
         dev = setup.device
         if layer.g_minus is not None:
             return dev.weights_pair(layer.g, layer.g_minus).astype(np.float32)
-        return dev.weights(layer.g).astype(np.float32)
+        ref = None if layer.ref_row is None else layer.ref_row[:, None]
+        return dev.weights(layer.g, ref).astype(np.float32)
     if layer.w_int is not None:
         scale = 0.5 / (1 << (setup.spec.algorithm.integer_bits - 1))
         return (layer.w_int.astype(np.float64) * scale).astype(np.float32)
     return layer.w
+
+
+def backward_weights(setup: Setup, layer: LayerState, forward: np.ndarray) -> np.ndarray:
+    """The weights the backward pass reads through W^T: against each column's reference device
+    where the chip has real ones, else the forward weights."""
+    if layer.ref_col is None:
+        return forward
+    return setup.device.weights(layer.g, layer.ref_col[None, :]).astype(np.float32)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -185,7 +194,8 @@ def after_update(setup: Setup, state: EngineState, i: int, name: str, changed: n
     check_finite(g_new, "weights", state.epoch, name)
     # elementwise the same expression as effective_weights, so the cache equals a recomputation;
     # np.put writes into the cache whatever its memory order (a reshape could be a copy)
-    np.put(state.read_weights[i], changed, setup.device.weights(g_new).astype(np.float32))
+    ref = None if ls.ref_row is None else ls.ref_row[changed // ls.g.shape[1]]
+    np.put(state.read_weights[i], changed, setup.device.weights(g_new, ref).astype(np.float32))
 
 
 # --- the output layer ----------------------------------------------------------------------------
@@ -283,17 +293,58 @@ def single_pulses(setup: Setup, layer: LayerState, idx: np.ndarray, sign: np.nda
     meter.pulses(L, pot.size, dep.size, idx.size)
 
 
-def predict(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
-    """Class predictions in analog inference mode (hidden outputs not sampled; no counting)."""
+def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
+    """Class predictions of the weights evaluated in float: no converters, no sampling."""
     a = setup.gain
     W = [effective_weights(setup, ls) for ls in state.layers]
-    g = setup.graph
     h = x.astype(np.float64)
     for i in range(len(W) - 1):
-        y = mvm(state, i, h, W[i])
-        if not setup.ideal and not setup.binary:
-            r = FORWARD_RANGE / a
-            y = adc_quantize(y, g.plan(g.layers[i].name).readout_spec.bits, -r, r)[1]
+        h = sigmoid(a * mvm(state, i, h, W[i]))
+    return np.argmax(mvm(state, -1, h, W[-1]), axis=1)
+
+
+def predict(setup: Setup, state: EngineState, x: np.ndarray, seed: int = 0, epoch: int = 0) -> np.ndarray:
+    """Class predictions through the modelled inference path: the chip's input drivers (DAC codes
+    or sampled on/off rows), its read-out (ADC codes, or comparators against random references),
+    its output ADC; comparator chips run ``workload.inference_samples`` stochastic passes and sum
+    their output codes. The references come from a stream of (seed, epoch) only, so evaluating
+    never disturbs training and a resumed run evaluates alike. The float reference is evaluated
+    in float."""
+    if setup.ideal:
+        return predict_float(setup, state, x)
+    g = setup.graph
+    a = setup.gain
+    layers = g.layers
+    W = [effective_weights(setup, ls) for ls in state.layers]
+    out_bits = g.plan(layers[-1].name).per.output_readout.bits
+
+    def output(h: np.ndarray) -> np.ndarray:
+        return adc_quantize(mvm(state, -1, h, W[-1]), out_bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
+
+    if setup.binary:
+        ro = setup.spec.peripherals.readout
+        bits = min(getattr(ro, "rng_bits", 16), 53)
+        rng = np.random.Generator(np.random.PCG64([seed, 6, epoch]))
+
+        def uniform(shape) -> np.ndarray:  # a reference of the RNG's resolution
+            return rng.integers(0, 1 << bits, size=shape, dtype=np.uint64).astype(np.float64) * 2.0**-bits
+
+        total = np.zeros((x.shape[0], layers[-1].n_out))
+        for _ in range(setup.spec.workload.inference_samples):
+            h = (x > uniform(x.shape)).astype(np.float32)
+            for i in range(len(W) - 1):
+                z = sigmoid(a * mvm(state, i, h, W[i]))
+                h = (z > uniform(z.shape)).astype(np.float32)
+            total += output(h)
+        return np.argmax(total, axis=1)
+    h = x.astype(np.float64)
+    if g.plan(layers[0].name).per.input_driver.kind == "dac":
+        h = dac_levels(h, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+    for i, lm in enumerate(layers[:-1]):
+        r = FORWARD_RANGE / a
+        y = adc_quantize(mvm(state, i, h, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
         h = sigmoid(a * y)
-    y = mvm(state, -1, h, W[-1])
-    return np.argmax(y, axis=1)
+        nxt = g.plan(layers[i + 1].name).per.input_driver
+        if nxt.kind == "dac":
+            h = dac_levels(h, nxt.bits, 0.0, 1.0)[1]
+    return np.argmax(output(h), axis=1)
