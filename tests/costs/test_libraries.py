@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cimest.costs.pricing import price
 from cimest.costs.scaling import resolution_factor
 from cimest.errors import SpecError
-from cimest.spec import KIND_ACTIONS, load_library
+from cimest.graph.compile import Component
+from cimest.spec import KIND_ACTIONS, load_architecture, load_library
+from cimest.spec.libraries import LibrarySet
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "device_libraries"
 FILES = sorted(LIBRARY_DIR.glob("*.yaml"))
@@ -22,6 +25,9 @@ CELL_LIBRARIES = ("rram_taox_hfox", "device_fits_li2023", "pcm_fefet_ecram")
 PJ = 1e-12
 FJ = 1e-15
 UM2 = 1e-12
+ARCH = load_architecture(
+    Path(__file__).resolve().parents[2] / "architectures" / "binary_stochastic_rram.yaml"
+).spec
 
 
 def lib(name: str):
@@ -167,8 +173,12 @@ def test_neurram_values_are_as_published():
     sa = one(neurram, "shift_add", "neurram", 8)
     assert sa.actions["op"].energy_j == pytest.approx(0.1 * PJ)
     assert sa.area_m2 == pytest.approx(170 * UM2)
-    assert one(neurram, "integrator", "neurram").actions["step"].energy_j == pytest.approx(0.25 * PJ)
-    assert one(neurram, "sample_hold", "neurram").actions["sample"].energy_j == pytest.approx(1.2 * PJ)
+    assert one(neurram, "integrator", "neurram").actions["step"].energy_j == pytest.approx(
+        0.25 * PJ
+    )
+    assert one(neurram, "sample_hold", "neurram").actions["sample"].energy_j == pytest.approx(
+        1.2 * PJ
+    )
     cell = one(neurram, "cell", "neurram_rram").device
     assert cell.v_read_v == pytest.approx(0.5)
     assert (cell.g_min_s, cell.g_max_s) == (pytest.approx(1 / 1e6), pytest.approx(1 / 250e3))
@@ -208,11 +218,36 @@ def _survey_conversion_pj(node_nm: float, enob: int, fs: float = 1e9) -> float:
 @pytest.mark.parametrize("node", sorted(CMOS))
 def test_survey_adc_follows_the_regression(node):
     spec = lib(CMOS[node])
-    for bits in (4, 6, 8):
+    for bits in range(4, 11):  # every resolution its own entry: the regression, not a scaled point
         e = one(spec, "adc", "survey", bits)
         assert e.actions["convert"].energy_j == pytest.approx(
             _survey_conversion_pj(node, bits) * PJ, rel=0.005
         )
+
+
+def priced_at_library_node(node: int, kind: str, variant: str, bits: int):
+    """One component priced through the cost model at the library's own node and supply."""
+    spec = lib(CMOS[node])
+    chip = ARCH.model_copy(
+        update={
+            "technology": ARCH.technology.model_copy(update={"node_nm": node, "vdd_v": spec.vdd_v})
+        }
+    )
+    libs = LibrarySet([(spec, CMOS[node])])
+    return price(Component("L1", "readout", kind, variant, 1, bits), libs, chip)
+
+
+@pytest.mark.parametrize("node", sorted(CMOS))
+def test_survey_adc_energy_is_monotonic_in_bits(node):
+    # Issue 12: at 22 nm 5 bits cost 210 fJ, below 4 bits' 365 fJ (the 6-bit point halved).
+    energies = [
+        priced_at_library_node(node, "adc", "survey", b).energy_j["convert"] for b in range(1, 13)
+    ]
+    assert all(a < b for a, b in zip(energies, energies[1:], strict=False)), [
+        f"{e / PJ:.3g}" for e in energies
+    ]
+    if node == 22:
+        assert energies[4] > 0.365 * PJ  # 5 bits above 4 bits' 365 fJ
 
 
 def test_survey_matches_device_data_evaluations():
