@@ -326,8 +326,11 @@ def test_eight_bit_dacs_are_in_range():
 def test_no_adc_uses_mnsims_power_times_cycles_construction():
     # MNSIM computes E = P (bits + 2) / fs: for ISAAC's ADC (16 mW / 8 ADCs, 1.2 GS/s, 8 bits) that is
     # 16.7 pJ, and MNSIM's own ISAAC preset gives 15.6 pJ, against ISAAC's 1.667 pJ.
+    # The trap is a 32 nm figure: a 130 nm survey ADC may honestly cost ~15 pJ (7 bits: 14.6 pJ).
     mnsim_style = 16e-3 / 8 * (8 + 2) / 1.2e9
     for spec, e in _all_entries("adc"):
+        if (e.node_nm or spec.node_nm) != 32:
+            continue
         energy = e.actions["convert"].energy_j
         for trap in (mnsim_style, 15.6 * PJ):
             assert not math.isclose(energy, trap, rel_tol=0.1), (
