@@ -277,6 +277,29 @@ def test_sram_writes_cost_what_cacti_says_not_a_read(node):
         assert CACTI_WRITE_OVER_READ[32] < ratio < CACTI_WRITE_OVER_READ[65] * 1.02
 
 
+# NeuroSim's write-path row periphery per row (MLP_NeuroSim_V3.0 SwitchMatrix::CalculateArea of the
+# BL switch matrix, ROW_MODE), run for a 128x128 1T1R array of 100 kOhm / 10x cells, LP, 300 K:
+# total area in um^2 / 128 rows, and the WL decoder + decoder output that complete the row side.
+NEUROSIM_BL_SWITCH_MATRIX_UM2 = {22: 331.47, 32: 733.16, 45: 1449.9, 65: 2893.5}
+NEUROSIM_WL_DECODER_UM2 = {
+    22: 82.223 + 67.800,
+    32: 173.96 + 143.45,
+    45: 344.01 + 283.67,
+    65: 717.75 + 591.85,
+}
+
+
+@pytest.mark.parametrize("node", sorted(CMOS))
+def test_write_driver_area_is_neurosims_switch_matrix_per_row(node):
+    # Issue 12: the write driver was 3.1x NeuroSim's row periphery (an L estimate of ~10000 F^2).
+    e = one(lib(CMOS[node]), "write_driver", "neurosim")
+    source_node = e.node_nm or node
+    per_row = NEUROSIM_BL_SWITCH_MATRIX_UM2[source_node] / 128 * UM2
+    assert e.area_m2 == pytest.approx(per_row, rel=0.01)
+    row_periphery = per_row + NEUROSIM_WL_DECODER_UM2[source_node] / 128 * UM2
+    assert e.area_m2 < row_periphery
+
+
 def test_comparator_variants():
     spec = lib("cmos_32nm")
     assert one(spec, "comparator", "neurosim_sa").actions["compare"].energy_j == pytest.approx(
