@@ -164,6 +164,8 @@ def _summary(est, file=None) -> None:
     p(f"  area                  {est.area_m2 * 1e6:.4g} mm²")
     p(f"  TOPS/mm²              {est.tops_per_mm2:.4g}")
     p(f"  energy per sample     {format_si(est.energy_per_sample_j, 'J')}")
+    static = sum(r.energy_j for r in est.breakdown if r.phase == "static")
+    p(f"  leakage power         {format_si(est.leakage_w, 'W')} ({format_si(static, 'J')} per sample)")
     p(f"  latency per sample    {format_si(est.latency_per_sample_s, 's')}")
     p(f"  throughput            {est.throughput_samples_per_s:.4g} samples/s")
     p(f"  accuracy              {acc}")
