@@ -287,6 +287,10 @@ def cmd_library(args) -> int:
             print(f"      area         {e.area_m2 * 1e12:.4g} µm²")
         if e.area_f2:
             print(f"      area         {e.area_f2:g} F²")
+        if e.leakage_source:
+            print(f"      leakage      {format_si(e.leakage_w, 'W')}  {e.leakage_source}")
+        if e.model_spread:
+            print(f"      differs >3x  from {', '.join(e.model_spread.variants)}: {e.model_spread.note}")
         if e.device:
             d = e.device
             if e.datasheet:

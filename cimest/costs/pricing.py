@@ -32,6 +32,8 @@ class Provenance:
     source: str
     confidence: str
     library: str
+    used_variant: str | None = None
+    """Only on 'alternative:<action>' records: the variant the estimate used instead of this one."""
 
 
 @dataclass
@@ -351,6 +353,7 @@ def _alternatives(
                 loc.entry.source,
                 loc.entry.confidence,
                 loc.library.name,
+                used_variant=priced.variant,
             )
         )
     return out

@@ -5,6 +5,7 @@ tools' numbers are absent. The numbers checked here are those of the project's r
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -30,6 +31,7 @@ ARCH = load_architecture(
 ).spec
 
 
+@functools.cache
 def lib(name: str):
     return load_library(LIBRARY_DIR / f"{name}.yaml").spec
 
@@ -248,6 +250,52 @@ def test_survey_adc_energy_is_monotonic_in_bits(node):
     ]
     if node == 22:
         assert energies[4] > 0.365 * PJ  # 5 bits above 4 bits' 365 fJ
+
+
+# Variants of one kind that are different components, not different models of one: a bigger SRAM
+# macro, a NoC router instead of a wire, a memristor TRNG instead of an LFSR.
+DIFFERENT_COMPONENTS = {
+    ("sram_buffer", "cacti_256kb"),
+    ("interconnect", "isaac_router"),
+    ("rng", "trng"),
+    ("rng", "trng_2branch"),
+}
+
+
+def _main_action_j(node, kind, variant, bits):
+    p = priced_at_library_node(node, kind, variant, bits)
+    return p.energy_j[KIND_ACTIONS[kind][0]]
+
+
+@pytest.mark.parametrize("node", sorted(CMOS))
+def test_models_that_differ_by_more_than_3x_are_declared(node):
+    # Issue 12: where two credible models differ by more than 3x, the library says so (model_spread)
+    # so the report can show which one was used. Checked at every resolution both variants hold.
+    spec = lib(CMOS[node])
+    libs = LibrarySet([(spec, CMOS[node])])
+    for kind in sorted({e.kind for e in spec.entries} - {"cell"}):
+        default = libs.default_variant(kind)
+        mine = entries(spec, kind, default)
+        for variant in libs.variants(kind):
+            if variant == default or (kind, variant) in DIFFERENT_COMPONENTS:
+                continue
+            theirs = {e.bits for e in entries(spec, kind, variant)}
+            # like for like where both hold a resolution; else at the default's, by their bit law
+            alike = [e for e in mine if e.bits in theirs or e.bits is None or None in theirs]
+            spread_seen = False
+            for e in alike or mine:
+                r = _main_action_j(node, kind, variant, e.bits) / _main_action_j(
+                    node, kind, default, e.bits
+                )
+                declared = e.model_spread is not None and variant in e.model_spread.variants
+                where = f"{spec.name}: {kind}/{default}/{e.bits} vs {variant}: {r:.3g}x"
+                if r > 3 or r < 1 / 3:
+                    spread_seen = True
+                    assert declared, where
+            if any(e.model_spread and variant in e.model_spread.variants for e in mine):
+                assert spread_seen, (
+                    f"{spec.name}: {kind}/{default} declares {variant} but agrees within 3x"
+                )
 
 
 def test_survey_matches_device_data_evaluations():
