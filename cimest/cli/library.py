@@ -6,6 +6,7 @@ import difflib
 
 from cimest.cli.common import Table, say
 from cimest.errors import CimestError
+from cimest.units import format_si
 
 
 def library_list(args) -> int:
@@ -76,6 +77,11 @@ def library_show(args) -> int:
                 area if i == 0 else "",
                 e.source if i == 0 else "",
             )
+        if e.leakage_source:
+            table.row("", "", "", "leakage", format_si(e.leakage_w, "W"), "", "", e.leakage_source)
+        if e.model_spread:
+            table.row("", "", "", "differs >3x", "", "", "",
+                      f"from {', '.join(e.model_spread.variants)}: {e.model_spread.note}")
     table.print()
     for e in entries:
         if not e.device:

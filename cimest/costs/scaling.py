@@ -56,12 +56,19 @@ SCALING_RULES: dict[str, str] = {
         "area x R(to)/R(from) on the Stillmaker & Baas row (from 65, 45 or 32 nm) nearest the "
         "source node, R linearly interpolated between table nodes; beyond 7-130 nm x (to/from)"
     ),
-    "stillmaker_baas_leakage": "leakage power scales like energy (stillmaker_baas_energy)",
+    "stillmaker_baas_leakage": (
+        "leakage power scales like energy with the node (stillmaker_baas_energy), linearly with "
+        "the supply (P = V * I_off), and like area with resolution"
+    ),
     "latency_linear": "latency x to/from (gate delay proportional to the node)",
     "voltage_squared": "dynamic energy x (V_to/V_from)^2, applied apart from the node factor",
     "exponential": "resolution: energy and area x 2^(bits_to - bits_from)",
     "linear": "resolution: energy and area x bits_to / bits_from",
     "none": "resolution: no change with bits",
+    "interpolated": (
+        "resolution between two entries of a table: log-linear in bits between the neighbours "
+        "(geometric), linear where one of them is 0"
+    ),
 }
 
 RESOLUTION_RULES: tuple[str, ...] = ("exponential", "linear", "none")
@@ -114,8 +121,19 @@ def energy_factor(from_nm: float, to_nm: float) -> float:
 
 
 def leakage_factor(from_nm: float, to_nm: float) -> float:
-    """Leakage-power factor: leakage scales like energy (device_data.md)."""
+    """Leakage-power factor of a node change: leakage scales like energy (device_data.md)."""
     return energy_factor(from_nm, to_nm)
+
+
+def leakage_voltage_factor(v_from: float, v_to: float) -> float:
+    """Leakage-power factor of a supply change, v_to / v_from.
+
+    Why linear, not squared: static power is V * I_off, and the off-current is taken as fixed by
+    the process (NeuroSim formula.cpp CalculateGateLeakage times tech.vdd).
+    """
+    v_from = _check_positive("v_from", v_from)
+    v_to = _check_positive("v_to", v_to)
+    return v_to / v_from
 
 
 def _area_row(from_nm: float) -> float:
@@ -185,3 +203,25 @@ def resolution_factor(bits_from: int, bits_to: int, rule: str) -> float:
     if rule == "linear":
         return bits_to / bits_from
     return 1.0
+
+
+def interpolate_bits(
+    bits_lo: int, value_lo: float, bits_hi: int, value_hi: float, bits: int
+) -> float:
+    """A value at ``bits`` between two table points, log-linear in bits (``interpolated``).
+
+    How: with t = (bits - bits_lo) / (bits_hi - bits_lo), the value is value_lo^(1-t) *
+    value_hi^t, so a table that doubles per bit is reproduced exactly and a monotonic table stays
+    monotonic. Where either value is 0 (no latency, no leakage given) it is linear in t.
+
+    Raises:
+        ValueError: bits not strictly between bits_lo < bits_hi, or a negative value.
+    """
+    if not bits_lo < bits < bits_hi:
+        raise ValueError(f"bits {bits} is not strictly between {bits_lo} and {bits_hi}")
+    if value_lo < 0 or value_hi < 0:
+        raise ValueError(f"cannot interpolate negative values ({value_lo!r}, {value_hi!r})")
+    t = (bits - bits_lo) / (bits_hi - bits_lo)
+    if value_lo == 0 or value_hi == 0:
+        return value_lo + t * (value_hi - value_lo)
+    return value_lo ** (1 - t) * value_hi**t

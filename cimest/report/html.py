@@ -21,6 +21,7 @@ from cimest.report import figures
 from cimest.report.model import (
     KPIS,
     ReportDesign,
+    alternatives,
     fmt_area,
     fmt_count,
     fmt_energy,
@@ -33,8 +34,11 @@ from cimest.report.model import (
     verdict,
 )
 
-PLOT_CONFIG = {"displaylogo": False, "responsive": True,
-               "modeBarButtonsToRemove": ["sendDataToCloud", "lasso2d", "select2d"]}
+PLOT_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["sendDataToCloud", "lasso2d", "select2d"],
+}
 
 CSS = """
 :root { --fg: #1d2733; --muted: #5b6775; --line: #dde3ea; --card: #f6f8fa; --accent: #1f77b4; }
@@ -80,8 +84,15 @@ footer { margin-top: 3rem; color: var(--muted); font-size: 0.8rem; }
 
 
 def _fig_html(fig, div_id: str) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, include_mathjax=False,
-                       config=PLOT_CONFIG, div_id=div_id, default_width="100%")
+    return pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        config=PLOT_CONFIG,
+        div_id=div_id,
+        default_width="100%",
+    )
 
 
 class _Page:
@@ -112,17 +123,33 @@ def _breakable(text: str) -> str:
     return out
 
 
-def _table(headers: list[str], rows: list[list[str]], num: set[int] = frozenset(),
-           wide: set[int] = frozenset(), verdict: set[int] = frozenset()) -> str:
+def _table(
+    headers: list[str],
+    rows: list[list[str]],
+    num: set[int] = frozenset(),
+    wide: set[int] = frozenset(),
+    verdict: set[int] = frozenset(),
+) -> str:
     """A table of already-formatted cells; every cell is escaped here. ``wide`` columns hold prose."""
-    th = "".join(f"<th{' class=num' if i in num else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
+    th = "".join(
+        f"<th{' class=num' if i in num else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
     body = []
     for row in rows:
         tds = []
         for i, c in enumerate(row):
-            classes = " ".join(x for x in ("num" if i in num else "", "wide" if i in wide else "",
-                                           "verdict" if i in verdict else "") if x)
-            tds.append(f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{escape(c) if i in num else _breakable(c)}</td>")
+            classes = " ".join(
+                x
+                for x in (
+                    "num" if i in num else "",
+                    "wide" if i in wide else "",
+                    "verdict" if i in verdict else "",
+                )
+                if x
+            )
+            tds.append(
+                f"<td{f' class={chr(34)}{classes}{chr(34)}' if classes else ''}>{escape(c) if i in num else _breakable(c)}</td>"
+            )
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -142,8 +169,10 @@ def _per_sample(designs: list[ReportDesign]) -> str:
         return "Per inference: the forward pass of every layer."
     if modes == {False}:
         return "Per training sample: forward, backward and update of every layer."
-    return ("Per sample: forward, backward and update of every layer for a training design, the "
-            "forward pass for an inference design.")
+    return (
+        "Per sample: forward, backward and update of every layer for a training design, the "
+        "forward pass for an inference design."
+    )
 
 
 def _kpi_cards(d: ReportDesign) -> str:
@@ -154,9 +183,13 @@ def _kpi_cards(d: ReportDesign) -> str:
         v = k.value(d)
         sub = k.note_for(d)
         if k.key == "accuracy" and v is None:
-            sub = "inference workload: not trained" if d.inference else "analytic counts: not trained"
-        cards.append(f"<div class='kpi' data-kpi='{k.key}'><div class='label'>{escape(k.label)}</div>"
-                     f"<div class='value'>{escape(k.fmt(v))}</div><div class='sub'>{escape(sub)}</div></div>")
+            sub = (
+                "inference workload: not trained" if d.inference else "analytic counts: not trained"
+            )
+        cards.append(
+            f"<div class='kpi' data-kpi='{k.key}'><div class='label'>{escape(k.label)}</div>"
+            f"<div class='value'>{escape(k.fmt(v))}</div><div class='sub'>{escape(sub)}</div></div>"
+        )
     return f"<div class='kpis'>{''.join(cards)}</div>"
 
 
@@ -197,25 +230,97 @@ def _layer_table(d: ReportDesign) -> str:
         lm = info.get(name, {})
         shape = f"{lm['n_in']} × {lm['n_out']}" if lm else ""
         ph = lat.get(name, {})
-        rows.append([name, shape, f"{lm.get('n_tiles', '')}", f"{lm.get('n_devices', 0):,}" if lm else "",
-                     fmt_energy(energy.get(name, 0.0)), f"{100 * energy.get(name, 0.0) / total_e:.1f} %",
-                     fmt_energy_per_mac(energy.get(name, 0.0) / macs), fmt_area(area.get(name, 0.0)),
-                     " / ".join(fmt_time(ph.get(p)) for p in ("forward", "backward", "update") if p in ph)])
-    headers = ["layer", "shape", "tiles", "weight devices", "energy per sample", "share",
-               "energy per chip MAC", "area", "latency fwd / bwd / upd"]
+        rows.append(
+            [
+                name,
+                shape,
+                f"{lm.get('n_tiles', '')}",
+                f"{lm.get('n_devices', 0):,}" if lm else "",
+                fmt_energy(energy.get(name, 0.0)),
+                f"{100 * energy.get(name, 0.0) / total_e:.1f} %",
+                fmt_energy_per_mac(energy.get(name, 0.0) / macs),
+                fmt_area(area.get(name, 0.0)),
+                " / ".join(
+                    fmt_time(ph.get(p)) for p in ("forward", "backward", "update") if p in ph
+                ),
+            ]
+        )
+    headers = [
+        "layer",
+        "shape",
+        "tiles",
+        "weight devices",
+        "energy per sample",
+        "share",
+        "energy per chip MAC",
+        "area",
+        "latency fwd / bwd / upd",
+    ]
     return _table(headers, rows, num={2, 3, 4, 5, 6, 7})
 
 
 def _provenance_table(d: ReportDesign) -> str:
     rows = []
     for p in d.estimate.provenance:
-        rows.append([f"{p.kind}/{p.variant} ({p.library})", p.quantity,
-                     f"{fmt_quantity(p.value, p.unit)} @ {p.node_nm:g} nm",
-                     fmt_quantity(p.scaled, p.unit, scaled=True), f"×{p.factor:.4g}", p.rule, p.source,
-                     p.confidence])
-    headers = ["component (library)", "quantity", "value at its node", "scaled value", "factor",
-               "scaling rule", "source", "conf."]
+        rows.append(
+            [
+                f"{p.kind}/{p.variant} ({p.library})",
+                p.quantity,
+                f"{fmt_quantity(p.value, p.unit)} @ {p.node_nm:g} nm",
+                fmt_quantity(p.scaled, p.unit, scaled=True),
+                f"×{p.factor:.4g}",
+                p.rule,
+                p.source,
+                p.confidence,
+            ]
+        )
+    headers = [
+        "component (library)",
+        "quantity",
+        "value at its node",
+        "scaled value",
+        "factor",
+        "scaling rule",
+        "source",
+        "conf.",
+    ]
     return _table(headers, rows, num={2, 3, 4}, wide={6})
+
+
+def _models_table(d: ReportDesign) -> str:
+    """Where the library names credible models that differ by more than 3x: which one was used."""
+    rows = []
+    for p in alternatives(d):
+        note = p.rule.split(": ", 1)[-1]
+        rows.append(
+            [
+                p.kind,
+                p.quantity.split(":", 1)[1],
+                p.used_variant or "",
+                fmt_energy(p.value),
+                p.variant,
+                fmt_energy(p.scaled),
+                fmt_ratio(p.factor),
+                note,
+                p.source,
+            ]
+        )
+    if not rows:
+        return (
+            "<p>No library entry this design uses names a model that differs by more than 3×.</p>"
+        )
+    headers = [
+        "kind",
+        "action",
+        "model used",
+        "its energy",
+        "alternative",
+        "alternative's energy",
+        "alternative ÷ used",
+        "where they differ",
+        "alternative's source",
+    ]
+    return _table(headers, rows, num={3, 5, 6}, wide={7, 8})
 
 
 def _wear_table(designs: list[ReportDesign]) -> str:
@@ -226,15 +331,35 @@ def _wear_table(designs: list[ReportDesign]) -> str:
         if not d.training:
             rows.append([d.name, "n/a (analytic counts)", "", "", "", ""])
             continue
-        dev = (f"{m['layer']} row {m['row']} col {m['col']} ({m['device']})" if m and m.get("layer")
-               else "no device written")
+        dev = (
+            f"{m['layer']} row {m['row']} col {m['col']} ({m['device']})"
+            if m and m.get("layer")
+            else "no device written"
+        )
         life = w.get("lifetime_epochs")
         endurance = w.get("endurance_cycles")
-        rows.append([d.name, dev, f"{m['pulses']:,}" if m else "0", fmt_plain(w.get("mean_pulses")),
-                     fmt_count(endurance, "cycles") if endurance else "not stated by the library",
-                     fmt_count(life, "epochs") if life else "n/a"])
-    return _table(["design", "most-written device", "its pulses", "mean pulses per device",
-                   "cell endurance", "lifetime at this rate"], rows, num={2, 3})
+        rows.append(
+            [
+                d.name,
+                dev,
+                f"{m['pulses']:,}" if m else "0",
+                fmt_plain(w.get("mean_pulses")),
+                fmt_count(endurance, "cycles") if endurance else "not stated by the library",
+                fmt_count(life, "epochs") if life else "n/a",
+            ]
+        )
+    return _table(
+        [
+            "design",
+            "most-written device",
+            "its pulses",
+            "mean pulses per device",
+            "cell endurance",
+            "lifetime at this rate",
+        ],
+        rows,
+        num={2, 3},
+    )
 
 
 def _header(designs: list[ReportDesign]) -> str:
@@ -242,13 +367,20 @@ def _header(designs: list[ReportDesign]) -> str:
     items = []
     for i, d in enumerate(designs):
         e = d.estimate
-        counts = (f"measured counts from training ({d.training.get('epochs')} epochs, "
-                  f"{d.training.get('n_train_samples'):,} samples, seed {d.training.get('seed')})"
-                  if d.training else f"{e.counts_source} counts, no training")
-        items.append(f"<li>{_swatch(i)}<b>{escape(d.name)}</b> — {escape(d.description)} "
-                     f"<span class='muted'>({escape(d.path)}; {escape(counts)})</span></li>")
-    return f"<header><h1>{title}: {escape(' vs '.join(d.name for d in designs))}</h1>" \
-           f"<ul class='designs'>{''.join(items)}</ul></header>"
+        counts = (
+            f"measured counts from training ({d.training.get('epochs')} epochs, "
+            f"{d.training.get('n_train_samples'):,} samples, seed {d.training.get('seed')})"
+            if d.training
+            else f"{e.counts_source} counts, no training"
+        )
+        items.append(
+            f"<li>{_swatch(i)}<b>{escape(d.name)}</b> — {escape(d.description)} "
+            f"<span class='muted'>({escape(d.path)}; {escape(counts)})</span></li>"
+        )
+    return (
+        f"<header><h1>{title}: {escape(' vs '.join(d.name for d in designs))}</h1>"
+        f"<ul class='designs'>{''.join(items)}</ul></header>"
+    )
 
 
 def render_report(designs: list[ReportDesign]) -> str:
@@ -260,62 +392,130 @@ def render_report(designs: list[ReportDesign]) -> str:
     sections = [("kpis", "Key figures")]
     if multi:
         sections.append(("comparison", "Comparison"))
-    sections += [("energy", "Energy breakdown"), ("area", "Area"), ("latency", "Latency schedule"),
-                 ("accuracy", "Accuracy"), ("events", "Events per epoch"), ("wear", "Device wear"),
-                 ("layers", "Per layer"), ("provenance", "Provenance")]
+    sections += [
+        ("energy", "Energy breakdown"),
+        ("area", "Area"),
+        ("latency", "Latency schedule"),
+        ("accuracy", "Accuracy"),
+        ("events", "Events per epoch"),
+        ("wear", "Device wear"),
+        ("layers", "Per layer"),
+        ("models", "Models used"),
+        ("provenance", "Provenance"),
+    ]
     nav = "".join(f"<a href='#{sid}'>{escape(t)}</a>" for sid, t in sections)
 
-    kpi_body = "".join((f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _kpi_cards(d)
-                       for i, d in enumerate(designs))
-    page.section("kpis", "Key figures", kpi_body, f"{_per_sample(designs)} TOPS counts 2 ops per MAC.")
+    kpi_body = "".join(
+        (f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _kpi_cards(d)
+        for i, d in enumerate(designs)
+    )
+    page.section(
+        "kpis", "Key figures", kpi_body, f"{_per_sample(designs)} TOPS counts 2 ops per MAC."
+    )
     if multi:
         body = _ratio_table(designs)
-        body += _figs([page.fig(figures.compare_bars(designs, w)) for w in ("kind", "phase", "area")])
-        page.section("comparison", "Comparison", body,
-                     f"Ratios against {designs[0].name}. Where the difference comes from: energy per MAC "
-                     "by component kind and by phase, and area by component kind (log scales).")
-    page.section("energy", "Energy breakdown", _figs([page.fig(figures.energy_sunburst(d)) for d in designs]),
+        body += _figs(
+            [page.fig(figures.compare_bars(designs, w)) for w in ("kind", "phase", "area")]
+        )
+        page.section(
+            "comparison",
+            "Comparison",
+            body,
+            f"Ratios against {designs[0].name}. Where the difference comes from: energy per MAC "
+            "by component kind and by phase, and area by component kind (log scales).",
+        )
+    page.section(
+        "energy",
+        "Energy breakdown",
+        _figs([page.fig(figures.energy_sunburst(d)) for d in designs]),
         "Energy per MAC: chip → layer → phase → component → action. Click a ring to zoom in; "
-        "hover for values. 'static' is leakage over the latency of one sample.")
-    page.section("area", "Area", _figs([page.fig(figures.area_treemap(d)) for d in designs]),
-        "Chip → layer (with its crossbar tiles) → component. Click to zoom.")
-    page.section("latency", "Latency schedule", _figs([page.fig(figures.latency_gantt(d)) for d in designs]),
+        "hover for values. 'static' is leakage over the latency of one sample.",
+    )
+    page.section(
+        "area",
+        "Area",
+        _figs([page.fig(figures.area_treemap(d)) for d in designs]),
+        "Chip → layer (with its crossbar tiles) → component. Click to zoom.",
+    )
+    page.section(
+        "latency",
+        "Latency schedule",
+        _figs([page.fig(figures.latency_gantt(d)) for d in designs]),
         "One sample's (layer, phase) steps; red steps form the critical path that sets the "
-        "latency per sample.")
+        "latency per sample.",
+    )
     acc = figures.accuracy_curves(designs)
     untrained = [d.name for d in designs if not d.training]
-    page.section("accuracy", "Accuracy",
-                 (page.fig(acc) if acc else "<p>No design was trained (analytic counts).</p>")
-                 + (f"<p class='note'>Not trained: {escape(', '.join(untrained))}.</p>"
-                    if untrained and acc else ""))
+    page.section(
+        "accuracy",
+        "Accuracy",
+        (page.fig(acc) if acc else "<p>No design was trained (analytic counts).</p>")
+        + (
+            f"<p class='note'>Not trained: {escape(', '.join(untrained))}.</p>"
+            if untrained and acc
+            else ""
+        ),
+    )
     ev = figures.events_per_epoch(designs)
-    page.section("events", "Events per epoch",
-                 page.fig(ev) if ev else "<p>No per-epoch counts (analytic counts).</p>",
-                 "Events counted by the engine in each epoch, by phase. Binary stochastic updates "
-                 "depend on the data, so their counts move as training converges." if ev else "")
+    page.section(
+        "events",
+        "Events per epoch",
+        page.fig(ev) if ev else "<p>No per-epoch counts (analytic counts).</p>",
+        "Events counted by the engine in each epoch, by phase. Binary stochastic updates "
+        "depend on the data, so their counts move as training converges."
+        if ev
+        else "",
+    )
     wh = figures.wear_histogram(designs)
-    page.section("wear", "Device wear", (page.fig(wh) if wh else "") + _wear_table(designs),
-                 "Programming pulses per weight device over the whole run. Lifetime: the cell's "
-                 "endurance divided by the most-written device's pulses per epoch.")
-    page.section("layers", "Per layer", "".join(
-        (f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _layer_table(d)
-        for i, d in enumerate(designs)))
-    page.section("provenance", "Provenance", "".join(
-        f"<details{' open' if not multi else ''}><summary>{escape(d.name)}: "
-        f"{len(d.estimate.provenance)} library values</summary>{_provenance_table(d)}</details>"
-        for d in designs),
+    page.section(
+        "wear",
+        "Device wear",
+        (page.fig(wh) if wh else "") + _wear_table(designs),
+        "Programming pulses per weight device over the whole run. Lifetime: the cell's "
+        "endurance divided by the most-written device's pulses per epoch.",
+    )
+    page.section(
+        "layers",
+        "Per layer",
+        "".join(
+            (f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _layer_table(d)
+            for i, d in enumerate(designs)
+        ),
+    )
+    page.section(
+        "models",
+        "Models used",
+        "".join(
+            (f"<h3>{_swatch(i)}{escape(d.name)}</h3>" if multi else "") + _models_table(d)
+            for i, d in enumerate(designs)
+        ),
+        "Where a library entry says credible models of the component differ by more than 3×: the "
+        "one this estimate used, and what each alternative would cost for the same component at "
+        "this chip's node and resolution (pick one with the peripheral's variant).",
+    )
+    page.section(
+        "provenance",
+        "Provenance",
+        "".join(
+            f"<details{' open' if not multi else ''}><summary>{escape(d.name)}: "
+            f"{len(d.estimate.provenance)} library values</summary>{_provenance_table(d)}</details>"
+            for d in designs
+        ),
         "Every library number the estimate used: its value at the library's node, the value at "
-        "this chip's node and resolution, and the rule that scaled it.")
+        "this chip's node and resolution, and the rule that scaled it.",
+    )
 
     plotly_js = plotly.offline.get_plotlyjs()
     title = escape(" vs ".join(d.name for d in designs))
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>cimest: {title}</title><style>{CSS}</style>"
-            f"<script type='text/javascript'>{plotly_js}</script></head><body><main>"
-            f"{_header(designs)}<nav>{nav}</nav>{''.join(page.parts)}"
-            f"<footer>Generated by cimest {escape(__version__)}. Self-contained: works offline.</footer>"
-            "</main><script>window.dispatchEvent(new Event('resize'));</script></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>cimest: {title}</title><style>{CSS}</style>"
+        f"<script type='text/javascript'>{plotly_js}</script></head><body><main>"
+        f"{_header(designs)}<nav>{nav}</nav>{''.join(page.parts)}"
+        f"<footer>Generated by cimest {escape(__version__)}. Self-contained: works offline.</footer>"
+        "</main><script>window.dispatchEvent(new Event('resize'));</script></body></html>\n"
+    )
 
 
 def write_report(path: str | os.PathLike, designs: list[ReportDesign]) -> None:

@@ -69,17 +69,32 @@ class ReportDesign:
         return self.estimate.accuracy_float
 
 
-def design_from(design, estimate: Estimate, training: dict | None = None,
-                n_train_samples: int | None = None) -> ReportDesign:
+def design_from(
+    design, estimate: Estimate, training: dict | None = None, n_train_samples: int | None = None
+) -> ReportDesign:
     """A ReportDesign from a ``cimest.api.Design`` (read by attribute, not imported)."""
     spec = design.spec
-    layers = [{"name": lm.name, "n_in": lm.n_in, "n_out": lm.n_out, "n_tiles": lm.n_tiles,
-               "n_devices": lm.n_devices} for lm in design.graph.layers]
+    layers = [
+        {
+            "name": lm.name,
+            "n_in": lm.n_in,
+            "n_out": lm.n_out,
+            "n_tiles": lm.n_tiles,
+            "n_devices": lm.n_devices,
+        }
+        for lm in design.graph.layers
+    ]
     if n_train_samples is None and training:
         n_train_samples = training.get("n_train_samples")
-    return ReportDesign(estimate=estimate, path=str(design.path), description=spec.description or "",
-                        training=training, n_train_samples=n_train_samples, layers=layers,
-                        tile=(spec.crossbar.rows, spec.crossbar.cols))
+    return ReportDesign(
+        estimate=estimate,
+        path=str(design.path),
+        description=spec.description or "",
+        training=training,
+        n_train_samples=n_train_samples,
+        layers=layers,
+        tile=(spec.crossbar.rows, spec.crossbar.cols),
+    )
 
 
 # --- display formats (the only place display units are chosen) ------------------------------------
@@ -121,6 +136,10 @@ def fmt_area_um2(m2: float | None) -> str:
     return f"{m2 * 1e12:.4g} µm²" if _finite(m2) else "n/a"
 
 
+def fmt_power(w: float | None) -> str:
+    return format_si(w, "W") if _finite(w) else "n/a"
+
+
 def fmt_plain(x: float | None, unit: str = "") -> str:
     return f"{x:.4g} {unit}".rstrip() if _finite(x) else "n/a"
 
@@ -144,6 +163,11 @@ def fmt_quantity(value: float, unit: str, scaled: bool = False) -> str:
     if unit == "m2":
         return fmt_area_um2(value)
     return format_si(value, unit) if _finite(value) else "n/a"
+
+
+def alternatives(d: ReportDesign) -> list:
+    """Provenance records of the models a used library entry says differ by more than 3x."""
+    return [p for p in d.estimate.provenance if p.quantity.startswith("alternative:")]
 
 
 # --- KPIs ---------------------------------------------------------------------------------------
@@ -170,27 +194,99 @@ class Kpi:
 
 
 KPIS: list[Kpi] = [
-    Kpi("energy_per_mac_j", "Energy per MAC", lambda d: d.estimate.energy_per_mac_j,
-        fmt_energy_per_mac, "lower", "training: forward + backward + update MACs",
-        "inference: forward MACs"),
-    Kpi("tops_per_w", "TOPS/W", lambda d: d.estimate.tops_per_w,
-        lambda x: fmt_plain(x, "TOPS/W"), "higher", "2 ops per MAC"),
-    Kpi("area_m2", "Area", lambda d: d.estimate.area_m2, fmt_area, "lower", "all tiles and peripherals"),
-    Kpi("tops_per_mm2", "TOPS/mm²", lambda d: d.estimate.tops_per_mm2,
-        lambda x: fmt_plain(x, "TOPS/mm²"), "higher", "at the bottleneck-stage throughput"),
-    Kpi("latency_per_sample_s", "Latency per sample", lambda d: d.estimate.latency_per_sample_s,
-        fmt_time, "lower", "critical path of the schedule"),
-    Kpi("throughput_samples_per_s", "Throughput", lambda d: d.estimate.throughput_samples_per_s,
-        lambda x: fmt_count(x, "samples/s"), "higher", "pipelined, bottleneck stage"),
-    Kpi("energy_per_sample_j", "Energy per sample", lambda d: d.estimate.energy_per_sample_j,
-        fmt_energy, "lower", "one training sample, incl. leakage", "one inference, incl. leakage"),
-    Kpi("energy_per_epoch_j", "Energy per training epoch", lambda d: d.energy_per_epoch_j,
-        fmt_energy, "lower", "energy per sample × training samples", ""),
-    Kpi("accuracy", "Accuracy", lambda d: d.accuracy, fmt_accuracy, "higher",
+    Kpi(
+        "energy_per_mac_j",
+        "Energy per MAC",
+        lambda d: d.estimate.energy_per_mac_j,
+        fmt_energy_per_mac,
+        "lower",
+        "training: forward + backward + update MACs",
+        "inference: forward MACs",
+    ),
+    Kpi(
+        "tops_per_w",
+        "TOPS/W",
+        lambda d: d.estimate.tops_per_w,
+        lambda x: fmt_plain(x, "TOPS/W"),
+        "higher",
+        "2 ops per MAC",
+    ),
+    Kpi(
+        "area_m2",
+        "Area",
+        lambda d: d.estimate.area_m2,
+        fmt_area,
+        "lower",
+        "all tiles and peripherals",
+    ),
+    Kpi(
+        "tops_per_mm2",
+        "TOPS/mm²",
+        lambda d: d.estimate.tops_per_mm2,
+        lambda x: fmt_plain(x, "TOPS/mm²"),
+        "higher",
+        "at the bottleneck-stage throughput",
+    ),
+    Kpi(
+        "latency_per_sample_s",
+        "Latency per sample",
+        lambda d: d.estimate.latency_per_sample_s,
+        fmt_time,
+        "lower",
+        "critical path of the schedule",
+    ),
+    Kpi(
+        "throughput_samples_per_s",
+        "Throughput",
+        lambda d: d.estimate.throughput_samples_per_s,
+        lambda x: fmt_count(x, "samples/s"),
+        "higher",
+        "pipelined, bottleneck stage",
+    ),
+    Kpi(
+        "energy_per_sample_j",
+        "Energy per sample",
+        lambda d: d.estimate.energy_per_sample_j,
+        fmt_energy,
+        "lower",
+        "one training sample, incl. leakage",
+        "one inference, incl. leakage",
+    ),
+    Kpi(
+        "leakage_w",
+        "Leakage power",
+        lambda d: d.estimate.leakage_w,
+        fmt_power,
+        "lower",
+        "static power of every instance; × latency in energy per sample",
+    ),
+    Kpi(
+        "energy_per_epoch_j",
+        "Energy per training epoch",
+        lambda d: d.energy_per_epoch_j,
+        fmt_energy,
+        "lower",
+        "energy per sample × training samples",
+        "",
+    ),
+    Kpi(
+        "accuracy",
+        "Accuracy",
+        lambda d: d.accuracy,
+        fmt_accuracy,
+        "higher",
         "test accuracy through the modelled chip (its converters or comparators, samples per inference)",
-        points=True),
-    Kpi("accuracy_float", "Accuracy (float weights)", lambda d: d.accuracy_float, fmt_accuracy,
-        "higher", "the same weights evaluated in float", points=True),
+        points=True,
+    ),
+    Kpi(
+        "accuracy_float",
+        "Accuracy (float weights)",
+        lambda d: d.accuracy_float,
+        fmt_accuracy,
+        "higher",
+        "the same weights evaluated in float",
+        points=True,
+    ),
 ]
 
 

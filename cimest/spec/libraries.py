@@ -113,7 +113,31 @@ class LibrarySet:
             )
         if bits is None:
             return candidates[0]
-        return min(candidates, key=lambda c: (abs((c.entry.bits or bits) - bits), -(c.entry.bits or 0)))
+        return min(
+            candidates, key=lambda c: (abs((c.entry.bits or bits) - bits), -(c.entry.bits or 0))
+        )
+
+    def bracket(self, kind: str, variant: str | None, bits: int) -> tuple[Located, Located] | None:
+        """The entries of (kind, variant) just below and just above ``bits``, when ``bits`` lies
+        strictly between two of them; None when an entry holds ``bits`` or none lies on one side.
+
+        Why: a table of resolutions (ADC, DAC) is priced between its points by interpolating the
+        two neighbours (``cimest.costs.scaling.interpolate_bits``), not by scaling the nearer one
+        with its bit law: halving the 6-bit survey ADC for 5 bits put 5 bits below 4 bits.
+        """
+        nearest = self.find(kind, variant, bits)
+        if nearest.entry.bits is None or nearest.entry.bits == bits:
+            return None
+        same = [
+            Located(e, nearest.library, nearest.file)
+            for e in nearest.library.entries
+            if e.kind == kind and e.variant == nearest.entry.variant and e.bits is not None
+        ]
+        below = [c for c in same if c.entry.bits < bits]
+        above = [c for c in same if c.entry.bits > bits]
+        if not below or not above:
+            return None
+        return (max(below, key=lambda c: c.entry.bits), min(above, key=lambda c: c.entry.bits))
 
     def default_variant(self, kind: str) -> str:
         for lib, _ in self.libraries:
@@ -152,8 +176,12 @@ def load_library_set(
             guess = difflib.get_close_matches(name, list(found), n=1, cutoff=0.6)
             hint = f"; did you mean '{guess[0]}'?" if guess else "."
             problems.append(
-                Problem(arch_file, line, f"libraries[{i}]",
-                        f"no library '{name}'{hint} Available: {', '.join(found) or '(none found)'}")
+                Problem(
+                    arch_file,
+                    line,
+                    f"libraries[{i}]",
+                    f"no library '{name}'{hint} Available: {', '.join(found) or '(none found)'}",
+                )
             )
             continue
         try:

@@ -38,6 +38,15 @@ class ActionCostSpec(StrictModel):
     """Source of this action's numbers when it differs from the entry's."""
 
 
+class ModelSpreadSpec(StrictModel):
+    """Credible models of the same component that disagree with this entry by more than 3x."""
+
+    variants: list[str] = Field(min_length=1)
+    """Variants of the same kind in this library that model the same component differently."""
+    note: str = Field(min_length=3)
+    """Where the models differ and by how much, with their sources (a report shows it)."""
+
+
 class DeviceSpec(StrictModel):
     """Physical parameters of a memory cell (kind: cell)."""
 
@@ -122,6 +131,10 @@ class EntrySpec(StrictModel):
     """Area of one instance in F^2 (cells): scaled with the architecture's node."""
     leakage_w: Quantity("leakage_nw") = quantity("leakage_nw", default=0.0)
     """Leakage power of one instance."""
+    leakage_source: str | None = Field(None, min_length=3)
+    """Where leakage_nw comes from, when not from `source` (model, roadmap, temperature)."""
+    model_spread: ModelSpreadSpec | None = None
+    """Other variants of this kind whose numbers differ from this entry's by more than 3x."""
     actions: dict[str, ActionCostSpec] = Field(default_factory=dict)
     """Cost per action; a cell may omit them and have them derived from `device`."""
     device: DeviceSpec | None = None
@@ -157,9 +170,19 @@ class EntrySpec(StrictModel):
             # Why: the entry is frozen; the derived device is part of loading, not a later edit.
             object.__setattr__(self, "device", derived)
         if self.kind == "cell" and self.device is None:
-            raise ValueError("device: a cell entry needs its device parameters (a device or a datasheet block)")
+            raise ValueError(
+                "device: a cell entry needs its device parameters (a device or a datasheet block)"
+            )
         if self.area_m2 is not None and self.area_f2 is not None:
             raise ValueError("area: give area_um2 or area_f2, not both")
+        if self.leakage_w < 0:
+            raise ValueError(
+                f"leakage_nw: a leakage power cannot be negative, got {self.leakage_w * 1e9:g}"
+            )
+        if self.model_spread is not None and self.variant in self.model_spread.variants:
+            raise ValueError(
+                f"model_spread.variants: lists the entry's own variant '{self.variant}'"
+            )
         return self
 
 
@@ -182,7 +205,9 @@ class LibrarySpec(StrictModel):
         for e in self.entries:
             key = (e.kind, e.variant, e.bits)
             if key in seen:
-                raise ValueError(f"entries: two entries for kind {e.kind}, variant {e.variant}, bits {e.bits}")
+                raise ValueError(
+                    f"entries: two entries for kind {e.kind}, variant {e.variant}, bits {e.bits}"
+                )
             seen.add(key)
         for e in self.entries:
             if e.default:
@@ -190,5 +215,17 @@ class LibrarySpec(StrictModel):
         for kind in defaults:
             variants = {e.variant for e in self.entries if e.kind == kind and e.default}
             if len(variants) > 1:
-                raise ValueError(f"entries: kind {kind} has several default variants: {', '.join(sorted(variants))}")
+                raise ValueError(
+                    f"entries: kind {kind} has several default variants: {', '.join(sorted(variants))}"
+                )
+        for e in self.entries:
+            if e.model_spread is None:
+                continue
+            have = {x.variant for x in self.entries if x.kind == e.kind}
+            missing = [v for v in e.model_spread.variants if v not in have]
+            if missing:
+                raise ValueError(
+                    f"entries: {e.kind}/{e.variant} model_spread names {', '.join(missing)}, not a "
+                    f"{e.kind} variant of this library. Available: {', '.join(sorted(have))}"
+                )
         return self
