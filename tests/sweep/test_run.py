@@ -65,7 +65,9 @@ def test_small_sweep_runs_and_records_the_contract(bsl, tmp_path, capsys, sorted
 
 
 def test_points_equal_plain_estimate(bsl, tmp_path, sorted_records):
-    """A sweep point's KPIs are what `cimest estimate --measured` gives for that architecture."""
+    """A sweep point's KPIs are what `cimest estimate --measured` gives for that architecture,
+    trained on its own: the points share one training run in the sweep (their counts do not
+    depend on node or calibration), each trains in a run folder of its own here."""
     from cimest.api import load_design, measured_estimate
 
     out = tmp_path / "out"
@@ -77,8 +79,7 @@ def test_points_equal_plain_estimate(bsl, tmp_path, sorted_records):
         import yaml
 
         f.write_text(yaml.safe_dump(p.data))
-        run_dir = out / "runs" / p.training_key
-        est, _ = measured_estimate(load_design(f), run_dir=run_dir)
+        est, _ = measured_estimate(load_design(f), run_dir=tmp_path / "runs" / p.id)
         want = est.to_dict()
         for k in KPIS:
             if isinstance(want[k], float):
@@ -201,14 +202,13 @@ def test_torn_last_line_is_redone_and_corrupt_line_is_an_error(bsl, tmp_path, so
     run_sweep(build_grid(str(bsl), args), out)
     path = out / "points.jsonl"
     good = path.read_bytes()
+    want = sorted_records(out)
     lines = good.split(b"\n")
     # a kill during the last append leaves half a line without its newline
     path.write_bytes(b"\n".join(lines[:2]) + b"\n" + lines[2][:40])
     s = run_sweep(build_grid(str(bsl), args), out)
     assert s.n_costed == 1
-    assert sorted_records(out) == sorted(
-        (json.loads(x) for x in lines if x), key=lambda r: r["point_id"]
-    )
+    assert sorted_records(out) == want
     # damage in the middle of the file is never skipped silently
     path.write_bytes(lines[0] + b"\n" + b'{"point_id": "x"\n' + lines[2] + b"\n")
     with pytest.raises(CheckpointError, match=rf"{path}:2: corrupt record"):
