@@ -283,3 +283,19 @@ def test_changed_library_is_refused(bsl, tmp_path, monkeypatch, capsys):
     cmos.write_text(cmos.read_text().replace("energy_pj: 1.0,", "energy_pj: 2.0,"))
     assert main(args) == 2
     assert "differs in the device libraries' contents" in capsys.readouterr().err
+
+
+def test_a_dataset_edit_is_not_resumed_into_the_old_store(bsl, tmp_path, idx_folder, counted):
+    base = tmp_path / "idx.yaml"
+    base.write_text(bsl.read_text().replace("dataset: digits", f"dataset: mnist-idx:{idx_folder}"))
+    args = ["technology.node_nm=22,32"]
+    out = tmp_path / "out"
+    first = build_grid(str(base), args)
+    run_sweep(first, out)
+    assert len(counted) == 1  # one training serves both nodes
+    images = idx_folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-64] + bytes(64))
+    again = build_grid(str(base), args)
+    assert {p.training_key for p in again.points}.isdisjoint(p.training_key for p in first.points)
+    with pytest.raises(CheckpointError, match="differs in the dataset files' contents"):
+        run_sweep(again, out)
