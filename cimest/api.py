@@ -16,7 +16,7 @@ from pathlib import Path
 from cimest.costs.estimate import Estimate, estimate
 from cimest.costs.pricing import Priced, price_graph
 from cimest.counts import EventCounts
-from cimest.errors import LibraryError, Problem, SpecError
+from cimest.errors import CheckpointError, LibraryError, Problem, SpecError
 from cimest.graph import ComponentGraph, compile_graph
 from cimest.graph.analytic import count_analytic
 from cimest.spec import Loaded, load_architecture
@@ -185,6 +185,15 @@ def _train_in(design: Design, ident, run_dir, **kw):
 
     result = train(design.graph, design.libraries, run_dir=run_dir, seed=ident.seed,
                    identity=ident.digest, **kw)
+    want = kw.get("epochs") or design.spec.workload.epochs
+    if result.epochs > want:
+        # Why: a resumed checkpoint past the epochs asked for trains nothing and would return (and
+        # store) the longer run as if it were the one asked for.
+        raise CheckpointError(
+            f"{run_dir}: this run has already trained {result.epochs} epochs, more than the "
+            f"{want} asked for, and a run cannot be shortened; ask for {result.epochs} or more, "
+            "or give another --run-dir"
+        )
     return result, runs.write_result(run_dir, ident, result)
 
 

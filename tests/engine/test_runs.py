@@ -141,6 +141,16 @@ def test_more_epochs_continue_the_same_run(libs, tmp_path):
     assert rec["epochs"] == 2 and len(rec["accuracy_history"]) == 2
 
 
+def test_a_run_longer_than_asked_is_never_answered_for_a_shorter_one(libs, tmp_path):
+    folder = tmp_path / "mine"
+    measured_estimate(design(libs, ("epochs: 1", "epochs: 2")), run_dir=folder)
+    with pytest.raises(CheckpointError, match="already trained 2 epochs, more than the 1 asked"):
+        measured_estimate(design(libs), run_dir=folder)
+    with pytest.raises(CheckpointError, match="already trained 2 epochs"):
+        train_design(design(libs), run_dir=folder, resume=True)
+    assert json.loads((folder / "result.json").read_text())["epochs"] == 2  # untouched
+
+
 def test_a_folder_being_written_is_refused_with_its_name(libs, tmp_path):
     folder = tmp_path / "busy"
     with locked(folder, "--run-dir"), pytest.raises(FolderBusy) as err:
