@@ -16,7 +16,7 @@ from pathlib import Path
 from cimest.costs.estimate import Estimate, estimate
 from cimest.costs.pricing import Priced, price_graph
 from cimest.counts import EventCounts
-from cimest.errors import LibraryError, Problem, SpecError
+from cimest.errors import CheckpointError, LibraryError, Problem, SpecError
 from cimest.graph import ComponentGraph, compile_graph
 from cimest.graph.analytic import count_analytic
 from cimest.spec import Loaded, load_architecture
@@ -149,42 +149,67 @@ def estimate_design(design: Design, counts: EventCounts | None = None,
 # --- training -----------------------------------------------------------------------------------
 
 
-def default_run_dir(design: Design, seed: int | None = None) -> Path:
-    """``runs/<name>-<hash>``: one folder per (architecture, seed), so reruns reuse it."""
-    from cimest.engine.checkpoint import fingerprint
-    from cimest.engine.train import make_setup
+def design_identity(design: Design, seed: int | None = None, dataset=None):
+    """The run identity of training ``design`` with ``seed`` (default: the workload's).
 
-    s = seed if seed is not None else design.spec.workload.seed
+    Returns:
+        cimest.engine.identity.RunIdentity
+    """
+    from cimest.engine.identity import run_identity
+
+    return run_identity(design.graph, design.libraries, seed, dataset=dataset)
+
+
+def default_run_dir(design: Design, seed: int | None = None, identity=None) -> Path:
+    """``runs/<name>-<digest>``: one folder per run identity (design, libraries entries used,
+    dataset files, seed), so reruns reuse it and any changed input gets a folder of its own."""
+    ident = identity if identity is not None else design_identity(design, seed)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in design.spec.name)[:60]
-    return Path("runs") / f"{safe}-{fingerprint(make_setup(design.graph, design.libraries), s)}"
+    return Path("runs") / f"{safe}-{ident.digest}"
 
 
 def train_design(design: Design, *, epochs: int | None = None, seed: int | None = None,
                  run_dir: str | os.PathLike | None = None, resume: bool = False,
                  progress=None, should_stop=None, dataset=None):
-    """Train the design's workload; keep result.json and conductances.npz in the run folder.
+    """Train the design's workload in its run folder (locked while it trains, and refused if it
+    holds another run); keep run.json, checkpoint.npz, result.json and conductances.npz there.
 
     Returns:
         cimest.engine.train.TrainResult
+
+    Raises:
+        CheckpointError: the folder holds another run, or a corrupt checkpoint.
+        FolderBusy: another process is writing the folder.
     """
-    import io
-
-    import numpy as np
-
-    from cimest.engine.train import train
-    from cimest.output import write_atomic, write_json
+    from cimest.engine import runs
 
     require_training_workload(design)
+    ident = design_identity(design, seed, dataset)
     if run_dir is None:
-        run_dir = default_run_dir(design, seed)
-    result = train(design.graph, design.libraries, dataset=dataset, epochs=epochs, seed=seed,
-                   run_dir=run_dir, resume=resume, progress=progress, should_stop=should_stop)
-    write_json(Path(run_dir) / "result.json", result.to_dict())
-    if result.conductances:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **result.conductances)
-        write_atomic(Path(run_dir) / "conductances.npz", buf.getvalue())
+        run_dir = default_run_dir(design, identity=ident)
+    with runs.writing(run_dir, ident):
+        result, _ = _train_in(design, ident, run_dir, epochs=epochs, resume=resume,
+                              progress=progress, should_stop=should_stop, dataset=dataset)
     return result
+
+
+def _train_in(design: Design, ident, run_dir, **kw):
+    """Train in a run folder this process holds; (TrainResult, the result.json record)."""
+    from cimest.engine import runs
+    from cimest.engine.train import train
+
+    result = train(design.graph, design.libraries, run_dir=run_dir, seed=ident.seed,
+                   identity=ident.digest, **kw)
+    want = kw.get("epochs") or design.spec.workload.epochs
+    if result.epochs > want:
+        # Why: a resumed checkpoint past the epochs asked for trains nothing and would return (and
+        # store) the longer run as if it were the one asked for.
+        raise CheckpointError(
+            f"{run_dir}: this run has already trained {result.epochs} epochs, more than the "
+            f"{want} asked for, and a run cannot be shortened; ask for {result.epochs} or more, "
+            "or give another --run-dir"
+        )
+    return result, runs.write_result(run_dir, ident, result)
 
 
 def require_training_workload(design: Design) -> None:
@@ -204,48 +229,44 @@ def require_training_workload(design: Design) -> None:
         raise SpecError([design.loaded.problem(("workload", "network"), problem)])
 
 
-def cached_result(design: Design, run_dir: str | os.PathLike | None = None) -> dict | None:
-    """The stored result of a finished run of this design (same epochs), or None."""
-    import json
+def cached_result(design: Design, run_dir: str | os.PathLike | None = None,
+                  identity=None) -> dict | None:
+    """The result record of this design's finished run (same identity, same epochs), or None.
 
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(design)
-    path = run_dir / "result.json"
-    if not path.exists():
+    Raises:
+        CheckpointError: ``run_dir`` holds another run, or a corrupt run.json.
+    """
+    from cimest.engine import runs
+
+    ident = identity if identity is not None else design_identity(design)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(design, identity=ident)
+    if not runs.check(run_dir, ident):
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("epochs") != design.spec.workload.epochs:
-        return None
-    # Why: a hand-edited or foreign result.json is treated like a missing one (retrained and
-    # rewritten), never allowed to crash the cost model later.
-    try:
-        counts = EventCounts.from_dict(data["counts"])
-        numbers = [*counts.counts.values(), counts.n_samples]
-        acc = data["accuracy"]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
-        return None
-    if acc is not None and not isinstance(acc, int | float):
-        return None
-    return data
+    return runs.finished(run_dir, ident, design.spec.workload.epochs)
 
 
 def measured_estimate(design: Design, *, run_dir=None, progress=None, should_stop=None,
                       retrain: bool = False) -> tuple[Estimate, dict]:
-    """Estimate from a training run's exact counts (reusing a finished run when there is one).
+    """Estimate from a training run's exact counts (reusing this run's finished result when its
+    folder has one; a folder of another run is refused).
 
     Returns:
         (estimate, the run's result record as in result.json)
     """
+    from cimest.engine import runs
+
     require_training_workload(design)
-    record = None if retrain else cached_result(design, run_dir)
+    ident = design_identity(design)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(design, identity=ident)
+    epochs = design.spec.workload.epochs
+    record = None if retrain else cached_result(design, run_dir, identity=ident)
     if record is None:
-        result = train_design(design, run_dir=run_dir, resume=True, progress=progress,
-                              should_stop=should_stop)
-        record = result.to_dict()
+        with runs.writing(run_dir, ident):
+            # Why look again: another process may have finished the run before we took the lock.
+            record = None if retrain else runs.finished(run_dir, ident, epochs)
+            if record is None:
+                _, record = _train_in(design, ident, run_dir, resume=True, progress=progress,
+                                      should_stop=should_stop)
     counts = EventCounts.from_dict(record["counts"])
     est = estimate_design(design, counts, accuracy=record["accuracy"],
                           accuracy_float=record.get("accuracy_float"))

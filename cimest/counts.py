@@ -11,6 +11,8 @@ A key is ``(layer, phase, component, action)``: ``layer`` is a layer name of the
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -99,13 +101,40 @@ class EventCounts:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> EventCounts:
-        counts = {
-            (r["layer"], r["phase"], r["component"], r["action"]): r["count"]
-            for r in data["records"]
-        }
-        activity = {str(layer): {str(k): float(v) for k, v in q.items()}
-                    for layer, q in (data.get("activity") or {}).items()}
-        return cls(counts, int(data["n_samples"]), data["mode"], data["source"], activity)
+        """The counts of ``to_dict``'s record.
+
+        Raises:
+            ValueError: the record is not what ``to_dict`` writes (wrong types, negative or
+                non-finite counts, repeated keys), with what is wrong.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"counts are {type(data).__name__}, not a mapping")
+        records, n_samples = data.get("records"), data.get("n_samples")
+        if not isinstance(records, list):
+            raise ValueError("counts have no list of records")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+            raise ValueError(f"n_samples is {n_samples!r}, not a whole number >= 0")
+        if data.get("mode") not in ("train", "inference") or not isinstance(data.get("source"), str):
+            raise ValueError(f"mode {data.get('mode')!r} / source {data.get('source')!r} unknown")
+        counts: dict[Key, float] = {}
+        for i, r in enumerate(records):
+            key = tuple(r.get(f) for f in ("layer", "phase", "component", "action")) if isinstance(
+                r, Mapping) else ()
+            n = r.get("count") if isinstance(r, Mapping) else None
+            if len(key) != 4 or not all(isinstance(k, str) for k in key):
+                raise ValueError(f"record {i} lacks layer, phase, component or action")
+            if isinstance(n, bool) or not isinstance(n, numbers.Real) or not 0 <= n < math.inf:
+                raise ValueError(f"record {i} has count {n!r}, not a finite number >= 0")
+            if key in counts:
+                raise ValueError(f"record {i} repeats {'.'.join(key)}")
+            counts[key] = n  # type: ignore[index]
+        activity = data.get("activity") or {}
+        if not isinstance(activity, Mapping) or not all(
+                isinstance(q, Mapping) and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                               for v in q.values()) for q in activity.values()):
+            raise ValueError("activity is not a mapping of layers to numbers")
+        activity = {str(layer): {str(k): float(v) for k, v in q.items()} for layer, q in activity.items()}
+        return cls(counts, int(n_samples), data["mode"], data["source"], activity)
 
 
 def sum_counts(parts: Iterable[EventCounts]) -> EventCounts:

@@ -25,3 +25,24 @@ def bsl_toy(toy_libs):
 @pytest.fixture
 def fp_toy(toy_libs):
     return FIXTURES / "fp_toy.yaml"
+
+
+@pytest.fixture
+def idx_folder(tmp_path) -> Path:
+    """A folder of four tiny IDX files (40 train and 20 test 8x8 images, 10 classes) for
+    ``workload.dataset: mnist-idx:<folder>``."""
+    import numpy as np
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        for what, array in (
+            ("images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8))),
+            ("labels-idx1-ubyte", np.arange(n) % 10),
+        ):
+            head = bytes([0, 0, 8, array.ndim]) + b"".join(
+                d.to_bytes(4, "big") for d in array.shape
+            )
+            (folder / f"{prefix}-{what}").write_bytes(head + array.astype(np.uint8).tobytes())
+    return folder

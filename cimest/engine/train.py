@@ -306,6 +306,7 @@ def train(
     resume: bool = False,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    identity: str | None = None,
 ) -> TrainResult:
     """Train ``graph``'s network with its rule and count every event.
 
@@ -318,6 +319,8 @@ def train(
         progress: called after every batch with a Progress.
         should_stop: polled between batches; when it returns True a checkpoint is written and
             Interrupted is raised.
+        identity: the run identity digest checkpoints carry (default: computed from the graph,
+            libraries, dataset and seed by cimest.engine.identity).
 
     Raises:
         DatasetError, ResourceError, TrainingError, CheckpointError, Interrupted.
@@ -345,17 +348,16 @@ def train(
     check_resources(graph, len(x_train), x_train.shape[1])
     setup = make_setup(graph, libraries)
     state = None
+    if run_dir is not None and identity is None:
+        from cimest.engine.identity import run_identity
+
+        identity = run_identity(graph, libraries, seed, dataset=dataset).digest
     if resume and run_dir is not None:
-        state = checkpoint.load(run_dir, setup, seed)
+        state = checkpoint.load(run_dir, identity)
         if state is not None:
             checkpoint.check_like(state, init_state(setup, seed), run_dir, setup.acc_bits)
     if state is None:
         state = init_state(setup, seed)
-    elif state.epoch > epochs:
-        raise CimestError(
-            f"{run_dir}: the checkpoint there has {state.epoch} epochs done, more than the "
-            f"{epochs} asked for; ask for {state.epoch} or more, or use another --run-dir"
-        )
     n = len(x_train)
     bs = wl.batch_size
     n_batches = math.ceil(n / bs)
@@ -383,7 +385,7 @@ def train(
             if should_stop is not None and should_stop():
                 if run_dir is not None:
                     state.epoch_counts = fold(meter, epoch_samples)
-                    checkpoint.save(run_dir, state, setup, seed)
+                    checkpoint.save(run_dir, state, identity)
                 raise Interrupted(
                     f"interrupted in epoch {state.epoch + 1}, batch {state.batch}; "
                     + (f"checkpoint in {run_dir}; continue with --resume" if run_dir else "nothing saved")
@@ -425,7 +427,7 @@ def train(
         state.epoch += 1
         state.batch = 0
         if run_dir is not None:
-            checkpoint.save(run_dir, state, setup, seed)
+            checkpoint.save(run_dir, state, identity)
         if progress is not None:
             dt = max(time.perf_counter() - started, 1e-9)
             progress(Progress(state.epoch, epochs, n_batches, n_batches, acc,

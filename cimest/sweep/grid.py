@@ -2,10 +2,12 @@
 and every point's architecture, built by editing the parsed base YAML and validated up front.
 
 Room: sweep. Also defines the two keys that decide what work a point shares with others:
-- the *training key*: the architecture with what only the cost model reads removed (technology,
+- the *training key*: ``cimest.engine.identity.counts_key``, the part of the run identity the
+  engine reads: the architecture with what only the cost model reads removed (technology,
   libraries, library variants, calibration, name, description), plus the cell's device
-  parameters (the one thing the engine takes from a library). Points with equal training keys
-  have equal EventCounts, so one training run serves them all.
+  parameters (the one thing the engine takes from a library), the dataset files' digests and the
+  checkpoint format. Points with equal training keys have equal EventCounts, so one training run
+  serves them all.
 - the *pricing key*: the architecture without ``calibration``. Calibration only multiplies the
   energy of a component kind, so points that differ only in it share one priced design.
 """
@@ -20,16 +22,14 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cimest.errors import CimestError, Problem, SpecError
+from cimest.engine.identity import counts_key, data_record
+from cimest.errors import CimestError, DatasetError, Problem, SpecError
 from cimest.spec import Loaded, validate_architecture_data
 from cimest.spec.libraries import LibrarySet, default_search_path, load_library_set
 from cimest.spec.yamlio import LineMap, parse_yaml, read_text
 
 MAX_POINTS = 100_000
 MAX_SHOWN_PROBLEMS = 20
-
-# Top-level sections the engine never reads (it takes only the cell's device from a library).
-COST_ONLY_SECTIONS = ("technology", "libraries", "calibration", "name", "description")
 
 
 @dataclass(frozen=True)
@@ -207,26 +207,30 @@ class Binder:
         return bind_design(loaded, libraries=self.libraries(loaded))
 
 
-def _strip_variants(obj):
-    if isinstance(obj, dict):
-        return {k: _strip_variants(v) for k, v in obj.items() if not k.endswith("variant")}
-    if isinstance(obj, list):
-        return [_strip_variants(v) for v in obj]
-    return obj
+def training_key(loaded: Loaded, libs: LibrarySet, data: dict) -> str:
+    """Hash of everything that decides a point's EventCounts and accuracy (``data``: the
+    dataset record of cimest.engine.identity.data_record)."""
+    return counts_key(loaded.spec, libs, data)
 
 
-def training_key(loaded: Loaded, libs: LibrarySet) -> str:
-    """Hash of everything that decides a point's EventCounts and accuracy."""
-    spec = loaded.spec.model_dump(mode="json")
-    for section in COST_ONLY_SECTIONS:
-        spec.pop(section, None)
-    device = libs.cell(loaded.spec.crossbar.cell).entry.device
-    return _hash(
-        {
-            "spec": _strip_variants(spec),
-            "cell_device": device.model_dump(mode="json") if device is not None else None,
-        }
-    )
+class DataDigests:
+    """The dataset record of each dataset the points name, computed once per dataset.
+
+    Why: hashing the dataset's files for each of thousands of points would cost seconds. A
+    dataset that cannot be read gets its error in place of digests: analytic counts do not read
+    it, and training reports the same error when it loads the data.
+    """
+
+    def __init__(self):
+        self.records: dict[str, dict] = {}
+
+    def __call__(self, dataset: str) -> dict:
+        if dataset not in self.records:
+            try:
+                self.records[dataset] = data_record(dataset)
+            except DatasetError as err:
+                self.records[dataset] = {"name": dataset, "unreadable": str(err)}
+        return self.records[dataset]
 
 
 def pricing_key(loaded: Loaded) -> str:
@@ -249,6 +253,7 @@ class Grid:
     lines: LineMap
     binder: Binder
     designs: dict[str, object]  # pricing key -> Design without calibration
+    data: DataDigests = field(default_factory=DataDigests)
 
     def identity(self, analytic: bool) -> dict:
         """What must match for a result folder to be resumed by this sweep."""
@@ -259,6 +264,8 @@ class Grid:
             "seed": self.seed if self.sample is not None else None,
             "analytic": analytic,
             "libraries_sha256": self.binder.library_hashes(),
+            # Why not for analytic sweeps: analytic counts never read the dataset.
+            "data_sha256": None if analytic else dict(sorted(self.data.records.items())),
         }
 
     def groups(self) -> dict[str, list[Point]]:
@@ -320,6 +327,7 @@ def build_grid(
         search_path = default_search_path(name)
     search_path = [Path(p).resolve() for p in search_path]
     binder = Binder(search_path)
+    digests = DataDigests()
     points: list[Point] = []
     problems: dict[tuple[str, str], list[dict]] = {}
     designs: dict[str, object] = {}
@@ -341,7 +349,11 @@ def build_grid(
                 designs[point.pricing_key] = binder.bind(
                     validate_architecture_data(bare, lines, name)
                 )
-            point.training_key = training_key(point.loaded, binder.libraries(point.loaded))
+            point.training_key = training_key(
+                point.loaded,
+                binder.libraries(point.loaded),
+                digests(point.loaded.spec.workload.dataset),
+            )
         except SpecError as err:
             for p in err.problems:
                 owner = _owner(p.path, varies)
@@ -379,6 +391,7 @@ def build_grid(
         lines,
         binder,
         designs,
+        digests,
     )
 
 

@@ -15,15 +15,17 @@ here prints: progress goes to ``progress(done, total, note)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cimest.counts import EventCounts
 from cimest.errors import CheckpointError, CimestError
+from cimest.folders import clean_stray_temps, locked
 from cimest.sweep.fastcost import CostBasis
 from cimest.sweep.grid import Grid, Point
-from cimest.sweep.store import ResultStore
+from cimest.sweep.store import COUNTS, MANIFEST, ResultStore
 from cimest.sweep.work import count_group
 
 Progress = Callable[[int, int, str], None]
@@ -53,15 +55,46 @@ def _run_inline(tasks: list[dict]) -> Iterator[tuple[str, dict]]:
 
 
 def _run_processes(tasks: list[dict], workers: int) -> Iterator[tuple[str, dict]]:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+    # Why forkserver and not fork: a forked worker shares the store's lock and, orphaned by a
+    # kill -9 of this process, would hold it for ever; forkserver workers start from a clean
+    # process that never had the lock file open.
+    ctx = multiprocessing.get_context("forkserver")
+    alive, keep_alive = ctx.Pipe(duplex=False)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        mp_context=ctx,
+        initializer=_exit_with_parent,
+        initargs=(alive,),
+    )
     try:
         futures = {pool.submit(count_group, t): t["training_key"] for t in tasks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        keep_alive.close()
+        alive.close()
+
+
+def _exit_with_parent(alive) -> None:
+    """Worker initializer: end this worker when the sweep process that started it ends.
+
+    Why: workers wait on a queue whose write end they hold themselves, so a worker orphaned by a
+    kill -9 of the sweep would wait for ever (and hold its training group's run folder while it
+    trains). ``alive`` is the read end of a pipe only the sweep process writes to: it reads
+    end-of-file exactly when that process is gone.
+    """
+    import threading
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            alive.recv()
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _run_dask(tasks: list[dict], scheduler: str) -> Iterator[tuple[str, dict]]:
@@ -113,10 +146,27 @@ def run_sweep(
         command: the command line, recorded in the manifest for people to read.
 
     Raises:
+        FolderBusy: another process is writing the folder.
         CheckpointError: the folder holds another sweep, or its store is corrupt.
         CimestError: a group's training failed (message names the point).
     """
     store = ResultStore(out_dir)
+    # Why the lock: two sweeps writing one store would mix or duplicate their records.
+    with locked(store.dir, "-o DIR"):
+        clean_stray_temps(store.dir, {MANIFEST})
+        clean_stray_temps(store.dir / COUNTS)
+        return _run_locked(grid, store, analytic, workers, scheduler, progress, command)
+
+
+def _run_locked(
+    grid: Grid,
+    store: ResultStore,
+    analytic: bool,
+    workers: int,
+    scheduler: str | None,
+    progress: Progress | None,
+    command: str,
+) -> SweepSummary:
     store.open(
         grid.identity(analytic),
         {"command": command, "base_file": grid.file, "n_points": len(grid.points)},

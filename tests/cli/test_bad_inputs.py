@@ -7,6 +7,7 @@ and no traceback. The cases run concurrently once per session; each test checks 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -65,16 +66,98 @@ def _record(obj) -> np.ndarray:
     return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
 
 
+def _toy_design():
+    from cimest.api import load_design
+
+    return load_design(FIXTURES / "bsl_toy.yaml", [HERE / "libraries", FIXTURES / "libraries"])
+
+
+def _own(run: Path, seed: int | None = None) -> str:
+    """Make ``run`` the run folder of bsl_toy.yaml (with ``seed``): its run.json, as `cimest
+    train` writes it first. Returns the identity digest."""
+    from cimest.api import design_identity
+    from cimest.engine import runs
+
+    ident = design_identity(_toy_design(), seed)
+    with runs.writing(run, ident):
+        pass
+    return ident.digest
+
+
+def _meta(identity: str, **changes) -> dict:
+    """A checkpoint record that passes the format and identity checks (of a 0-epoch state)."""
+    from cimest.engine.checkpoint import FORMAT
+
+    meta = {"format": FORMAT, "identity": identity, "epoch": 0, "batch": 0,
+            "accuracy_history": [], "accuracy_float_history": [], "loss_history": [], "counts_per_epoch": [],
+            "epoch_counts": None, "epoch_loss_sum": 0.0, "epoch_samples": 0, "programmed": {},
+            "samplers": {}, "device_rng": {}, "n_layers": 0, "n_feedback": 0}
+    meta.update(changes)
+    return meta
+
+
+def _forged_shape(path: Path, identity: str) -> None:
+    """A stored member whose .npy header declares 10^12 float64 values over 8 bytes of data."""
+    import zipfile
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += " " * (63 - len(header)) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(8)
+    buf = io.BytesIO()
+    np.save(buf, _record(_meta(identity, n_layers=1)))
+    with zipfile.ZipFile(path, "w") as z:  # test data, not cimest output
+        z.writestr("meta.npy", buf.getvalue())
+        z.writestr("layer0.g.npy", npy)
+
+
+def _trained_checkpoint(tmp: Path) -> Path:
+    """A real one-epoch checkpoint of tmp/small.yaml (bsl_toy.yaml on 128 samples) in tmp/run."""
+    from cimest.api import load_design, train_design
+
+    small = tmp / "small.yaml"
+    small.write_text((FIXTURES / "bsl_toy.yaml").read_text().replace(
+        "epochs: 10", "epochs: 10\n  max_train_samples: 128"))
+    train_design(load_design(small, [HERE / "libraries", FIXTURES / "libraries"]), epochs=1,
+                 run_dir=tmp / "run")
+    return tmp / "run" / "checkpoint.npz"
+
+
+def _small_sweep(store: Path) -> None:
+    from cimest.sweep import build_grid, run_sweep
+
+    grid = build_grid(str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128"],
+                      search_path=[HERE / "libraries", FIXTURES / "libraries"])
+    run_sweep(grid, store, analytic=True)
+
+
+def _flip_digit(path: Path, line: int = 0) -> None:
+    """Change one digit inside a number of the ``line``-th line (the file stays valid JSON)."""
+    lines = path.read_bytes().split(b"\n")
+    text = lines[line]
+    i = text.index(b'_j":') + 4
+    while not text[i:i + 1].isdigit():
+        i += 1
+    digit = b"1" if text[i:i + 1] != b"1" else b"2"
+    lines[line] = text[:i] + digit + text[i + 1:]
+    path.write_bytes(b"\n".join(lines))
+
+
 def _setup(name: str, tmp: Path) -> None:
     run = tmp / "run"
     ckpt = run / "checkpoint.npz"
+    store = tmp / "sweep"
+    if name in {"garbage_checkpoint", "empty_checkpoint", "npz_without_record",
+                "npz_record_not_object", "npz_pickled_object", "checkpoint_is_directory",
+                "foreign_checkpoint", "old_format_checkpoint", "result_json_list",
+                "result_json_bad_counts", "run_json_garbage", "run_json_edited",
+                "checkpoint_huge_n_layers", "checkpoint_forged_shape",
+                "checkpoint_compressed", "checkpoint_short_history", "checkpoint_bad_sampler"}:
+        identity = _own(run)
     if name == "big_file":
         (tmp / "big.yaml").write_text("# " + "x" * 2_100_000 + "\n")
     elif name == "garbage_checkpoint":
-        run.mkdir()
         ckpt.write_bytes(bytes((i * 131 + 7) % 256 for i in range(4096)))
     elif name == "empty_checkpoint":
-        run.mkdir()
         ckpt.write_bytes(b"")
     elif name == "npz_without_record":
         _npz(ckpt, layer0_g=np.zeros(3))
@@ -85,16 +168,67 @@ def _setup(name: str, tmp: Path) -> None:
     elif name == "checkpoint_is_directory":
         ckpt.mkdir(parents=True)
     elif name == "foreign_checkpoint":
-        from cimest.engine.checkpoint import FORMAT
-
-        _npz(ckpt, meta=_record({"format": FORMAT, "fingerprint": "0" * 16}))
+        _npz(ckpt, meta=_record(_meta("0" * 16)))
     elif name == "old_format_checkpoint":
         _npz(ckpt, meta=_record({"format": 1, "fingerprint": "0" * 16}))
-    elif name == "result_json_list":
+    elif name == "checkpoint_huge_n_layers":  # once made `train --resume` loop for ever
+        _npz(ckpt, meta=_record(_meta(identity, n_layers=10**9)))
+    elif name == "checkpoint_forged_shape":
+        _forged_shape(ckpt, identity)
+    elif name == "checkpoint_compressed":
+        with open(ckpt, "wb") as f:  # test data, not cimest output
+            np.savez_compressed(f, meta=_record(_meta(identity)))
+    elif name == "checkpoint_short_history":
+        _npz(ckpt, meta=_record(_meta(identity, epoch=5)))
+    elif name == "checkpoint_bad_sampler":
+        _npz(ckpt, meta=_record(_meta(identity, samplers={"input": {"kind": "lfsr", "width": 99, "taps": [99], "lanes": [1]}})))
+    elif name == "checkpoint_bit_flip":
+        path = _trained_checkpoint(tmp)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 3] ^= 0x10  # inside layer0.g's float64 values
+        path.write_bytes(bytes(data))
+    elif name == "run_json_garbage":
+        (run / "run.json").write_bytes(b'{"format": 1, "identity": \xff')
+    elif name == "run_json_edited":
+        text = (run / "run.json").read_text()
+        (run / "run.json").write_text(text.replace('"update_threshold": 64', '"update_threshold": 65'))
+    elif name == "result_json_without_run_json":
         run.mkdir()
+        (run / "result.json").write_text("{}\n")
+    elif name == "run_of_seed_7":
+        _own(run, seed=7)
+    elif name == "sweep_flipped_digit":
+        _small_sweep(store)
+        _flip_digit(store / "points.jsonl")
+    elif name == "sweep_flipped_counts":
+        _small_sweep(store)
+        points = store / "points.jsonl"
+        points.write_bytes(points.read_bytes().split(b"\n")[0] + b"\n")  # one point to redo
+        for f in (store / "counts").iterdir():
+            f.write_bytes(f.read_bytes().replace(b'"count":', b'"count":1', 1))
+    elif name == "sweep_forged_record":
+        from cimest.sweep.store import seal, unseal
+
+        _small_sweep(store)
+        points = store / "points.jsonl"
+        first, *rest = points.read_text().split("\n")
+        rec = unseal(first)
+        rec["energy_per_mac_j"] = "cheap"
+        points.write_text("\n".join([seal(rec), *rest]))
+    elif name == "sweep_duplicate_record":
+        _small_sweep(store)
+        points = store / "points.jsonl"
+        first = points.read_text().split("\n")[0]
+        points.write_text(points.read_text() + first + "\n")
+    elif name == "sweep_old_format":
+        _small_sweep(store)
+        (store / "manifest.json").write_text('{"format": 1, "identity": {}}\n')
+    elif name == "sweep_manifest_garbage":
+        _small_sweep(store)
+        (store / "manifest.json").write_bytes(b"\x00\x01 not json")
+    elif name == "result_json_list":
         (run / "result.json").write_text("[1, 2]\n")
     elif name == "result_json_bad_counts":
-        run.mkdir()
         record = {"layer": "L1", "phase": "forward", "component": "cell", "action": "read",
                   "count": "many"}
         (run / "result.json").write_text(json.dumps({

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cimest.api import load_design
+from cimest.api import design_identity, load_design
 from cimest.engine import checkpoint
-from cimest.engine.train import make_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -64,7 +63,7 @@ def wait_for_epochs(run_dir: Path, n: int, p: subprocess.Popen, timeout: float =
 
 def load_state(run_dir: Path):
     d = load_design(ARCH)
-    return checkpoint.load(run_dir, make_setup(d.graph, d.libraries), d.spec.workload.seed)
+    return checkpoint.load(run_dir, design_identity(d).digest)
 
 
 def result(run_dir: Path) -> dict:

@@ -65,7 +65,9 @@ def test_small_sweep_runs_and_records_the_contract(bsl, tmp_path, capsys, sorted
 
 
 def test_points_equal_plain_estimate(bsl, tmp_path, sorted_records):
-    """A sweep point's KPIs are what `cimest estimate --measured` gives for that architecture."""
+    """A sweep point's KPIs are what `cimest estimate --measured` gives for that architecture,
+    trained on its own: the points share one training run in the sweep (their counts do not
+    depend on node or calibration), each trains in a run folder of its own here."""
     from cimest.api import load_design, measured_estimate
 
     out = tmp_path / "out"
@@ -77,8 +79,7 @@ def test_points_equal_plain_estimate(bsl, tmp_path, sorted_records):
         import yaml
 
         f.write_text(yaml.safe_dump(p.data))
-        run_dir = out / "runs" / p.training_key
-        est, _ = measured_estimate(load_design(f), run_dir=run_dir)
+        est, _ = measured_estimate(load_design(f), run_dir=tmp_path / "runs" / p.id)
         want = est.to_dict()
         for k in KPIS:
             if isinstance(want[k], float):
@@ -201,14 +202,13 @@ def test_torn_last_line_is_redone_and_corrupt_line_is_an_error(bsl, tmp_path, so
     run_sweep(build_grid(str(bsl), args), out)
     path = out / "points.jsonl"
     good = path.read_bytes()
+    want = sorted_records(out)
     lines = good.split(b"\n")
     # a kill during the last append leaves half a line without its newline
     path.write_bytes(b"\n".join(lines[:2]) + b"\n" + lines[2][:40])
     s = run_sweep(build_grid(str(bsl), args), out)
     assert s.n_costed == 1
-    assert sorted_records(out) == sorted(
-        (json.loads(x) for x in lines if x), key=lambda r: r["point_id"]
-    )
+    assert sorted_records(out) == want
     # damage in the middle of the file is never skipped silently
     path.write_bytes(lines[0] + b"\n" + b'{"point_id": "x"\n' + lines[2] + b"\n")
     with pytest.raises(CheckpointError, match=rf"{path}:2: corrupt record"):
@@ -283,3 +283,19 @@ def test_changed_library_is_refused(bsl, tmp_path, monkeypatch, capsys):
     cmos.write_text(cmos.read_text().replace("energy_pj: 1.0,", "energy_pj: 2.0,"))
     assert main(args) == 2
     assert "differs in the device libraries' contents" in capsys.readouterr().err
+
+
+def test_a_dataset_edit_is_not_resumed_into_the_old_store(bsl, tmp_path, idx_folder, counted):
+    base = tmp_path / "idx.yaml"
+    base.write_text(bsl.read_text().replace("dataset: digits", f"dataset: mnist-idx:{idx_folder}"))
+    args = ["technology.node_nm=22,32"]
+    out = tmp_path / "out"
+    first = build_grid(str(base), args)
+    run_sweep(first, out)
+    assert len(counted) == 1  # one training serves both nodes
+    images = idx_folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-64] + bytes(64))
+    again = build_grid(str(base), args)
+    assert {p.training_key for p in again.points}.isdisjoint(p.training_key for p in first.points)
+    with pytest.raises(CheckpointError, match="differs in the dataset files' contents"):
+        run_sweep(again, out)
