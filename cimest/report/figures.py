@@ -211,7 +211,9 @@ def compare_bars(designs: list[ReportDesign], what: str) -> go.Figure:
         else:
             per.append({k: v / macs * 1e12 for k, v in _by(d.estimate.breakdown, lambda r: r.kind,
                                                            lambda r: r.energy_j).items()})
-    cats = sorted({k for p in per for k in p}, key=lambda k: -max(p.get(k, 0.0) for p in per))
+    # Why the name as second key: ties (two kinds of equal energy, or both 0) would otherwise keep
+    # the order of a set, which follows PYTHONHASHSEED and changes the HTML from run to run.
+    cats = sorted({k for p in per for k in p}, key=lambda k: (-max(p.get(k, 0.0) for p in per), k))
     unit = "mm²" if what == "area" else "pJ/MAC"
     fig = go.Figure()
     for i, (d, p) in enumerate(zip(designs, per, strict=True)):

@@ -180,7 +180,9 @@ def write_pareto_report(store_dir: str | os.PathLike, out_path: str | os.PathLik
     manifest = store.manifest()
     if manifest is None:
         raise CheckpointError(f"{store_dir}: not a sweep result folder (no manifest.json)")
-    records = list(store.records().values())
+    # Why sorted: the store holds records in the order points finished, which differs between
+    # runs with several workers; the page must not.
+    records = sorted(store.records().values(), key=lambda r: r["point_id"])
     name = records[0]["name"] if records else Path(store_dir).name
     title = f"Sweep of {name}: {Path(store_dir).name}"
     write_atomic(out_path, render_pareto_html(records, manifest, title))
