@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "cimest"
-LEAVES = {"errors", "units", "counts", "output"}
+LEAVES = {"errors", "units", "counts", "output", "inputs"}
 ALLOWED = {
     "spec": set(),
     "graph": {"spec"},

@@ -7,12 +7,12 @@ file expand into gigabytes), duplicate keys rejected.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cimest.errors import Problem, SpecError
+from cimest.errors import InputFileError, Problem, SpecError
+from cimest.inputs import open_regular, read_bytes
 
 MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000
@@ -25,26 +25,39 @@ def _fail(file: str, line: int, message: str) -> SpecError:
 
 
 def read_text(path: str | os.PathLike) -> tuple[str, str]:
-    """Return (display name, text) of a YAML file, or raise SpecError saying why not."""
-    p = Path(path)
+    """Return (display name, text) of a YAML file, or raise SpecError saying why not.
+
+    Only a regular file of at most ``MAX_FILE_BYTES`` is read (a device, FIFO or directory is
+    refused before reading).
+    """
     name = str(path)
-    if not p.exists():
-        raise _fail(name, 0, "no such file")
-    if p.is_dir():
-        raise _fail(name, 0, "is a directory, expected a YAML file")
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise _fail(name, 0, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
     try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise _fail(name, 0, f"cannot read: {err.strerror}") from None
+        raw = read_bytes(path, MAX_FILE_BYTES, "a YAML file")
+    except InputFileError as err:
+        raise _fail(name, 0, err.reason) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise _fail(name, line, f"not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
     return name, text
+
+
+def looks_like_library(path: str | os.PathLike) -> bool:
+    """A top-level ``entries:`` and no ``workload:`` in the file's first megabyte: a device
+    library, not an architecture. False for anything unreadable (loading it says why).
+
+    Why here: ``cimest validate`` sniffs each file before loading it, and a sniff that reads a
+    device such as /dev/zero never ends; this one reads a regular file's first 1 MB only.
+    """
+    import re
+
+    try:
+        with open_regular(path, MAX_FILE_BYTES, "a YAML file") as f:
+            head = f.read(1_000_000).decode("utf-8", errors="replace")
+    except (InputFileError, OSError):
+        return False
+    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(r"^workload\s*:", head, re.M)
 
 
 def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
