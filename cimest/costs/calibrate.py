@@ -43,6 +43,10 @@ from cimest.spec.libraries import LibrarySet
 
 FACTOR_MIN = 1e-6
 FACTOR_MAX = 1000.0  # the architecture schema's bound
+MEASURED_ENERGY_PJ = (0.0, 1e12)
+"""Range of a measured energy, pJ: up to 1 J per sample (a zero is refused with its own message)."""
+MEASURED_AREA_UM2 = (0.0, 1e12)
+"""Range of a measured area, um2: up to 1 m2."""
 
 
 class MeasuredBreakdownSpec(StrictModel):
@@ -50,9 +54,9 @@ class MeasuredBreakdownSpec(StrictModel):
 
     per: Literal["sample", "mac"] = "sample"
     """Energies per sample (inference or training step) or per multiply-accumulate."""
-    energy_j: dict[str, Quantity("energy_pj")] = Field(alias="energy_pj", default_factory=dict)
+    energy_j: dict[str, Quantity("energy_pj", MEASURED_ENERGY_PJ)] = Field(alias="energy_pj", default_factory=dict)
     """Measured energy by component kind, pJ (or strings with a unit)."""
-    area_m2: dict[str, Quantity("area_um2")] = Field(alias="area_um2", default_factory=dict)
+    area_m2: dict[str, Quantity("area_um2", MEASURED_AREA_UM2)] = Field(alias="area_um2", default_factory=dict)
     """Measured area by component kind, um^2 (or strings with a unit)."""
     source: str = ""
     """Where the measurement comes from."""
@@ -101,10 +105,20 @@ def kind_totals(est: Estimate, per_mac: bool) -> tuple[dict[str, float], dict[st
 
 
 def _factor(model: list[float], offset: list[float], measured: list[float]) -> float:
-    """argmin_f sum(((f m + c - y) / y)^2) over f >= 0 (closed form, clipped to the bounds)."""
-    num = sum(m * (y - c) / (y * y) for m, c, y in zip(model, offset, measured, strict=True))
-    den = sum(m * m / (y * y) for m, y in zip(model, measured, strict=True))
-    return min(max(num / den, FACTOR_MIN), FACTOR_MAX)
+    """argmin_f sum(((f m + c - y) / y)^2) over f >= 0 (closed form, clipped to the bounds).
+
+    Computed on m / y and c / y (the residuals are relative), so no square of a tiny or huge
+    energy underflows or overflows.
+    """
+    rel = [(m / y, c / y) for m, c, y in zip(model, offset, measured, strict=True)]
+    num = sum(m * (1.0 - c) for m, c in rel)
+    den = sum(m * m for m, _ in rel)
+    if den == 0.0:  # the model is vanishingly small next to the measurement
+        return FACTOR_MAX
+    f = num / den
+    if not math.isfinite(f):  # ... or astronomically larger
+        return FACTOR_MIN
+    return min(max(f, FACTOR_MIN), FACTOR_MAX)
 
 
 def fit_calibration(spec: ArchitectureSpec, libraries: LibrarySet, measured: MeasuredBreakdownSpec,

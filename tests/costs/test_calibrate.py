@@ -10,6 +10,8 @@ import yaml
 from cimest.api import estimate_design, load_design
 from cimest.cli import main
 from cimest.costs.calibrate import (
+    FACTOR_MAX,
+    FACTOR_MIN,
     MeasuredBreakdownSpec,
     fit_calibration,
     kind_totals,
@@ -114,3 +116,23 @@ def test_section_edit_appends_and_replaces():
     assert set_top_level_section(text, "b", {"y": 1.5}) == "a: 1\nb:\n  y: 1.5\n\n# c follows\nc: 3\n"
     assert set_top_level_section(text, "d", {"z": 2.0}).endswith("c: 3\nd:\n  z: 2.0\n")
     assert set_top_level_section("a: 1\nb: {x: 2}\nc: 3\n", "b", {}) == "a: 1\nb: {}\nc: 3\n"
+
+
+@pytest.mark.parametrize("measured_pj, factor", [
+    (1e12, FACTOR_MAX),  # 1 J per sample, the largest measurement: the model cannot reach it
+    (1e-300, FACTOR_MIN),  # so small that its square underflows: the model is far above it
+])
+def test_extreme_measurements_clip_the_factor_instead_of_dividing_by_zero(fp_toy, measured_pj, factor):
+    d = load_design(fp_toy)
+    measured = MeasuredBreakdownSpec.model_validate({"energy_pj": {"adc": measured_pj}})
+    fit = fit_calibration(d.spec, d.libraries, measured)
+    assert fit.calibration["adc"] == factor
+
+
+def test_a_measurement_beyond_its_range_is_refused_with_its_unit(fp_toy, tmp_path, capsys):
+    meas = tmp_path / "meas.yaml"
+    meas.write_text("energy_pj: {adc: 1.0e+308}\n")
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(fp_toy.read_text())
+    assert main(["calibrate", str(arch), "--measured", str(meas)]) == 2
+    assert "meas.yaml:1: energy_pj.adc: 1e+308 pJ is out of range: allowed 0 to 1e+12 pJ" in capsys.readouterr().err
