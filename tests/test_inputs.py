@@ -29,7 +29,9 @@ def test_a_file_at_the_cap_is_read_and_one_byte_more_is_refused(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_dev_zero_is_refused_before_reading():
-    with pytest.raises(InputFileError, match="/dev/zero: is a character device, expected a YAML file"):
+    with pytest.raises(
+        InputFileError, match="/dev/zero: is a character device, expected a YAML file"
+    ):
         read_bytes("/dev/zero", 1_000_000, "a YAML file")
 
 

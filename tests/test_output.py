@@ -53,21 +53,31 @@ def test_a_new_file_and_a_replaced_file_keep_their_mode(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
 def test_a_device_is_refused_and_left_alone():
     before = os.stat("/dev/null")
-    with pytest.raises(OutputFileError, match="/dev/null: is a character device, expected a file path"):
+    with pytest.raises(
+        OutputFileError, match="/dev/null: is a character device, expected a file path"
+    ):
         output.write_atomic("/dev/null", "x")
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
 
 
-@pytest.mark.skipif(not os.path.islink("/dev/stdout"), reason="needs /dev/stdout as a link into /proc")
+@pytest.mark.skipif(
+    not os.path.islink("/dev/stdout"), reason="needs /dev/stdout as a link into /proc"
+)
 def test_dev_stdout_is_refused_even_when_stdout_is_a_regular_file(tmp_path):
     # A child whose stdout is a regular file: /dev/stdout resolves to that file, and replacing it
     # would lose what the command prints after the write.
     out = tmp_path / "printed.txt"
     code = "from cimest.output import write_atomic; print('before', flush=True); write_atomic('/dev/stdout', 'json')"
     with open(out, "wb") as f:
-        p = subprocess.run([sys.executable, "-c", code], stdout=f, stderr=subprocess.PIPE, text=True,
-                           cwd=ROOT, timeout=60)
+        p = subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
     assert p.returncode != 0
     assert "/dev/stdout: is a link to /proc/self/fd/1, a special file" in p.stderr
     assert out.read_text() == "before\n"
@@ -76,7 +86,9 @@ def test_dev_stdout_is_refused_even_when_stdout_is_a_regular_file(tmp_path):
 def test_a_fifo_a_socket_and_a_directory_are_refused(tmp_path):
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
-    with pytest.raises(OutputFileError, match="fifo.json: is a FIFO \\(named pipe\\), expected a file path"):
+    with pytest.raises(
+        OutputFileError, match="fifo.json: is a FIFO \\(named pipe\\), expected a file path"
+    ):
         output.write_atomic(fifo, "x")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     sock = tmp_path / "s.json"
@@ -124,7 +136,9 @@ def test_the_longest_legal_file_name_is_written(tmp_path):
 
 def test_too_long_names_and_paths_are_explained(tmp_path):
     name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
-    with pytest.raises(OutputFileError, match=f"file name is {name_max + 1} bytes; the limit is {name_max}"):
+    with pytest.raises(
+        OutputFileError, match=f"file name is {name_max + 1} bytes; the limit is {name_max}"
+    ):
         output.write_atomic(tmp_path / ("n" * (name_max - 4) + ".json"), "x")
     deep = tmp_path.joinpath(*(["d" * 100] * 45), "x.json")
     with pytest.raises(OutputFileError, match="bytes; the limit is") as err:
@@ -173,9 +187,15 @@ def test_a_file_size_limit_through_the_cli_exits_2_and_keeps_the_old_file(tmp_pa
     out = tmp_path / "e.json"
     out.write_text('{"old": true}\n')
     env = {**os.environ, "CIMEST_LIBRARY_PATH": str(TOY_LIBS), "PYTHONDONTWRITEBYTECODE": "1"}
-    p = subprocess.run([sys.executable, "-m", "cimest.cli", "estimate", str(BSL_TOY), "--json", str(out)],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-                       preexec_fn=_limit_file_size)
+    p = subprocess.run(
+        [sys.executable, "-m", "cimest.cli", "estimate", str(BSL_TOY), "--json", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_file_size,
+    )
     assert p.returncode == 2, p.stderr
     assert f"no space left writing {out} (File too large); the old file is unchanged" in p.stderr
     assert "Traceback" not in p.stderr and "internal error" not in p.stderr
@@ -198,8 +218,9 @@ output.write_atomic(sys.argv[1], "half")
 
 
 def _start_writer(target: Path) -> subprocess.Popen:
-    p = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], cwd=ROOT, stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert p.stdout.readline() == "writing\n"  # the temporary file exists and is locked
     return p
 
@@ -242,19 +263,31 @@ def test_a_live_writers_temporary_is_kept_and_a_fresh_stray_waits(tmp_path):
 
 # --- the console -------------------------------------------------------------------------------------
 
-_PRINT_MM2 = ("import sys; from cimest.output import make_console_safe; {call}; "
-              "print('0.124 mm\\u00b2'); print('done', file=sys.stderr)")  # ASCII source: argv is ASCII too
+_PRINT_MM2 = (
+    "import sys; from cimest.output import make_console_safe; {call}; "
+    "print('0.124 mm\\u00b2'); print('done', file=sys.stderr)"
+)  # ASCII source: argv is ASCII too
 
 
-@pytest.mark.parametrize("call, code, printed", [
-    ("pass", 1, b""),  # without it, an ASCII-only console cannot print the unit
-    ("make_console_safe()", 0, b"0.124 mm\\xb2\n"),
-])
+@pytest.mark.parametrize(
+    "call, code, printed",
+    [
+        ("pass", 1, b""),  # without it, an ASCII-only console cannot print the unit
+        ("make_console_safe()", 0, b"0.124 mm\\xb2\n"),
+    ],
+)
 def test_an_ascii_only_locale_prints_units_as_escapes(call, code, printed):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LANG", "LC_CTYPE")}
     env.update(LC_ALL="C", PYTHONUTF8="0")  # PYTHONUTF8=0: no UTF-8 mode to rescue the C locale
-    p = subprocess.run([sys.executable, "-c", _PRINT_MM2.format(call=call)], env=env, cwd=ROOT,
-                       capture_output=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-c", _PRINT_MM2.format(call=call)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == code, p.stderr
     assert p.stdout == printed
-    assert (b"UnicodeEncodeError: 'ascii' codec can't encode character '\\xb2'" in p.stderr) == (code == 1)
+    assert (b"UnicodeEncodeError: 'ascii' codec can't encode character '\\xb2'" in p.stderr) == (
+        code == 1
+    )

@@ -16,7 +16,10 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True,
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
         allow_inf_nan=False,  # Why: NaN fails every bound, and "<= 100, got nan" misleads
     )
 
@@ -44,7 +47,15 @@ Why: every library and architecture number is multiplied with others (V^2 G t, e
 """
 
 
-_UNIT_TEXT = {"v": "V", "pj": "pJ", "nw": "nW", "mhz": "MHz", "ghz": "GHz", "ohm": "Ohm", "kohm": "kOhm"}
+_UNIT_TEXT = {
+    "v": "V",
+    "pj": "pJ",
+    "nw": "nW",
+    "mhz": "MHz",
+    "ghz": "GHz",
+    "ohm": "Ohm",
+    "kohm": "kOhm",
+}
 
 
 def unit_of(yaml_name: str) -> str:
@@ -55,8 +66,9 @@ def unit_of(yaml_name: str) -> str:
     return ""
 
 
-def _quantity_validator(yaml_name: str, dimension: str, factor: float,
-                        within: tuple[float, float] | None):
+def _quantity_validator(
+    yaml_name: str, dimension: str, factor: float, within: tuple[float, float] | None
+):
     unit = unit_of(yaml_name)
 
     def check(value: Any) -> float:
@@ -67,7 +79,9 @@ def _quantity_validator(yaml_name: str, dimension: str, factor: float,
         if within is not None:
             lo, hi = within
             if not lo * factor <= si <= hi * factor:
-                raise ValueError(f"{si / factor:.4g} {unit} is out of range: allowed {lo:g} to {hi:g} {unit}")
+                raise ValueError(
+                    f"{si / factor:.4g} {unit} is out of range: allowed {lo:g} to {hi:g} {unit}"
+                )
         return si
 
     return check
@@ -103,4 +117,6 @@ def Quantity(yaml_name: str, within: tuple[float, float] | None = None) -> Any: 
     dimension, factor = suffix_of(yaml_name)  # type: ignore[misc]
     if within is None:
         within = RANGES.get(yaml_name)
-    return Annotated[float, BeforeValidator(_quantity_validator(yaml_name, dimension, factor, within))]
+    return Annotated[
+        float, BeforeValidator(_quantity_validator(yaml_name, dimension, factor, within))
+    ]

@@ -116,12 +116,16 @@ def markdown() -> str:
             out.append(f"| `{key}` | {_type_name(f.annotation)} | {_default(f, key)} | {doc} |")
         out.append("")
         if model is ActivitySpec:
-            out.append("A factor left out takes its rule family's default (`DEFAULT_ACTIVITY`, measured "
-                       "on the shipped designs):")
+            out.append(
+                "A factor left out takes its rule family's default (`DEFAULT_ACTIVITY`, measured "
+                "on the shipped designs):"
+            )
             out.append("")
             for family, values in DEFAULT_ACTIVITY.items():
-                out.append(f"- {family.replace('_', ' ')}: "
-                           + ", ".join(f"{k} {v:g}" for k, v in values.items()))
+                out.append(
+                    f"- {family.replace('_', ' ')}: "
+                    + ", ".join(f"{k} {v:g}" for k, v in values.items())
+                )
             out.append("")
     out.append("#### component kinds and their actions")
     out.append("")

@@ -57,7 +57,9 @@ def looks_like_library(path: str | os.PathLike) -> bool:
             head = f.read(1_000_000).decode("utf-8", errors="replace")
     except (InputFileError, OSError):
         return False
-    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(r"^workload\s*:", head, re.M)
+    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(
+        r"^workload\s*:", head, re.M
+    )
 
 
 def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
@@ -78,7 +80,9 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
     except yaml.reader.ReaderError as err:
         line = text[: err.position].count("\n") + 1
         char = err.character if isinstance(err.character, int) else ord(err.character)
-        raise _fail(name, line, f"character U+{char:04X} is not allowed in YAML ({err.reason})") from None
+        raise _fail(
+            name, line, f"character U+{char:04X} is not allowed in YAML ({err.reason})"
+        ) from None
     except yaml.YAMLError as err:
         raise _fail(name, 0, f"YAML error: {err}") from None
     if node is None:
@@ -109,7 +113,11 @@ _SCALAR_TAGS = {
 def _construct(node, path, lines, problems, name, budget):
     budget[0] -= 1
     if budget[0] < 0:
-        raise _fail(name, node.start_mark.line + 1, f"more than {MAX_NODES:,} YAML nodes (are aliases expanding?)")
+        raise _fail(
+            name,
+            node.start_mark.line + 1,
+            f"more than {MAX_NODES:,} YAML nodes (are aliases expanding?)",
+        )
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
@@ -119,13 +127,24 @@ def _construct(node, path, lines, problems, name, budget):
         out = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted(path), "merge keys (<<) are not supported"))
+                problems.append(
+                    Problem(
+                        name,
+                        key_node.start_mark.line + 1,
+                        _dotted(path),
+                        "merge keys (<<) are not supported",
+                    )
+                )
                 continue
             key = _scalar(key_node, problems, name, path)
             if key is None and not isinstance(key_node, yaml.ScalarNode):
                 continue
             if key in out:
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"))
+                problems.append(
+                    Problem(
+                        name, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+                    )
+                )
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines, problems, name, budget)
@@ -141,10 +160,16 @@ def _construct(node, path, lines, problems, name, budget):
 
 def _scalar(node, problems, name, path):
     if not isinstance(node, yaml.ScalarNode):
-        problems.append(Problem(name, node.start_mark.line + 1, _dotted(path), "a key must be a plain value"))
+        problems.append(
+            Problem(name, node.start_mark.line + 1, _dotted(path), "a key must be a plain value")
+        )
         return None
     if node.tag not in _SCALAR_TAGS:
-        problems.append(Problem(name, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"))
+        problems.append(
+            Problem(
+                name, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"
+            )
+        )
         return None
     return _plain(node)
 

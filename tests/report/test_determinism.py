@@ -14,8 +14,13 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _env(seed: int) -> dict:
-    return {**os.environ, "PYTHONHASHSEED": str(seed), "CIMEST_LIBRARY_PATH": str(FIXTURES / "libraries"),
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONHASHSEED": str(seed),
+        "CIMEST_LIBRARY_PATH": str(FIXTURES / "libraries"),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def _tiny(src: Path, folder: Path) -> Path:
@@ -32,9 +37,24 @@ def test_a_measured_comparison_is_byte_identical_across_hash_seeds(tmp_path):
     for seed in (1, 2):
         out = tmp_path / f"seed{seed}"
         out.mkdir()
-        cmd = [sys.executable, "-m", "cimest.cli", "compare", *map(str, archs), "-o", str(out / "c.html"),
-               "--json", str(out / "c.json"), "--csv", str(out / "c.csv"), "--run-dir", str(out / "runs")]
-        p = subprocess.run(cmd, cwd=ROOT, env=_env(seed), capture_output=True, text=True, timeout=300)
+        cmd = [
+            sys.executable,
+            "-m",
+            "cimest.cli",
+            "compare",
+            *map(str, archs),
+            "-o",
+            str(out / "c.html"),
+            "--json",
+            str(out / "c.json"),
+            "--csv",
+            str(out / "c.csv"),
+            "--run-dir",
+            str(out / "runs"),
+        ]
+        p = subprocess.run(
+            cmd, cwd=ROOT, env=_env(seed), capture_output=True, text=True, timeout=300
+        )
         assert p.returncode == 0, p.stderr
         outputs.append({name: (out / name).read_bytes() for name in ("c.html", "c.json", "c.csv")})
     for name in outputs[0]:
@@ -63,13 +83,20 @@ print(json.dumps(list(fig.data[0].x)))
 def test_tied_categories_of_a_comparison_do_not_follow_the_hash_seed():
     orders = set()
     for seed in range(6):
-        p = subprocess.run([sys.executable, "-c", _TIES], cwd=ROOT, env=_env(seed), capture_output=True,
-                           text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", _TIES],
+            cwd=ROOT,
+            env=_env(seed),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == 0, p.stderr
         orders.add(p.stdout)
     assert len(orders) == 1, orders
-    assert json.loads(orders.pop()) == sorted(["adc", "cell", "comparator", "dac", "mux", "rng", "adder",
-                                               "multiplier"])
+    assert json.loads(orders.pop()) == sorted(
+        ["adc", "cell", "comparator", "dac", "mux", "rng", "adder", "multiplier"]
+    )
 
 
 def test_the_pareto_page_does_not_follow_the_order_points_finished(tmp_path):
@@ -78,7 +105,9 @@ def test_the_pareto_page_does_not_follow_the_order_points_finished(tmp_path):
     env = _env(0)
     os.environ["CIMEST_LIBRARY_PATH"] = env["CIMEST_LIBRARY_PATH"]
     try:
-        grid = build_grid(str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128", "calibration.adc=1,2"])
+        grid = build_grid(
+            str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128", "calibration.adc=1,2"]
+        )
         run_sweep(grid, tmp_path / "sweep", analytic=True)
     finally:
         os.environ.pop("CIMEST_LIBRARY_PATH")
@@ -86,5 +115,7 @@ def test_the_pareto_page_does_not_follow_the_order_points_finished(tmp_path):
     points = tmp_path / "sweep" / "points.jsonl"
     lines = points.read_bytes().splitlines(keepends=True)
     assert len(lines) == 4
-    points.write_bytes(b"".join(reversed(lines)))  # as if the points had finished the other way round
+    points.write_bytes(
+        b"".join(reversed(lines))
+    )  # as if the points had finished the other way round
     assert write_pareto_report(tmp_path / "sweep", tmp_path / "b.html").read_bytes() == first

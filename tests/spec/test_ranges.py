@@ -44,7 +44,9 @@ def test_the_bounds_are_inclusive_and_just_outside_is_refused(name):
     factor = check.validate_python(1.0)  # the SI value of one unit of the field
     assert check.validate_python(lo) == pytest.approx(lo * factor)
     assert check.validate_python(hi) == pytest.approx(hi * factor)
-    with pytest.raises(ValidationError, match=re.escape(f"out of range: allowed {lo:g} to {hi:g} {unit_of(name)}")):
+    with pytest.raises(
+        ValidationError, match=re.escape(f"out of range: allowed {lo:g} to {hi:g} {unit_of(name)}")
+    ):
         check.validate_python(hi * 1.001)
     if lo > 0:
         with pytest.raises(ValidationError, match="out of range"):
@@ -60,6 +62,10 @@ def test_a_string_with_a_unit_is_checked_in_the_fields_unit():
 
 def test_an_explicit_range_overrides_the_table():
     check = TypeAdapter(Quantity("energy_pj", (0.0, 1e12)))
-    assert check.validate_python(1e9) == pytest.approx(1e-3)  # 1 mJ: too much for one action, fine per sample
-    with pytest.raises(ValidationError, match="1e\\+308 pJ is out of range: allowed 0 to 1e\\+12 pJ"):
+    assert check.validate_python(1e9) == pytest.approx(
+        1e-3
+    )  # 1 mJ: too much for one action, fine per sample
+    with pytest.raises(
+        ValidationError, match="1e\\+308 pJ is out of range: allowed 0 to 1e\\+12 pJ"
+    ):
         check.validate_python(1e308)

@@ -24,7 +24,9 @@ def test_dev_zero_is_refused_as_an_architecture():
 
 def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
     os.mkfifo(tmp_path / "arch.yaml")
-    with pytest.raises(SpecError, match="arch.yaml: is a FIFO \\(named pipe\\), expected a YAML file"):
+    with pytest.raises(
+        SpecError, match="arch.yaml: is a FIFO \\(named pipe\\), expected a YAML file"
+    ):
         read_text(tmp_path / "arch.yaml")
     assert looks_like_library(tmp_path / "arch.yaml") is False
 
@@ -32,7 +34,9 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 def test_a_file_over_the_cap_is_refused(tmp_path):
     f = tmp_path / "big.yaml"
     f.write_text("# " + "x" * MAX_FILE_BYTES + "\n")
-    with pytest.raises(SpecError, match=f"big.yaml: file is {MAX_FILE_BYTES + 3:,} bytes; the limit is"):
+    with pytest.raises(
+        SpecError, match=f"big.yaml: file is {MAX_FILE_BYTES + 3:,} bytes; the limit is"
+    ):
         read_text(f)
 
 

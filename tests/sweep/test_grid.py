@@ -129,13 +129,31 @@ def test_a_sweep_beyond_the_memory_limit_exits_2_at_once(bsl, tmp_path):
     import time
 
     values = ",".join(str(1 + i / 100) for i in range(27))
-    args = ["sweep", str(bsl), "--vary", f"calibration.adc={values}", "--vary", f"calibration.dac={values}",
-            "--vary", f"calibration.mux={values}", "--sample", "random:19000", "-o", str(tmp_path / "s"),
-            "--analytic"]
+    args = [
+        "sweep",
+        str(bsl),
+        "--vary",
+        f"calibration.adc={values}",
+        "--vary",
+        f"calibration.dac={values}",
+        "--vary",
+        f"calibration.mux={values}",
+        "--sample",
+        "random:19000",
+        "-o",
+        str(tmp_path / "s"),
+        "--analytic",
+    ]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "cimest.cli", *args], env=env, capture_output=True, text=True,
-                       timeout=120, preexec_fn=_address_space_1gb)
+    p = subprocess.run(
+        [sys.executable, "-m", "cimest.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_address_space_1gb,
+    )
     assert p.returncode == 2, p.stderr
     assert "the sweep has 19,000 points; holding them takes about 1.1 GB" in p.stderr
     assert time.monotonic() - started < 30  # refused up front, not after validating the points
