@@ -99,23 +99,17 @@ def test_tied_categories_of_a_comparison_do_not_follow_the_hash_seed():
     )
 
 
-def test_the_pareto_page_does_not_follow_the_order_points_finished(tmp_path):
+def test_the_pareto_page_does_not_follow_the_order_points_finished(tmp_path, toy_libs):
     from cimest.sweep import build_grid, run_sweep, write_pareto_report
 
-    env = _env(0)
-    os.environ["CIMEST_LIBRARY_PATH"] = env["CIMEST_LIBRARY_PATH"]
-    try:
-        grid = build_grid(
-            str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128", "calibration.adc=1,2"]
-        )
-        run_sweep(grid, tmp_path / "sweep", analytic=True)
-    finally:
-        os.environ.pop("CIMEST_LIBRARY_PATH")
+    grid = build_grid(
+        str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128", "calibration.adc=1,2"]
+    )
+    run_sweep(grid, tmp_path / "sweep", analytic=True)
     first = write_pareto_report(tmp_path / "sweep", tmp_path / "a.html").read_bytes()
     points = tmp_path / "sweep" / "points.jsonl"
     lines = points.read_bytes().splitlines(keepends=True)
     assert len(lines) == 4
-    points.write_bytes(
-        b"".join(reversed(lines))
-    )  # as if the points had finished the other way round
+    # as if the points had finished the other way round
+    points.write_bytes(b"".join(reversed(lines)))
     assert write_pareto_report(tmp_path / "sweep", tmp_path / "b.html").read_bytes() == first
