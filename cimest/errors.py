@@ -6,7 +6,20 @@ them into one message per problem and exit status 2. Anything else escaping the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+MAX_SHOWN_PATH = 160
+"""Longer paths are shortened in messages (their middle replaced by '...')."""
+
+
+def shown_path(path: str | os.PathLike | bytes) -> str:
+    """A path as a message shows it: decoded as the file system does, shortened when very long."""
+    text = os.fsdecode(path)
+    if len(text) <= MAX_SHOWN_PATH:
+        return text
+    half = MAX_SHOWN_PATH // 2
+    return f"{text[:half]}...{text[-half:]} ({len(text):,} characters)"
 
 
 class CimestError(Exception):
@@ -41,6 +54,22 @@ class SpecError(CimestError):
 
     def messages(self) -> list[str]:
         return [str(p) for p in self.problems]
+
+
+class InputFileError(CimestError):
+    """An input file that cannot be read: missing, not a regular file, or too large."""
+
+    def __init__(self, path: str | os.PathLike | bytes, reason: str):
+        self.path = os.fsdecode(path)
+        self.reason = reason
+        super().__init__(f"{shown_path(path)}: {reason}")
+
+    def __reduce__(self):  # Why: sweeps send errors between processes
+        return type(self), (self.path, self.reason)
+
+
+class OutputFileError(CimestError):
+    """An output file that cannot be written: not a regular file, no space left, no permission."""
 
 
 class LibraryError(CimestError):

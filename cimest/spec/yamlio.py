@@ -7,12 +7,12 @@ file expand into gigabytes), duplicate keys rejected.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cimest.errors import Problem, SpecError
+from cimest.errors import InputFileError, Problem, SpecError
+from cimest.inputs import open_regular, read_bytes
 
 MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000
@@ -25,26 +25,41 @@ def _fail(file: str, line: int, message: str) -> SpecError:
 
 
 def read_text(path: str | os.PathLike) -> tuple[str, str]:
-    """Return (display name, text) of a YAML file, or raise SpecError saying why not."""
-    p = Path(path)
+    """Return (display name, text) of a YAML file, or raise SpecError saying why not.
+
+    Only a regular file of at most ``MAX_FILE_BYTES`` is read (a device, FIFO or directory is
+    refused before reading).
+    """
     name = str(path)
-    if not p.exists():
-        raise _fail(name, 0, "no such file")
-    if p.is_dir():
-        raise _fail(name, 0, "is a directory, expected a YAML file")
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise _fail(name, 0, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
     try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise _fail(name, 0, f"cannot read: {err.strerror}") from None
+        raw = read_bytes(path, MAX_FILE_BYTES, "a YAML file")
+    except InputFileError as err:
+        raise _fail(name, 0, err.reason) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise _fail(name, line, f"not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
     return name, text
+
+
+def looks_like_library(path: str | os.PathLike) -> bool:
+    """A top-level ``entries:`` and no ``workload:`` in the file's first megabyte: a device
+    library, not an architecture. False for anything unreadable (loading it says why).
+
+    Why here: ``cimest validate`` sniffs each file before loading it, and a sniff that reads a
+    device such as /dev/zero never ends; this one reads a regular file's first 1 MB only.
+    """
+    import re
+
+    try:
+        with open_regular(path, MAX_FILE_BYTES, "a YAML file") as f:
+            head = f.read(1_000_000).decode("utf-8", errors="replace")
+    except (InputFileError, OSError):
+        return False
+    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(
+        r"^workload\s*:", head, re.M
+    )
 
 
 def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
@@ -65,7 +80,9 @@ def parse_yaml(text: str, name: str) -> tuple[Any, LineMap]:
     except yaml.reader.ReaderError as err:
         line = text[: err.position].count("\n") + 1
         char = err.character if isinstance(err.character, int) else ord(err.character)
-        raise _fail(name, line, f"character U+{char:04X} is not allowed in YAML ({err.reason})") from None
+        raise _fail(
+            name, line, f"character U+{char:04X} is not allowed in YAML ({err.reason})"
+        ) from None
     except yaml.YAMLError as err:
         raise _fail(name, 0, f"YAML error: {err}") from None
     if node is None:
@@ -96,7 +113,11 @@ _SCALAR_TAGS = {
 def _construct(node, path, lines, problems, name, budget):
     budget[0] -= 1
     if budget[0] < 0:
-        raise _fail(name, node.start_mark.line + 1, f"more than {MAX_NODES:,} YAML nodes (are aliases expanding?)")
+        raise _fail(
+            name,
+            node.start_mark.line + 1,
+            f"more than {MAX_NODES:,} YAML nodes (are aliases expanding?)",
+        )
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
@@ -106,13 +127,24 @@ def _construct(node, path, lines, problems, name, budget):
         out = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted(path), "merge keys (<<) are not supported"))
+                problems.append(
+                    Problem(
+                        name,
+                        key_node.start_mark.line + 1,
+                        _dotted(path),
+                        "merge keys (<<) are not supported",
+                    )
+                )
                 continue
             key = _scalar(key_node, problems, name, path)
             if key is None and not isinstance(key_node, yaml.ScalarNode):
                 continue
             if key in out:
-                problems.append(Problem(name, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"))
+                problems.append(
+                    Problem(
+                        name, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+                    )
+                )
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines, problems, name, budget)
@@ -128,10 +160,16 @@ def _construct(node, path, lines, problems, name, budget):
 
 def _scalar(node, problems, name, path):
     if not isinstance(node, yaml.ScalarNode):
-        problems.append(Problem(name, node.start_mark.line + 1, _dotted(path), "a key must be a plain value"))
+        problems.append(
+            Problem(name, node.start_mark.line + 1, _dotted(path), "a key must be a plain value")
+        )
         return None
     if node.tag not in _SCALAR_TAGS:
-        problems.append(Problem(name, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"))
+        problems.append(
+            Problem(
+                name, node.start_mark.line + 1, _dotted(path), f"YAML tag {node.tag} is not allowed"
+            )
+        )
         return None
     return _plain(node)
 

@@ -23,12 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cimest.engine.identity import counts_key, data_record
-from cimest.errors import CimestError, DatasetError, Problem, SpecError
+from cimest.errors import CimestError, DatasetError, Problem, ResourceError, SpecError
+from cimest.inputs import read_bytes
 from cimest.spec import Loaded, validate_architecture_data
 from cimest.spec.libraries import LibrarySet, default_search_path, load_library_set
-from cimest.spec.yamlio import LineMap, parse_yaml, read_text
+from cimest.spec.yamlio import MAX_FILE_BYTES, LineMap, parse_yaml, read_text
 
-MAX_POINTS = 100_000
+MAX_POINTS = 20_000
+"""Most points of one sweep. Measured on tests/fixtures/bsl_toy.yaml with --analytic: a point takes
+about 2 ms to validate and 17-30 kB of memory until the sweep ends, and 7 ms to run when points
+share their counts, 95 ms when each needs its own (counting, and the fsync of its counts file and
+record). 20,000 points: 40 s to validate, under 0.6 GB, up to half an hour to run; a larger
+design space is a job for --sample random:N."""
+BYTES_PER_POINT = 60_000
+"""Memory a validated point holds until the sweep ends, with a margin (twice the measured)."""
 MAX_SHOWN_PROBLEMS = 20
 
 
@@ -139,6 +147,47 @@ def grid_indices(sizes: list[int], sample: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(total), sample))
 
 
+def available_memory_bytes() -> int | None:
+    """Memory this process may still take: the smaller of the system's available memory and
+    what the address-space limit (ulimit -v) leaves; None where neither can be read."""
+    import resource
+
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                used = int(f.read().split()[0]) * resource.getpagesize()
+        except (OSError, ValueError, IndexError):
+            used = 0
+        found.append(max(soft - used, 0))
+    return min(found) if found else None
+
+
+def check_memory(n_points: int, available: int | None = None) -> None:
+    """Refuse a sweep whose points would not fit in memory, before building any of them.
+
+    Raises:
+        ResourceError: ``n_points * BYTES_PER_POINT`` exceeds the available memory.
+    """
+    if available is None:
+        available = available_memory_bytes()
+    need = n_points * BYTES_PER_POINT
+    if available is not None and need > available:
+        raise ResourceError(
+            f"the sweep has {n_points:,} points; holding them takes about {need / 1e9:.2g} GB and "
+            f"only {available / 1e9:.2g} GB of memory is available; use --sample random:N with "
+            f"N at most {max(available // BYTES_PER_POINT, 1):,}, or fewer --vary values"
+        )
+
+
 def _unravel(index: int, sizes: list[int]) -> list[int]:
     out = []
     for s in reversed(sizes):
@@ -197,7 +246,8 @@ class Binder:
         out: dict[str, str] = {}
         for libs in self._libs.values():
             for spec, file in libs.libraries:
-                out[spec.name] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+                raw = read_bytes(file, MAX_FILE_BYTES, "a YAML file")
+                out[spec.name] = hashlib.sha256(raw).hexdigest()
         return dict(sorted(out.items()))
 
     def bind(self, loaded: Loaded):
@@ -292,46 +342,12 @@ def _owner(problem_path: str, varies: list[Vary]) -> Vary | None:
     return None
 
 
-def build_grid(
-    file: str,
-    vary_args: list[str],
-    *,
-    sample: str | None = None,
-    seed: int = 0,
-    search_path: list[Path] | None = None,
-) -> Grid:
-    """Parse the base file and the --vary arguments, build and validate every point.
-
-    Raises:
-        CimestError: bad --vary/--sample arguments, or points that do not validate; each message
-            names the --vary argument and key that caused it (or the point's parameters).
-        SpecError: the base file itself is unreadable or invalid YAML.
-    """
-    name, text = read_text(file)
-    data, lines = parse_yaml(text, name)
-    if not isinstance(data, dict):
-        raise SpecError([Problem(name, 1, "", "expected a mapping of fields")])
-    if not vary_args:
-        raise CimestError("sweep: give at least one --vary KEY=V1,V2,...")
-    varies = [parse_vary(a) for a in vary_args]
-    seen: dict[str, str] = {}
-    for v in varies:
-        if v.key in seen:
-            raise CimestError(
-                f"--vary {v.arg}: key {v.key} is already varied by --vary {seen[v.key]}"
-            )
-        seen[v.key] = v.arg
-    n = parse_sample(sample)
-    sizes = [len(v.values) for v in varies]
-    if search_path is None:
-        search_path = default_search_path(name)
-    search_path = [Path(p).resolve() for p in search_path]
-    binder = Binder(search_path)
-    digests = DataDigests()
+def _build_points(indices, sizes, varies, data, lines, name, binder, digests):
+    """The validated points of ``indices``, the problems found, and one bound design per pricing key."""
     points: list[Point] = []
     problems: dict[tuple[str, str], list[dict]] = {}
     designs: dict[str, object] = {}
-    for index in grid_indices(sizes, n, seed):
+    for index in indices:
         choice = _unravel(index, sizes)
         params = {v.key: v.values[c] for v, c in zip(varies, choice, strict=True)}
         pdata = copy.deepcopy(data)
@@ -367,6 +383,55 @@ def build_grid(
                 problems.setdefault(("", line), []).append(params)
             continue
         points.append(point)
+    return points, problems, designs
+
+
+def build_grid(
+    file: str,
+    vary_args: list[str],
+    *,
+    sample: str | None = None,
+    seed: int = 0,
+    search_path: list[Path] | None = None,
+) -> Grid:
+    """Parse the base file and the --vary arguments, build and validate every point.
+
+    Raises:
+        CimestError: bad --vary/--sample arguments, or points that do not validate; each message
+            names the --vary argument and key that caused it (or the point's parameters).
+        SpecError: the base file itself is unreadable or invalid YAML.
+    """
+    name, text = read_text(file)
+    data, lines = parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise SpecError([Problem(name, 1, "", "expected a mapping of fields")])
+    if not vary_args:
+        raise CimestError("sweep: give at least one --vary KEY=V1,V2,...")
+    varies = [parse_vary(a) for a in vary_args]
+    seen: dict[str, str] = {}
+    for v in varies:
+        if v.key in seen:
+            raise CimestError(
+                f"--vary {v.arg}: key {v.key} is already varied by --vary {seen[v.key]}"
+            )
+        seen[v.key] = v.arg
+    n = parse_sample(sample)
+    sizes = [len(v.values) for v in varies]
+    if search_path is None:
+        search_path = default_search_path(name)
+    search_path = [Path(p).resolve() for p in search_path]
+    binder = Binder(search_path)
+    indices = grid_indices(sizes, n, seed)
+    check_memory(len(indices))
+    digests = DataDigests()
+    try:
+        points, problems, designs = _build_points(indices, sizes, varies, data, lines, name, binder,
+                                                   digests)
+    except MemoryError:
+        raise ResourceError(
+            f"out of memory while validating the sweep's {len(indices):,} points; use "
+            "--sample random:N with fewer points, or fewer --vary values"
+        ) from None
     if problems:
         messages = []
         for (prefix, text), where in problems.items():

@@ -52,7 +52,11 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
     hover = [
         f"<b>{html.escape(r['point_id'])}</b><br>{_params_text(r['params'])}<br>"
         f"energy/MAC {_num(r['energy_per_mac_j'], 1e12)} pJ<br>area {_num(r['area_m2'], 1e6)} mm²"
-        + (f"<br>latency {_num(r.get('latency_per_sample_s'), 1e6)} µs" if r.get("latency_per_sample_s") else "")
+        + (
+            f"<br>latency {_num(r.get('latency_per_sample_s'), 1e6)} µs"
+            if r.get("latency_per_sample_s")
+            else ""
+        )
         + (f"<br>accuracy {_num(r['accuracy'], 100, '{:.2f}')} %" if has_accuracy else "")
         for r in ok
     ]
@@ -95,7 +99,9 @@ def figure_spec(records: list[dict], front_ids: set[str], has_accuracy: bool) ->
         trace(best, "Pareto-optimal", "star", 15, line=True, colorbar=not others),
     ]
     layout = {
-        "title": {"text": f"Energy per MAC vs {y_title.split(' (')[0]} (colour: {colour_title.split(' (')[0]})"},
+        "title": {
+            "text": f"Energy per MAC vs {y_title.split(' (')[0]} (colour: {colour_title.split(' (')[0]})"
+        },
         "xaxis": {"title": {"text": "energy per MAC (pJ)"}, "type": "log"},
         "yaxis": {"title": {"text": y_title}},
         "hovermode": "closest",
@@ -180,7 +186,9 @@ def write_pareto_report(store_dir: str | os.PathLike, out_path: str | os.PathLik
     manifest = store.manifest()
     if manifest is None:
         raise CheckpointError(f"{store_dir}: not a sweep result folder (no manifest.json)")
-    records = list(store.records().values())
+    # Why sorted: the store holds records in the order points finished, which differs between
+    # runs with several workers; the page must not.
+    records = sorted(store.records().values(), key=lambda r: r["point_id"])
     name = records[0]["name"] if records else Path(store_dir).name
     title = f"Sweep of {name}: {Path(store_dir).name}"
     write_atomic(out_path, render_pareto_html(records, manifest, title))

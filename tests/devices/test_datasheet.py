@@ -81,7 +81,8 @@ BASE = {"levels": 16, "r_on_ohm": 1e5, "on_off_ratio": 10, "v_set_v": 1, "v_rese
     ({"alpha_p": 1.0, "nonlinearity_p": 1.0}, "nonlinearity_p (a NeuroSim label) or alpha_p, not both"),
     ({"on_off_ratio": 0.5}, "on_off_ratio"),
     ({"v_reset_v": -2.8}, "must not be negative"),
-    ({"r_on_ohm": 0.5}, "derived device is not valid"),
+    ({"r_on_ohm": 0.5}, "r_on_ohm: 0.5 Ohm is out of range: allowed 1 to 1e+12 Ohm"),
+    ({"levels": 1000, "c2c_sigma": 0.5}, "derived device is not valid"),  # gamma 500 > 100
     ({"nonlinearity_d": -12}, "nonlinearity_d"),
     ({"levels_typo": 3}, "unknown field"),
 ])

@@ -150,7 +150,7 @@ def test_a_special_dataset_file_is_refused_before_hashing(idx_folder):
     folder = idx_folder
     (folder / "t10k-labels-idx1-ubyte").unlink()
     (folder / "t10k-labels-idx1-ubyte").symlink_to("/dev/zero")  # never ends
-    with pytest.raises(DatasetError, match="no t10k-labels-idx1-ubyte file"):
+    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte(: is a | file)"):
         file_digests(f"mnist-idx:{folder}")
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from cimest.api import design_identity, load_design
 from cimest.engine import checkpoint
+from cimest.errors import OutputFileError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -67,9 +68,7 @@ def load_state(run_dir: Path):
 
 
 def result(run_dir: Path) -> dict:
-    data = json.loads((run_dir / "result.json").read_text())
-    data.pop("wall_time_s")
-    return data
+    return json.loads((run_dir / "result.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +206,7 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputFileError):
         output.write_json(target, {"new": True})
     assert json.loads(target.read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
@@ -227,7 +226,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", fail_on_checkpoint)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputFileError):
         train_design(d, epochs=2, run_dir=tmp_path, resume=True)
     assert (tmp_path / checkpoint.FILE).read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

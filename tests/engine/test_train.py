@@ -118,6 +118,8 @@ def analytic_with(d, activity: dict) -> EventCounts:
     import yaml
 
     data = yaml.safe_load(d.loaded.spec.model_dump_json(by_alias=True))
+    # Why: the dump holds SI values under the YAML names; clock_mhz: 1e9 would read as 1e9 MHz
+    data["technology"]["clock_mhz"] = d.spec.technology.clock_hz / 1e6
     data["workload"]["activity"] = {"per_layer": activity}
     from cimest.spec import validate_architecture_data
 

@@ -103,3 +103,57 @@ def test_bad_keys_and_values_exit_2_before_running(bsl, tmp_path, capsys, vary, 
     assert expected.format(f=bsl) in err
     assert not out.exists()  # nothing ran, nothing written
     assert "Traceback" not in err
+
+
+def test_a_sweep_that_would_not_fit_in_memory_is_refused_before_building_it():
+    from cimest.errors import ResourceError
+    from cimest.sweep.grid import BYTES_PER_POINT, check_memory
+
+    check_memory(1000, available=1000 * BYTES_PER_POINT)  # fits exactly
+    with pytest.raises(ResourceError, match="use --sample random:N with N at most 1,000") as err:
+        check_memory(1001, available=1000 * BYTES_PER_POINT)
+    assert str(err.value).startswith("the sweep has 1,001 points; holding them takes about 0.06 GB")
+
+
+def _address_space_1gb() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def test_a_sweep_beyond_the_memory_limit_exits_2_at_once(bsl, tmp_path):
+    """A real process under a 1 GB address-space limit asks for 19,000 points (1.1 GB to hold)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    values = ",".join(str(1 + i / 100) for i in range(27))
+    args = [
+        "sweep",
+        str(bsl),
+        "--vary",
+        f"calibration.adc={values}",
+        "--vary",
+        f"calibration.dac={values}",
+        "--vary",
+        f"calibration.mux={values}",
+        "--sample",
+        "random:19000",
+        "-o",
+        str(tmp_path / "s"),
+        "--analytic",
+    ]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    started = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-m", "cimest.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_address_space_1gb,
+    )
+    assert p.returncode == 2, p.stderr
+    assert "the sweep has 19,000 points; holding them takes about 1.1 GB" in p.stderr
+    assert time.monotonic() - started < 30  # refused up front, not after validating the points
