@@ -29,7 +29,10 @@ from cimest.spec import parse_architecture
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = ROOT / "architectures" / "binary_stochastic_rram.yaml"
 # name -> (cell variant of device_fits_li2023, weight encoding)
-CELLS = {"ecram": ("ecram_li2023", "reference_column"), "oxram_pair": ("oxram_li2023", "differential_pair")}
+CELLS = {
+    "ecram": ("ecram_li2023", "reference_column"),
+    "oxram_pair": ("oxram_li2023", "differential_pair"),
+}
 
 
 def design(cell: str, epochs: int, seed: int):
@@ -49,7 +52,10 @@ def design(cell: str, epochs: int, seed: int):
         text = text.replace(old, new)
     d = bind_design(parse_architecture(text, str(ARCH)))
     assert (d.spec.workload.batch_size, d.spec.algorithm.update_threshold) == (64, 64)
-    assert d.spec.algorithm.rule == "binary_stochastic" and d.spec.algorithm.weight_update == "memristor"
+    assert (
+        d.spec.algorithm.rule == "binary_stochastic"
+        and d.spec.algorithm.weight_update == "memristor"
+    )
     return d
 
 
@@ -72,7 +78,9 @@ def main() -> None:
     args = ap.parse_args()
     results = {(c, s): run(c, args.epochs, s) for c in args.cells for s in args.seeds}
     for cell in args.cells:
-        print(f"\n{cell} ({CELLS[cell][0]}, {CELLS[cell][1]}): test accuracy % / programming pulses per epoch")
+        print(
+            f"\n{cell} ({CELLS[cell][0]}, {CELLS[cell][1]}): test accuracy % / programming pulses per epoch"
+        )
         print(f"{'epoch':>5}" + "".join(f"{'seed ' + str(s):>24}" for s in args.seeds))
         for e in range(args.epochs):
             row = f"{e + 1:>5}"
@@ -82,8 +90,10 @@ def main() -> None:
             print(row)
         finals = [results[(cell, s)][0].accuracy for s in args.seeds]
         times = [results[(cell, s)][1] for s in args.seeds]
-        print(f"final accuracy {min(finals) * 100:.1f} .. {max(finals) * 100:.1f} % over seeds "
-              f"{args.seeds}; {sum(times) / len(times) / args.epochs:.1f} s per epoch")
+        print(
+            f"final accuracy {min(finals) * 100:.1f} .. {max(finals) * 100:.1f} % over seeds "
+            f"{args.seeds}; {sum(times) / len(times) / args.epochs:.1f} s per epoch"
+        )
 
 
 if __name__ == "__main__":
