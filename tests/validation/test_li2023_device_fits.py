@@ -64,6 +64,14 @@ from cimest.spec import parse_architecture
 ARCH = Path(__file__).parents[2] / "architectures" / "binary_stochastic_rram.yaml"
 
 
+def float_accuracy_history(result) -> list[float]:
+    """Test accuracy per epoch of the trained weights evaluated in float: what these tolerances
+    were measured on and what Li et al. compare with software. Issue 13 item 1 moves it to
+    ``accuracy_float_history`` (``accuracy_history`` becomes the modelled chip's read-out path);
+    before that change ``accuracy_history`` is the float one."""
+    return getattr(result, "accuracy_float_history", None) or result.accuracy_history
+
+
 def memristor_design(cell: str, encoding: str, **subs: str):
     text = ARCH.read_text().replace(
         "libraries: [cmos_32nm, rram_taox_hfox]", "libraries: [cmos_32nm, device_fits_li2023]"
@@ -83,7 +91,8 @@ def memristor_design(cell: str, encoding: str, **subs: str):
 def test_memristor_bsl_trains_with_a_device_fit(cell, encoding):
     d = memristor_design(cell, encoding)
     r = train(d.graph, d.libraries)
-    assert r.accuracy > 0.80, r.accuracy_history
+    history = float_accuracy_history(r)
+    assert history[-1] > 0.80, history
     assert r.counts.total(action="set_pulse") > 0
 
 
@@ -136,7 +145,7 @@ def test_memristor_bsl_on_mnist5k_learns_with_falling_pulses(cell, encoding, rec
     )
     assert (d.spec.workload.batch_size, d.spec.algorithm.update_threshold) == (64, 64)
     r = train(d.graph, d.libraries)
-    acc, per_epoch = r.accuracy_history, [pulses(c) for c in r.counts_per_epoch]
+    acc, per_epoch = float_accuracy_history(r), [pulses(c) for c in r.counts_per_epoch]
     table = "\n".join(
         f"{e + 1:>5} {100 * a:6.1f} % {p:>9,}"
         for e, (a, p) in enumerate(zip(acc, per_epoch, strict=True))
