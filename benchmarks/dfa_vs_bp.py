@@ -22,7 +22,7 @@ ROOT = Path(__file__).parents[1]
 ARCH = ROOT / "architectures" / "full_precision_rram.yaml"
 
 
-def accuracy(rule: str, gamma: float) -> float:
+def accuracy(rule: str, c2c: float) -> float:
     text = ARCH.read_text()
     for old, new in {
         "epochs: 20": "epochs: 10",
@@ -30,7 +30,7 @@ def accuracy(rule: str, gamma: float) -> float:
         "network: [64, 128, 10]": "network: [784, 500, 200, 10]",
         "batch_size: 64": "batch_size: 100",
         "rule: backprop": f"rule: {rule}",
-        "weight_encoding: reference_column": f"weight_encoding: reference_column\n  c2c_sigma: {gamma}",
+        "weight_encoding: reference_column": f"weight_encoding: reference_column\n  c2c_sigma: {c2c}",
     }.items():
         text = text.replace(old, new)
     d = bind_design(parse_architecture(text, str(ARCH)))
@@ -43,7 +43,7 @@ def main() -> None:
     print(f"{'c2c (of range)':>15} {'gamma':>7} {'backprop':>9} {'dfa':>7} {'dfa - bp':>9}")
     for c2c in (0.0, 0.05):
         gamma = c2c * levels
-        bp, dfa = accuracy("backprop", gamma), accuracy("dfa", gamma)
+        bp, dfa = accuracy("backprop", c2c), accuracy("dfa", c2c)
         print(f"{c2c:>15.2f} {gamma:>7.2f} {bp:>9.3f} {dfa:>7.3f} {dfa - bp:>+9.3f}")
 
 

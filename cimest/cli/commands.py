@@ -15,8 +15,9 @@ from typing import Any
 
 from cimest import __version__
 from cimest.cli import device, estimate, library, report, sweep, validate
-from cimest.cli.common import err, name, nonneg_int, path, positive_int, use_printable_encoding
+from cimest.cli.common import err, name, nonneg_int, path, positive_int
 from cimest.errors import CimestError
+from cimest.output import make_console_safe
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ def _interrupted(error: CimestError) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command: exit status 0, 2 for a user error, 130 when interrupted, 1 for a bug."""
-    use_printable_encoding()
+    make_console_safe()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -53,19 +53,6 @@ def is_terminal(stream) -> bool:
         return False
 
 
-def use_printable_encoding() -> None:
-    """Write what the stream's encoding lacks (µ, ², × in an ASCII-only locale) as escapes
-    instead of failing on it."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            "µ²×".encode(stream.encoding or "ascii")
-        except UnicodeEncodeError:
-            with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
-                stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, LookupError):
-            pass
-
-
 def _console(file, terminal: bool, width: int | None = None):
     from rich.console import Console
 

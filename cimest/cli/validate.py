@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import io
-import re
-from pathlib import Path
 
 from cimest.cli.common import Table, err, say
 from cimest.errors import CimestError
-
-
-def _looks_like_library(path: str) -> bool:
-    """A top-level ``entries:`` and no ``workload:``: a device library, not an architecture."""
-    try:
-        head = Path(path).read_text(encoding="utf-8", errors="replace")[:1_000_000]
-    except OSError:
-        return False
-    return bool(re.search(r"^entries\s*:", head, re.M)) and not re.search(
-        r"^workload\s*:", head, re.M
-    )
+from cimest.spec.yamlio import looks_like_library
 
 
 def validate(args) -> int:
@@ -28,7 +16,7 @@ def validate(args) -> int:
     failed = False
     for f in args.files:
         try:
-            if _looks_like_library(f):
+            if looks_like_library(f):
                 lib = load_library(f).spec
                 say(f"{f}: OK (device library {lib.name}, {len(lib.entries)} entries)")
                 continue

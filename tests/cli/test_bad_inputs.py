@@ -358,9 +358,6 @@ def test_bad_input_in_a_fresh_process(ident, tmp_path):
     assert case["expect"] in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cimest/cli.py sniffs every file of `validate` with an unbounded "
-                   "read before loading it; calling cimest.spec.yamlio.looks_like_library there instead "
-                   "fixes it (issue 15, left to the CLI rewrite; remove this mark then)")
 def test_validate_dev_zero_answers_at_once():
     p = subprocess.run([sys.executable, "-m", "cimest.cli", "validate", "/dev/zero"], cwd=ROOT, env=_env(),
                        capture_output=True, text=True, timeout=TIME_LIMIT_S + 5, preexec_fn=_limit_memory)

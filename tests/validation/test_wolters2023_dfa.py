@@ -41,23 +41,22 @@ def test_dfa_backward_latency_is_1_over_n_of_backprop(fp_toy, n_hidden):
 def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
     """Wolters et al.: BP still converges at 5 % cycle-to-cycle variation where DFA needs <= 1 %.
 
-    NeuroSim's c2c sigma is a fraction of the conductance range per pulse; in the pulse model
-    (noise relative to one step of range/N) that is gamma = 0.05 x levels. Measured here
+    NeuroSim's c2c sigma is a fraction of the conductance range per pulse, as crossbar.c2c_sigma
+    is (the pulse model's gamma = 0.05 x pulses across the range). Measured here
     (mnist5k, 784-500-200-10, 10 epochs; seeds 0 and 1): backprop 0.899 / 0.897, DFA 0.893 / 0.884
     (without noise DFA ends above backprop: 0.915 vs 0.903). Tolerance: DFA strictly below BP.
     """
     from cimest.engine.train import train
 
     arch = Path(__file__).parents[2] / "architectures" / "full_precision_rram.yaml"
-    d0 = bind_design(parse_architecture(arch.read_text(), str(arch)))
-    gamma = 0.05 * d0.libraries.cell(d0.spec.crossbar.cell).entry.device.levels
+    c2c = 0.05
     text = arch.read_text()
     for old, new in {
         "epochs: 20": "epochs: 10",
         "dataset: digits": "dataset: mnist5k",
         "network: [64, 128, 10]": "network: [784, 500, 200, 10]",
         "batch_size: 64": "batch_size: 100",
-        "weight_encoding: reference_column": f"weight_encoding: reference_column\n  c2c_sigma: {gamma}",
+        "weight_encoding: reference_column": f"weight_encoding: reference_column\n  c2c_sigma: {c2c}",
     }.items():
         text = text.replace(old, new)
 
@@ -65,7 +64,9 @@ def test_under_5_percent_c2c_noise_dfa_ends_below_backprop():
         d = bind_design(
             parse_architecture(text.replace("rule: backprop", f"rule: {rule}"), str(arch))
         )
-        return train(d.graph, d.libraries).accuracy
+        r = train(d.graph, d.libraries)
+        print(f"{rule}: chip {r.accuracy:.4f}, float weights {r.accuracy_float:.4f}")
+        return r.accuracy
 
     bp, dfa = final_accuracy("backprop"), final_accuracy("dfa")
     assert dfa < bp, f"DFA {dfa:.3f} vs backprop {bp:.3f}"
