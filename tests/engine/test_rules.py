@@ -131,7 +131,7 @@ def test_rng_bits_a_source_cannot_draw_are_refused(bsl_toy, rng, bits):
 
 def test_rng_on_the_sign_comparator_is_refused(bsl_toy):
     text = bsl_toy.read_text().replace("error_readout: {kind: comparator}",
-                                       "error_readout: {kind: comparator}")
+                                       "error_readout: {kind: comparator, rng: " + "lfsr}")
     with pytest.raises(SpecError, match="error_readout.rng: unknown field"):
         parse_architecture(text, "x.yaml")
 
