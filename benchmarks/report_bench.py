@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CIMEST_LIBRARY_PATH"] = str(ROOT / "tests/fixtures/libraries")
         files = [ROOT / "tests/fixtures/bsl_toy.yaml", ROOT / "tests/fixtures/fp_toy.yaml"]
     else:
-        files = [ROOT / "architectures/binary_stochastic_rram.yaml",
-                 ROOT / "architectures/full_precision_rram.yaml"]
+        files = [
+            ROOT / "architectures/binary_stochastic_rram.yaml",
+            ROOT / "architectures/full_precision_rram.yaml",
+        ]
 
     from cimest.api import default_run_dir, estimate_design, load_design, measured_estimate
     from cimest.report import design_from, write_exports, write_report
@@ -59,10 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     best = min(times)
     names = " vs ".join(est.name for _, est, _ in prepared)
     counts = "analytic" if args.analytic else "measured"
-    print(f"report of {names} ({counts} counts): {best:.3f} s best of {len(times)} "
-          f"(all: {', '.join(f'{t:.3f}' for t in times)}), HTML {size / 1e6:.1f} MB")
-    print(f"target {TARGET_S:g} s: {best / TARGET_S:.2%} of the budget "
-          f"({'OK' if best < TARGET_S else 'TOO SLOW'})")
+    print(
+        f"report of {names} ({counts} counts): {best:.3f} s best of {len(times)} "
+        f"(all: {', '.join(f'{t:.3f}' for t in times)}), HTML {size / 1e6:.1f} MB"
+    )
+    print(
+        f"target {TARGET_S:g} s: {best / TARGET_S:.2%} of the budget "
+        f"({'OK' if best < TARGET_S else 'TOO SLOW'})"
+    )
     return 0 if best < TARGET_S else 1
 
 

@@ -46,8 +46,14 @@ def _variant_checks(loaded: Loaded) -> list[tuple[tuple, str, str | None]]:
     s = loaded.spec
     p = s.peripherals
     checks: list[tuple[tuple, str, str | None]] = [(("crossbar", "cell"), "cell", s.crossbar.cell)]
-    for role in ("input_driver", "readout", "error_input", "error_readout", "gradient_accumulator",
-                 "output_readout"):
+    for role in (
+        "input_driver",
+        "readout",
+        "error_input",
+        "error_readout",
+        "gradient_accumulator",
+        "output_readout",
+    ):
         comp = getattr(p, role)
         if comp is None:
             continue
@@ -81,13 +87,16 @@ def check_library_names(loaded: Loaded, libs: LibrarySet) -> None:
             else:
                 libs.find(kind, variant)
         except LibraryError as err:
-            problems.append(loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}")))
+            problems.append(
+                loaded.problem(path, str(err).replace(f"no {kind} variant", f"no {kind}"))
+            )
     if problems:
         raise SpecError(problems)
 
 
-def bind_design(loaded: Loaded, search_path: list[Path] | None = None,
-                libraries: LibrarySet | None = None) -> Design:
+def bind_design(
+    loaded: Loaded, search_path: list[Path] | None = None, libraries: LibrarySet | None = None
+) -> Design:
     """Compile a validated architecture and price it against its libraries (loaded from the
     search path, or the already loaded ``libraries`` a sweep shares between points).
 
@@ -99,8 +108,9 @@ def bind_design(loaded: Loaded, search_path: list[Path] | None = None,
     if libraries is None:
         if search_path is None:
             search_path = default_search_path(loaded.path)
-        libraries = load_library_set(spec.libraries, search_path, arch_file=loaded.path,
-                                     line=loaded.line("libraries"))
+        libraries = load_library_set(
+            spec.libraries, search_path, arch_file=loaded.path, line=loaded.line("libraries")
+        )
     libs = libraries
     check_library_names(loaded, libs)
     graph = compile_graph(spec)
@@ -116,8 +126,12 @@ def load_design(path: str | os.PathLike, search_path: list[Path] | None = None) 
     return bind_design(load_architecture(path), search_path)
 
 
-def estimate_design(design: Design, counts: EventCounts | None = None,
-                    accuracy: float | None = None, accuracy_float: float | None = None) -> Estimate:
+def estimate_design(
+    design: Design,
+    counts: EventCounts | None = None,
+    accuracy: float | None = None,
+    accuracy_float: float | None = None,
+) -> Estimate:
     """Estimate from given counts, or from the analytic counter when none are given. A training
     estimate also prices one inference (``extra["inference"]``): from the run's measured activity
     when the counts carry it, else from the activity factors; with ``inference_samples`` passes."""
@@ -131,8 +145,11 @@ def estimate_design(design: Design, counts: EventCounts | None = None,
         if measured:
             from cimest.graph.activity import Activity
 
-            inf_counts = g.count({lm.name: Activity.from_dict(counts.activity[lm.name]) for lm in g.layers},
-                                 "inference", counts.source)
+            inf_counts = g.count(
+                {lm.name: Activity.from_dict(counts.activity[lm.name]) for lm in g.layers},
+                "inference",
+                counts.source,
+            )
         else:
             inf_counts = count_analytic(g, "inference")
         inf = estimate(g, inf_counts, design.libraries, priced=design.priced)
@@ -168,9 +185,17 @@ def default_run_dir(design: Design, seed: int | None = None, identity=None) -> P
     return Path("runs") / f"{safe}-{ident.digest}"
 
 
-def train_design(design: Design, *, epochs: int | None = None, seed: int | None = None,
-                 run_dir: str | os.PathLike | None = None, resume: bool = False,
-                 progress=None, should_stop=None, dataset=None):
+def train_design(
+    design: Design,
+    *,
+    epochs: int | None = None,
+    seed: int | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress=None,
+    should_stop=None,
+    dataset=None,
+):
     """Train the design's workload in its run folder (locked while it trains, and refused if it
     holds another run); keep run.json, checkpoint.npz, result.json and conductances.npz there.
 
@@ -188,8 +213,16 @@ def train_design(design: Design, *, epochs: int | None = None, seed: int | None 
     if run_dir is None:
         run_dir = default_run_dir(design, identity=ident)
     with runs.writing(run_dir, ident):
-        result, _ = _train_in(design, ident, run_dir, epochs=epochs, resume=resume,
-                              progress=progress, should_stop=should_stop, dataset=dataset)
+        result, _ = _train_in(
+            design,
+            ident,
+            run_dir,
+            epochs=epochs,
+            resume=resume,
+            progress=progress,
+            should_stop=should_stop,
+            dataset=dataset,
+        )
     return result
 
 
@@ -198,8 +231,14 @@ def _train_in(design: Design, ident, run_dir, **kw):
     from cimest.engine import runs
     from cimest.engine.train import train
 
-    result = train(design.graph, design.libraries, run_dir=run_dir, seed=ident.seed,
-                   identity=ident.digest, **kw)
+    result = train(
+        design.graph,
+        design.libraries,
+        run_dir=run_dir,
+        seed=ident.seed,
+        identity=ident.digest,
+        **kw,
+    )
     want = kw.get("epochs") or design.spec.workload.epochs
     if result.epochs > want:
         # Why: a resumed checkpoint past the epochs asked for trains nothing and would return (and
@@ -219,18 +258,24 @@ def require_training_workload(design: Design) -> None:
         SpecError: ``workload.mode`` is ``inference``, or the network does not fit the dataset.
     """
     if design.spec.workload.mode != "train":
-        raise SpecError([design.loaded.problem(
-            ("workload", "mode"),
-            "training (cimest train, estimate --measured) needs a training workload "
-            "(mode: train); an inference workload is estimated from analytic counts: "
-            "cimest estimate FILE (without --measured), report or sweep")])
+        raise SpecError(
+            [
+                design.loaded.problem(
+                    ("workload", "mode"),
+                    "training (cimest train, estimate --measured) needs a training workload "
+                    "(mode: train); an inference workload is estimated from analytic counts: "
+                    "cimest estimate FILE (without --measured), report or sweep",
+                )
+            ]
+        )
     problem = design.spec.workload.dataset_mismatch()
     if problem:
         raise SpecError([design.loaded.problem(("workload", "network"), problem)])
 
 
-def cached_result(design: Design, run_dir: str | os.PathLike | None = None,
-                  identity=None) -> dict | None:
+def cached_result(
+    design: Design, run_dir: str | os.PathLike | None = None, identity=None
+) -> dict | None:
     """The result record of this design's finished run (same identity, same epochs), or None.
 
     Raises:
@@ -245,8 +290,9 @@ def cached_result(design: Design, run_dir: str | os.PathLike | None = None,
     return runs.finished(run_dir, ident, design.spec.workload.epochs)
 
 
-def measured_estimate(design: Design, *, run_dir=None, progress=None, should_stop=None,
-                      retrain: bool = False) -> tuple[Estimate, dict]:
+def measured_estimate(
+    design: Design, *, run_dir=None, progress=None, should_stop=None, retrain: bool = False
+) -> tuple[Estimate, dict]:
     """Estimate from a training run's exact counts (reusing this run's finished result when its
     folder has one; a folder of another run is refused).
 
@@ -265,9 +311,11 @@ def measured_estimate(design: Design, *, run_dir=None, progress=None, should_sto
             # Why look again: another process may have finished the run before we took the lock.
             record = None if retrain else runs.finished(run_dir, ident, epochs)
             if record is None:
-                _, record = _train_in(design, ident, run_dir, resume=True, progress=progress,
-                                      should_stop=should_stop)
+                _, record = _train_in(
+                    design, ident, run_dir, resume=True, progress=progress, should_stop=should_stop
+                )
     counts = EventCounts.from_dict(record["counts"])
-    est = estimate_design(design, counts, accuracy=record["accuracy"],
-                          accuracy_float=record.get("accuracy_float"))
+    est = estimate_design(
+        design, counts, accuracy=record["accuracy"], accuracy_float=record.get("accuracy_float")
+    )
     return est, record

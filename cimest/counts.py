@@ -72,8 +72,13 @@ class EventCounts:
         """Counts of both runs together (same mode and source)."""
         if other.mode != self.mode:
             raise ValueError(f"cannot merge {self.mode} counts with {other.mode} counts")
-        out = EventCounts(dict(self.counts), self.n_samples, self.mode, self.source,
-                          {k: dict(v) for k, v in self.activity.items()})
+        out = EventCounts(
+            dict(self.counts),
+            self.n_samples,
+            self.mode,
+            self.source,
+            {k: dict(v) for k, v in self.activity.items()},
+        )
         out.accumulate(other)
         return out
 
@@ -112,14 +117,23 @@ class EventCounts:
         records, n_samples = data.get("records"), data.get("n_samples")
         if not isinstance(records, list):
             raise ValueError("counts have no list of records")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+        if (
+            isinstance(n_samples, bool)
+            or not isinstance(n_samples, numbers.Integral)
+            or n_samples < 0
+        ):
             raise ValueError(f"n_samples is {n_samples!r}, not a whole number >= 0")
-        if data.get("mode") not in ("train", "inference") or not isinstance(data.get("source"), str):
+        if data.get("mode") not in ("train", "inference") or not isinstance(
+            data.get("source"), str
+        ):
             raise ValueError(f"mode {data.get('mode')!r} / source {data.get('source')!r} unknown")
         counts: dict[Key, float] = {}
         for i, r in enumerate(records):
-            key = tuple(r.get(f) for f in ("layer", "phase", "component", "action")) if isinstance(
-                r, Mapping) else ()
+            key = (
+                tuple(r.get(f) for f in ("layer", "phase", "component", "action"))
+                if isinstance(r, Mapping)
+                else ()
+            )
             n = r.get("count") if isinstance(r, Mapping) else None
             if len(key) != 4 or not all(isinstance(k, str) for k in key):
                 raise ValueError(f"record {i} lacks layer, phase, component or action")
@@ -130,10 +144,14 @@ class EventCounts:
             counts[key] = n  # type: ignore[index]
         activity = data.get("activity") or {}
         if not isinstance(activity, Mapping) or not all(
-                isinstance(q, Mapping) and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                                               for v in q.values()) for q in activity.values()):
+            isinstance(q, Mapping)
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in q.values())
+            for q in activity.values()
+        ):
             raise ValueError("activity is not a mapping of layers to numbers")
-        activity = {str(layer): {str(k): float(v) for k, v in q.items()} for layer, q in activity.items()}
+        activity = {
+            str(layer): {str(k): float(v) for k, v in q.items()} for layer, q in activity.items()
+        }
         return cls(counts, int(n_samples), data["mode"], data["source"], activity)
 
 

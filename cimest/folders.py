@@ -104,7 +104,9 @@ def clean_stray_temps(folder: str | os.PathLike, names: set[str] | None = None) 
         return removed
     for entry in entries:
         old = _OLD_TEMP.match(entry.name)
-        if not _TEMP.match(entry.name) and (old is None or (names is not None and old["name"] not in names)):
+        if not _TEMP.match(entry.name) and (
+            old is None or (names is not None and old["name"] not in names)
+        ):
             continue
         if not entry.is_file(follow_symlinks=False):
             continue

@@ -9,9 +9,18 @@ import pytest
 from cimest.cli import main
 from cimest.graph.analytic import count_analytic
 
-CONTRACT = {"name", "energy_per_mac_j", "tops_per_w", "area_m2", "latency_per_sample_s",
-            "throughput_samples_per_s", "energy_per_sample_j", "accuracy", "counts_source",
-            "breakdown"}
+CONTRACT = {
+    "name",
+    "energy_per_mac_j",
+    "tops_per_w",
+    "area_m2",
+    "latency_per_sample_s",
+    "throughput_samples_per_s",
+    "energy_per_sample_j",
+    "accuracy",
+    "counts_source",
+    "breakdown",
+}
 
 
 def test_validate_prints_ok(bsl_toy, fp_toy, capsys):
@@ -46,8 +55,12 @@ def test_estimate_measured_fills_accuracy(bsl_toy, tmp_path):
     f = tmp_path / "small.yaml"
     f.write_text(text)
     j = tmp_path / "m.json"
-    assert main(["estimate", str(f), "--measured", "--run-dir", str(tmp_path / "run"),
-                 "--json", str(j)]) == 0
+    assert (
+        main(
+            ["estimate", str(f), "--measured", "--run-dir", str(tmp_path / "run"), "--json", str(j)]
+        )
+        == 0
+    )
     data = json.loads(j.read_text())
     assert data["counts_source"] == "measured"
     assert 0 <= data["accuracy"] <= 1
@@ -81,14 +94,17 @@ def test_inference_counts_of_a_training_chip_are_forward_only(bsl_toy):
     assert inf["energy_per_inference_j"] < est.energy_per_sample_j
 
 
-@pytest.mark.parametrize("argv", [
-    ["estimate", "FILE", "--json", ""],
-    ["estimate", "FILE", "--csv", " "],
-    ["graph", "FILE", "--graphml", ""],
-    ["report", "FILE", "-o", ""],
-    ["train", "FILE", "--run-dir", ""],
-    ["sweep", "FILE", "--vary", "crossbar.rows=64,128", "-o", ""],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["estimate", "FILE", "--json", ""],
+        ["estimate", "FILE", "--csv", " "],
+        ["graph", "FILE", "--graphml", ""],
+        ["report", "FILE", "-o", ""],
+        ["train", "FILE", "--run-dir", ""],
+        ["sweep", "FILE", "--vary", "crossbar.rows=64,128", "-o", ""],
+    ],
+)
 def test_an_empty_output_path_is_refused_not_ignored(bsl_toy, argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:
@@ -108,14 +124,28 @@ def test_train_prints_activity_that_pastes_into_the_architecture(bsl_toy, tmp_pa
     assert main(["train", str(arch), "--run-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out.splitlines()
     start = next(i for i, line in enumerate(out) if "measured activity" in line)
-    layers = [line.strip() for line in out[start + 1:] if line.startswith("    L")]
+    layers = [line.strip() for line in out[start + 1 :] if line.startswith("    L")]
     assert [line.split(":")[0] for line in layers] == ["L1", "L2"]
     block = "\n".join(f"      {line}" for line in layers)
     pasted = tmp_path / "pasted.yaml"
-    pasted.write_text(text.replace("workload:\n", f"workload:\n  activity:\n    per_layer:\n{block}\n", 1))
+    pasted.write_text(
+        text.replace("workload:\n", f"workload:\n  activity:\n    per_layer:\n{block}\n", 1)
+    )
     assert main(["estimate", str(pasted), "--json", str(tmp_path / "a.json")]) == 0
-    assert main(["estimate", str(arch), "--measured", "--run-dir", str(tmp_path / "run"),
-                 "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                str(arch),
+                "--measured",
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     analytic = json.loads((tmp_path / "a.json").read_text())["energy_per_mac_j"]
     measured = json.loads((tmp_path / "m.json").read_text())["energy_per_mac_j"]
     assert analytic == pytest.approx(measured, rel=0.01)

@@ -35,7 +35,11 @@ def print_summary(est, training: dict | None = None) -> None:
             f"{fmt_energy(inf['energy_per_inference_j'])}, "
             f"{fmt_energy_per_mac(inf['energy_per_mac_j'])}, "
             f"{fmt_plain(inf['tops_per_w'], 'TOPS/W')} ({inf['counts_source']}"
-            + (f", {inf['samples_per_inference']} samples" if inf.get("samples_per_inference", 1) > 1 else "")
+            + (
+                f", {inf['samples_per_inference']} samples"
+                if inf.get("samples_per_inference", 1) > 1
+                else ""
+            )
             + ")",
         )
     kpis.row(

@@ -80,8 +80,16 @@ def library_show(args) -> int:
         if e.leakage_source:
             table.row("", "", "", "leakage", format_si(e.leakage_w, "W"), "", "", e.leakage_source)
         if e.model_spread:
-            table.row("", "", "", "differs >3x", "", "", "",
-                      f"from {', '.join(e.model_spread.variants)}: {e.model_spread.note}")
+            table.row(
+                "",
+                "",
+                "",
+                "differs >3x",
+                "",
+                "",
+                "",
+                f"from {', '.join(e.model_spread.variants)}: {e.model_spread.note}",
+            )
     table.print()
     for e in entries:
         if not e.device:

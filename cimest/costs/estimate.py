@@ -130,10 +130,12 @@ def idle_column_warnings(graph: ComponentGraph, threshold: float = 0.5) -> list[
     for lm in graph.layers:
         if lm.column_utilisation < threshold:
             used, total = lm.n_out, lm.col_tiles * lm.weight_cols_per_tile
-            out.append(f"{lm.name}: {used} of {total} weight columns of its {lm.n_tiles} tile"
-                       f"{'s' if lm.n_tiles > 1 else ''} hold outputs ({100 * lm.column_utilisation:.0f} %); "
-                       f"their read-out is priced all the same. Size the tiles to the layer with "
-                       f"crossbar.size: fit or crossbar.per_layer.{lm.name}: {{cols: N}}")
+            out.append(
+                f"{lm.name}: {used} of {total} weight columns of its {lm.n_tiles} tile"
+                f"{'s' if lm.n_tiles > 1 else ''} hold outputs ({100 * lm.column_utilisation:.0f} %); "
+                f"their read-out is priced all the same. Size the tiles to the layer with "
+                f"crossbar.size: fit or crossbar.per_layer.{lm.name}: {{cols: N}}"
+            )
     return out
 
 
@@ -162,14 +164,32 @@ def estimate(
     if not graph.traits.prices_hardware:
         nan = float("nan")
         return Estimate(
-            name=graph.spec.name, counts_source=counts.source, mode=counts.mode,
-            energy_per_sample_j=nan, energy_per_mac_j=nan, tops_per_w=nan, area_m2=nan,
-            tops_per_mm2=nan, latency_per_sample_s=nan, throughput_samples_per_s=nan,
-            macs_per_sample=graph.macs_per_sample(counts.mode), energy_by_phase_j={},
-            energy_per_mac_by_phase_j={}, latency_by_phase_s={}, leakage_w=nan, breakdown=[],
-            area=[], schedule=[], provenance=[], accuracy=accuracy, priced_hardware=False,
-            warnings=[f"rule {graph.spec.algorithm.rule} is the float reference: no hardware is "
-                      "priced (energy, area and latency are n/a)"])
+            name=graph.spec.name,
+            counts_source=counts.source,
+            mode=counts.mode,
+            energy_per_sample_j=nan,
+            energy_per_mac_j=nan,
+            tops_per_w=nan,
+            area_m2=nan,
+            tops_per_mm2=nan,
+            latency_per_sample_s=nan,
+            throughput_samples_per_s=nan,
+            macs_per_sample=graph.macs_per_sample(counts.mode),
+            energy_by_phase_j={},
+            energy_per_mac_by_phase_j={},
+            latency_by_phase_s={},
+            leakage_w=nan,
+            breakdown=[],
+            area=[],
+            schedule=[],
+            provenance=[],
+            accuracy=accuracy,
+            priced_hardware=False,
+            warnings=[
+                f"rule {graph.spec.algorithm.rule} is the float reference: no hardware is "
+                "priced (energy, area and latency are n/a)"
+            ],
+        )
     per_sample = 1.0 / max(counts.n_samples, 1)
     records: list[EnergyRecord] = []
     unknown = []
@@ -179,7 +199,9 @@ def estimate(
             unknown.append(f"{layer}.{role}.{action}")
             continue
         c = n * per_sample
-        records.append(EnergyRecord(layer, phase, role, p.kind, p.variant, action, c, c * p.energy_j[action]))
+        records.append(
+            EnergyRecord(layer, phase, role, p.kind, p.variant, action, c, c * p.energy_j[action])
+        )
     if unknown:
         raise LibraryError(f"counts name components the graph lacks: {', '.join(unknown[:10])}")
 
@@ -190,15 +212,23 @@ def estimate(
     throughput = 1.0 / bottleneck if bottleneck > 0 else float("inf")
 
     area_records = [
-        AreaRecord(layer, role, p.kind, p.variant, graph.components[(layer, role)].count,
-                   p.area_m2 * graph.components[(layer, role)].count)
+        AreaRecord(
+            layer,
+            role,
+            p.kind,
+            p.variant,
+            graph.components[(layer, role)].count,
+            p.area_m2 * graph.components[(layer, role)].count,
+        )
         for (layer, role), p in priced.items()
     ]
     leakage_w = sum(p.leakage_w * graph.components[key].count for key, p in priced.items())
     for (layer, role), p in priced.items():
         if p.leakage_w:
             e = p.leakage_w * graph.components[(layer, role)].count * latency
-            records.append(EnergyRecord(layer, "static", role, p.kind, p.variant, "leakage", latency, e))
+            records.append(
+                EnergyRecord(layer, "static", role, p.kind, p.variant, "leakage", latency, e)
+            )
 
     energy = sum(r.energy_j for r in records)
     macs = graph.macs_per_sample(counts.mode)
@@ -212,8 +242,12 @@ def estimate(
     tops_per_w = 2.0 / e_mac / 1e12 if energy > 0 else float("inf")
     tops = 2.0 * total_macs * throughput / 1e12
     tops_per_mm2 = tops / (area * 1e6) if area > 0 else float("nan")
-    last_forward_end = max((s.start_s + s.duration_s for s in steps if s.phase == "forward"), default=0.0)
-    bwd_end = max((s.start_s + s.duration_s for s in steps if s.phase == "backward"), default=last_forward_end)
+    last_forward_end = max(
+        (s.start_s + s.duration_s for s in steps if s.phase == "forward"), default=0.0
+    )
+    bwd_end = max(
+        (s.start_s + s.duration_s for s in steps if s.phase == "backward"), default=last_forward_end
+    )
     latency_by_phase = {
         "forward": last_forward_end,
         "backward": max(bwd_end - last_forward_end, 0.0),
@@ -248,9 +282,13 @@ def estimate(
         schedule=steps,
         provenance=provenance,
         accuracy=accuracy,
-        activity={"per_layer": {
-            lm.name: activity[lm.name].factors(lm, graph.plan(lm.name).feedback,
-                                               graph.spec.algorithm.pulse_length)
-            for lm in graph.layers}},
+        activity={
+            "per_layer": {
+                lm.name: activity[lm.name].factors(
+                    lm, graph.plan(lm.name).feedback, graph.spec.algorithm.pulse_length
+                )
+                for lm in graph.layers
+            }
+        },
         warnings=warnings,
     )

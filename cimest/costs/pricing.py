@@ -81,7 +81,10 @@ def clocked(kind: str, latency_s: float, clock_hz: float) -> tuple[float, str]:
     if kind not in CLOCKED_KINDS or latency_s <= 0:
         return latency_s, ""
     cycles = max(math.ceil(latency_s * clock_hz * (1 - 1e-9)), 1)
-    return cycles / clock_hz, f"; {cycles} cycle{'s' if cycles > 1 else ''} of {clock_hz / 1e6:g} MHz"
+    return (
+        cycles / clock_hz,
+        f"; {cycles} cycle{'s' if cycles > 1 else ''} of {clock_hz / 1e6:g} MHz",
+    )
 
 
 def price(component: Component, libs: LibrarySet, spec: ArchitectureSpec) -> Priced:
@@ -230,7 +233,9 @@ def _price_entry(
             missing.append(action)
             continue
         energy[action] = base_e * e_factor * cal
-        latency[action], t_rule = clocked(component.kind, base_t * t_factor, spec.technology.clock_hz)
+        latency[action], t_rule = clocked(
+            component.kind, base_t * t_factor, spec.technology.clock_hz
+        )
         prov.append(
             Provenance(
                 component.kind,

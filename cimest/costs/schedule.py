@@ -33,14 +33,17 @@ class Step:
     critical: bool
 
 
-def step_durations(graph: ComponentGraph, priced: dict,
-                   activity: dict[str, Activity]) -> dict[tuple[str, str], float]:
+def step_durations(
+    graph: ComponentGraph, priced: dict, activity: dict[str, Activity]
+) -> dict[tuple[str, str], float]:
     """Duration of every (layer, phase) step of one sample.
 
     Raises:
         KeyError: a component's role is not declared in the registry.
     """
-    phases = ("forward", "backward", "update") if graph.spec.workload.mode == "train" else ("forward",)
+    phases = (
+        ("forward", "backward", "update") if graph.spec.workload.mode == "train" else ("forward",)
+    )
     out: dict[tuple[str, str], float] = {(lm.name, ph): 0.0 for lm in graph.layers for ph in phases}
     for (layer, name), comp in graph.components.items():
         r = role(name)
@@ -95,7 +98,11 @@ def critical_path(g: nx.DiGraph) -> tuple[float, list[Step]]:
         node = max(end, key=lambda n: end[n])
         critical.add(node)
         while True:
-            preds = [p for p in g.predecessors(node) if math.isclose(end[p], start[node], rel_tol=1e-12, abs_tol=1e-18)]
+            preds = [
+                p
+                for p in g.predecessors(node)
+                if math.isclose(end[p], start[node], rel_tol=1e-12, abs_tol=1e-18)
+            ]
             if not preds:
                 break
             node = max(preds, key=lambda p: g.nodes[p]["duration"])

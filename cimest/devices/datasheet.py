@@ -69,8 +69,15 @@ def fit_error_text(fits: dict[str, FitResult]) -> str:
     )
 
 
-def library_from_fits(fits: dict[str, FitResult], *, library: str, variant: str, source: str,
-                      node_nm: float = 32.0, vdd_v: float = 0.9) -> dict:
+def library_from_fits(
+    fits: dict[str, FitResult],
+    *,
+    library: str,
+    variant: str,
+    source: str,
+    node_nm: float = 32.0,
+    vdd_v: float = 0.9,
+) -> dict:
     """A device-library document (dict) with one cell entry built from the fits.
 
     Args:

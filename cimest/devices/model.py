@@ -48,12 +48,19 @@ class DeviceModel(Protocol):
     def reference_s(self) -> float:
         """Conductance of the reference device a single-device weight is read against."""
 
-    def pulse_at(self, g: np.ndarray, idx: np.ndarray, rng: np.random.Generator,
-                 d2d: np.ndarray | None, direction: Direction) -> None:
+    def pulse_at(
+        self,
+        g: np.ndarray,
+        idx: np.ndarray,
+        rng: np.random.Generator,
+        d2d: np.ndarray | None,
+        direction: Direction,
+    ) -> None:
         """One pulse on the devices at flat indices ``idx`` of ``g``, in place."""
 
-    def apply(self, g: np.ndarray, n: np.ndarray, rng: np.random.Generator,
-              d2d: np.ndarray | None) -> np.ndarray:
+    def apply(
+        self, g: np.ndarray, n: np.ndarray, rng: np.random.Generator, d2d: np.ndarray | None
+    ) -> np.ndarray:
         """Pulse trains: n > 0 potentiating, n < 0 depressing pulses per device."""
 
     def weights(self, g: np.ndarray, g_ref: np.ndarray | float | None = None) -> np.ndarray:
@@ -62,8 +69,14 @@ class DeviceModel(Protocol):
     def weights_pair(self, g_plus: np.ndarray, g_minus: np.ndarray) -> np.ndarray:
         """Weights of differential pairs."""
 
-    def refresh(self, g_plus: np.ndarray, g_minus: np.ndarray, rng: np.random.Generator,
-                d2d_plus: np.ndarray | None, d2d_minus: np.ndarray | None) -> PairRefresh:
+    def refresh(
+        self,
+        g_plus: np.ndarray,
+        g_minus: np.ndarray,
+        rng: np.random.Generator,
+        d2d_plus: np.ndarray | None,
+        d2d_minus: np.ndarray | None,
+    ) -> PairRefresh:
         """Reset and reprogram pairs of a one-direction device that ran out of room."""
 
 
@@ -73,9 +86,16 @@ class LiPulseDevice:
     Fresh devices start at G_at x (scale + sigma xi) (default (Gmin + Gmax)/2 x (1 + 0.1 xi));
     weights are read against a mid-range reference, ideal or a real device with variation."""
 
-    def __init__(self, model: PulseModel, endurance_cycles: float | None = None, *,
-                 start: str = "mid", start_scale: float = 1.0, start_sigma: float = 0.1,
-                 reference_sigma: float = 0.0):
+    def __init__(
+        self,
+        model: PulseModel,
+        endurance_cycles: float | None = None,
+        *,
+        start: str = "mid",
+        start_scale: float = 1.0,
+        start_sigma: float = 0.1,
+        reference_sigma: float = 0.0,
+    ):
         self.model = model
         self.g_min_s = model.g_min_s
         self.g_max_s = model.g_max_s
@@ -96,14 +116,18 @@ class LiPulseDevice:
     def initial(self, shape, rng):
         """G_at x (scale + sigma xi), clipped to [Gmin, Gmax]; xi drawn in C order."""
         m = self.model
-        g_at = {"min": m.g_min_s, "mid": 0.5 * (m.g_min_s + m.g_max_s), "max": m.g_max_s}[self.start]
+        g_at = {"min": m.g_min_s, "mid": 0.5 * (m.g_min_s + m.g_max_s), "max": m.g_max_s}[
+            self.start
+        ]
         xi = rng.standard_normal(shape)
         return np.clip(g_at * (self.start_scale + self.start_sigma * xi), m.g_min_s, m.g_max_s)
 
     def references(self, shape, rng):
         """Mid-range reference devices, G_mid x (1 + reference_sigma xi), clipped to the range."""
         xi = rng.standard_normal(shape)
-        return np.clip(self.reference_s() * (1.0 + self.reference_sigma * xi), self.g_min_s, self.g_max_s)
+        return np.clip(
+            self.reference_s() * (1.0 + self.reference_sigma * xi), self.g_min_s, self.g_max_s
+        )
 
     def variation(self, shape, rng):
         return pulse.d2d_multipliers(self.model, shape, rng)
@@ -124,7 +148,9 @@ class LiPulseDevice:
         return pulse.apply_pulses(self.model, g, n, rng, d2d)
 
     def weights(self, g, g_ref=None):
-        return pulse.weights_reference(g, self.reference_s() if g_ref is None else g_ref, self.model)
+        return pulse.weights_reference(
+            g, self.reference_s() if g_ref is None else g_ref, self.model
+        )
 
     def weights_pair(self, g_plus, g_minus):
         return pulse.weights_differential(g_plus, g_minus, self.model)

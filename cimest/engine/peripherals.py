@@ -164,8 +164,9 @@ def threshold_steps(acc: np.ndarray, theta: int) -> tuple[np.ndarray, np.ndarray
     return dw, new_acc.astype(acc.dtype)
 
 
-def accumulate_steps(acc: np.ndarray, delta: np.ndarray, bits: int, theta: int,
-                     delta_bound: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def accumulate_steps(
+    acc: np.ndarray, delta: np.ndarray, bits: int, theta: int, delta_bound: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``accumulate`` then ``threshold_steps``, fused for the engine's per-batch update: ``acc`` is
     updated in place and only the elements that cross +-theta are returned, as (flat indices in
     ascending order, their dw). Equal to the two functions (a test holds them equal).
@@ -178,11 +179,19 @@ def accumulate_steps(acc: np.ndarray, delta: np.ndarray, bits: int, theta: int,
     """
     acc_arr = np.asarray(acc)
     delta = np.asarray(delta)
-    fast = (acc_arr.dtype == np.int32 and delta.dtype == np.int32 and delta.shape == acc_arr.shape
-            and acc_arr.flags.c_contiguous
-            and isinstance(bits, int | np.integer) and 1 <= bits <= 30
-            and (delta_bound < (1 << 30) if delta_bound is not None else
-                 int(delta.max(initial=0)) < (1 << 30) and int(delta.min(initial=0)) > -(1 << 30)))
+    fast = (
+        acc_arr.dtype == np.int32
+        and delta.dtype == np.int32
+        and delta.shape == acc_arr.shape
+        and acc_arr.flags.c_contiguous
+        and isinstance(bits, int | np.integer)
+        and 1 <= bits <= 30
+        and (
+            delta_bound < (1 << 30)
+            if delta_bound is not None
+            else int(delta.max(initial=0)) < (1 << 30) and int(delta.min(initial=0)) > -(1 << 30)
+        )
+    )
     if not fast:
         new, _ = accumulate(acc_arr, delta, bits)
         dw, new = threshold_steps(new, theta)

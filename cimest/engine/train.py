@@ -103,11 +103,20 @@ def pulse_model(graph: ComponentGraph, libraries: LibrarySet) -> PulseModel:
     xb = graph.spec.crossbar
     d = libraries.cell(xb.cell).entry.device
     gp, gd = d.gamma_p, d.gamma_d
-    if xb.c2c_sigma is not None:  # a fraction of the range per pulse: gamma = sigma x pulses across it
+    if (
+        xb.c2c_sigma is not None
+    ):  # a fraction of the range per pulse: gamma = sigma x pulses across it
         gp, gd = xb.c2c_sigma * d.n_p, xb.c2c_sigma * d.n_d
     return PulseModel(
-        g_min_s=d.g_min_s, g_max_s=d.g_max_s, n_p=d.n_p, n_d=d.n_d, alpha_p=d.alpha_p,
-        alpha_d=d.alpha_d, gamma_p=gp, gamma_d=gd, v_read_v=d.v_read_v,
+        g_min_s=d.g_min_s,
+        g_max_s=d.g_max_s,
+        n_p=d.n_p,
+        n_d=d.n_d,
+        alpha_p=d.alpha_p,
+        alpha_d=d.alpha_d,
+        gamma_p=gp,
+        gamma_d=gd,
+        v_read_v=d.v_read_v,
         d2d_sigma=xb.d2d_sigma if xb.d2d_sigma is not None else d.d2d_sigma,
     )
 
@@ -127,17 +136,34 @@ def make_setup(graph: ComponentGraph, libraries: LibrarySet) -> Setup:
         xb = spec.crossbar
         start = xb.initial_conductance
         device = DEVICE_MODELS[cell.model](
-            pulse_model(graph, libraries), cell.endurance_cycles, start=start.at,
-            start_scale=start.scale, start_sigma=start.sigma,
-            reference_sigma=xb.reference_cells.sigma if xb.reference_cells is not None else 0.0)
-    if device is not None and device.kind != "pot_dep" and spec.crossbar.weight_encoding == "reference_column":
+            pulse_model(graph, libraries),
+            cell.endurance_cycles,
+            start=start.at,
+            start_scale=start.scale,
+            start_sigma=start.sigma,
+            reference_sigma=xb.reference_cells.sigma if xb.reference_cells is not None else 0.0,
+        )
+    if (
+        device is not None
+        and device.kind != "pot_dep"
+        and spec.crossbar.weight_encoding == "reference_column"
+    ):
         raise CimestError(
             f"crossbar.cell: {spec.crossbar.cell} is {device.kind} (programmable in one direction "
             "only); use crossbar.weight_encoding: differential_pair or differential_rows"
         )
     acc = spec.peripherals.gradient_accumulator
-    return Setup(graph, device, alg.rule, variant, alg.activation_gain, alg.learning_rate,
-                  alg.update_threshold, acc.bits if acc is not None else 0, spec.workload.batch_size)
+    return Setup(
+        graph,
+        device,
+        alg.rule,
+        variant,
+        alg.activation_gain,
+        alg.learning_rate,
+        alg.update_threshold,
+        acc.bits if acc is not None else 0,
+        spec.workload.batch_size,
+    )
 
 
 def _samplers(setup: Setup, seed: int) -> dict:
@@ -150,7 +176,9 @@ def _samplers(setup: Setup, seed: int) -> dict:
         return {}
     ro = setup.spec.peripherals.readout
     layers = setup.graph.layers
-    sites = ["input"] + [f"{k}{i + 1}" for i in range(len(layers) - 1) for k in ("z", "d")] + ["out"]
+    sites = (
+        ["input"] + [f"{k}{i + 1}" for i in range(len(layers) - 1) for k in ("z", "d")] + ["out"]
+    )
     if not isinstance(ro, ComparatorSpec) or ro.rng != "lfsr":
         bits = ro.rng_bits if isinstance(ro, ComparatorSpec) else 16
         shared = IdealRng(seed, bits_per_draw=min(bits, 53))
@@ -160,8 +188,10 @@ def _samplers(setup: Setup, seed: int) -> dict:
     for i, lm in enumerate(layers[:-1]):
         lanes[f"z{i + 1}"] = lanes[f"d{i + 1}"] = lm.n_out
     period = (1 << width) - 1
-    return {s: LfsrRng(1 + (seed * 7919 + 104729 * (k + 1)) % period, n_lanes=lanes[s], width=width)
-            for k, s in enumerate(sites)}
+    return {
+        s: LfsrRng(1 + (seed * 7919 + 104729 * (k + 1)) % period, n_lanes=lanes[s], width=width)
+        for k, s in enumerate(sites)
+    }
 
 
 def init_state(setup: Setup, seed: int) -> EngineState:
@@ -200,9 +230,14 @@ def init_state(setup: Setup, seed: int) -> EngineState:
             ls.residual = np.zeros(shape)
         layers.append(ls)
     feedback = [rng.normal(0.0, 1.0 / math.sqrt(f.n_in), (f.n_in, f.n_out)) for f in graph.feedback]
-    return EngineState(epoch=0, batch=0, layers=layers, feedback=feedback,
-                       samplers=_samplers(setup, seed),
-                       device_rng=np.random.Generator(np.random.PCG64([seed, 2])))
+    return EngineState(
+        epoch=0,
+        batch=0,
+        layers=layers,
+        feedback=feedback,
+        samplers=_samplers(setup, seed),
+        device_rng=np.random.Generator(np.random.PCG64([seed, 2])),
+    )
 
 
 def check_resources(graph: ComponentGraph, n_train: int, n_features: int) -> None:
@@ -252,8 +287,9 @@ def measured_activity(graph: ComponentGraph, counts: EventCounts) -> dict[str, d
     return out
 
 
-def wear_summary(state: EngineState, graph: ComponentGraph, cell_endurance: float | None,
-                 epochs: int) -> dict:
+def wear_summary(
+    state: EngineState, graph: ComponentGraph, cell_endurance: float | None, epochs: int
+) -> dict:
     """Pulses per device: histogram, the most-written device, and lifetime in epochs."""
     all_counts = []
     most = {"layer": None, "row": None, "col": None, "device": None, "pulses": 0}
@@ -265,14 +301,28 @@ def wear_summary(state: EngineState, graph: ComponentGraph, cell_endurance: floa
         idx = np.unravel_index(int(np.argmax(p)), p.shape)
         if int(p[idx]) > most["pulses"]:
             if p.ndim == 3:
-                most = {"layer": lm.name, "device": "G+" if idx[0] == 0 else "G-", "row": int(idx[1]),
-                        "col": int(idx[2]), "pulses": int(p[idx])}
+                most = {
+                    "layer": lm.name,
+                    "device": "G+" if idx[0] == 0 else "G-",
+                    "row": int(idx[1]),
+                    "col": int(idx[2]),
+                    "pulses": int(p[idx]),
+                }
             else:
-                most = {"layer": lm.name, "device": "G", "row": int(idx[0]), "col": int(idx[1]),
-                        "pulses": int(p[idx])}
+                most = {
+                    "layer": lm.name,
+                    "device": "G",
+                    "row": int(idx[0]),
+                    "col": int(idx[1]),
+                    "pulses": int(p[idx]),
+                }
     if not all_counts:
-        return {"histogram": {"edges": [], "counts": []}, "most_written": None,
-                "mean_pulses": 0.0, "lifetime_epochs": None}
+        return {
+            "histogram": {"edges": [], "counts": []},
+            "most_written": None,
+            "mean_pulses": 0.0,
+            "lifetime_epochs": None,
+        }
     flat = np.concatenate(all_counts)
     top = int(flat.max())
     edges = np.unique(np.linspace(0, max(top, 1) + 1, num=min(top + 2, 41)).astype(np.int64))
@@ -281,9 +331,13 @@ def wear_summary(state: EngineState, graph: ComponentGraph, cell_endurance: floa
     hist = np.add.reduceat(per_value, edges[:-1])
     per_epoch = most["pulses"] / max(epochs, 1)
     lifetime = cell_endurance / per_epoch if cell_endurance and per_epoch > 0 else None
-    return {"histogram": {"edges": edges.tolist(), "counts": hist.tolist()}, "most_written": most,
-            "mean_pulses": float(flat.mean()), "lifetime_epochs": lifetime,
-            "endurance_cycles": cell_endurance}
+    return {
+        "histogram": {"edges": edges.tolist(), "counts": hist.tolist()},
+        "most_written": most,
+        "mean_pulses": float(flat.mean()),
+        "lifetime_epochs": lifetime,
+        "endurance_cycles": cell_endurance,
+    }
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -387,7 +441,11 @@ def train(
                     checkpoint.save(run_dir, state, identity)
                 raise Interrupted(
                     f"interrupted in epoch {state.epoch + 1}, batch {state.batch}; "
-                    + (f"checkpoint in {run_dir}; continue with --resume" if run_dir else "nothing saved")
+                    + (
+                        f"checkpoint in {run_dir}; continue with --resume"
+                        if run_dir
+                        else "nothing saved"
+                    )
                 )
             sel = order[state.batch * bs : (state.batch + 1) * bs]
             meter.begin(len(sel))
@@ -396,25 +454,39 @@ def train(
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 loss = train_batch(setup, state, x_train[sel], y_train[sel], meter)
             if not math.isfinite(loss):
-                raise TrainingError(f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
-                                    "lower algorithm.learning_rate")
+                raise TrainingError(
+                    f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
+                    "lower algorithm.learning_rate"
+                )
             epoch_samples += len(sel)
             if not software:
                 events_done = events_before + sum(
                     w * getattr(meter.activity[layer], field)
-                    for layer, weights in per_unit.items() for field, w in weights.items())
+                    for layer, weights in per_unit.items()
+                    for field, w in weights.items()
+                )
             state.epoch_loss_sum += loss
             state.epoch_samples += len(sel)
             state.batch += 1
             samples_done += len(sel)
             if progress is not None:
                 dt = max(time.perf_counter() - started, 1e-9)
-                progress(Progress(state.epoch + 1, epochs, state.batch, n_batches,
-                                  state.accuracy_history[-1] if state.accuracy_history else None,
-                                  state.epoch_loss_sum / max(state.epoch_samples, 1),
-                                  events_done / dt, samples_done / dt))
+                progress(
+                    Progress(
+                        state.epoch + 1,
+                        epochs,
+                        state.batch,
+                        n_batches,
+                        state.accuracy_history[-1] if state.accuracy_history else None,
+                        state.epoch_loss_sum / max(state.epoch_samples, 1),
+                        events_done / dt,
+                        samples_done / dt,
+                    )
+                )
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            acc = float(np.mean(predict(setup, state, data.x_test, seed, state.epoch) == data.y_test))
+            acc = float(
+                np.mean(predict(setup, state, data.x_test, seed, state.epoch) == data.y_test)
+            )
             acc_float = float(np.mean(predict_float(setup, state, data.x_test) == data.y_test))
         state.accuracy_history.append(acc)
         state.accuracy_float_history.append(acc_float)
@@ -429,13 +501,26 @@ def train(
             checkpoint.save(run_dir, state, identity)
         if progress is not None:
             dt = max(time.perf_counter() - started, 1e-9)
-            progress(Progress(state.epoch, epochs, n_batches, n_batches, acc,
-                              state.loss_history[-1], events_done / dt, samples_done / dt,
-                              epoch_done=True))
+            progress(
+                Progress(
+                    state.epoch,
+                    epochs,
+                    n_batches,
+                    n_batches,
+                    acc,
+                    state.loss_history[-1],
+                    events_done / dt,
+                    samples_done / dt,
+                    epoch_done=True,
+                )
+            )
     total = sum_counts(state.counts_per_epoch)
     total.source = "measured"
-    endurance = setup.device.endurance_cycles if setup.device is not None else (
-        libraries.cell(spec.crossbar.cell).entry.device.endurance_cycles)
+    endurance = (
+        setup.device.endurance_cycles
+        if setup.device is not None
+        else (libraries.cell(spec.crossbar.cell).entry.device.endurance_cycles)
+    )
     conductances: dict[str, np.ndarray] = {}
     for lm, ls in zip(graph.layers, state.layers, strict=True):
         if ls.g is not None:
@@ -443,12 +528,18 @@ def train(
             if ls.g_minus is not None:
                 conductances[f"{lm.name}.minus"] = ls.g_minus
     return TrainResult(
-        name=spec.name, rule=spec.algorithm.rule, seed=seed, epochs=state.epoch,
-        n_train_samples=n, accuracy_history=list(state.accuracy_history),
-        loss_history=list(state.loss_history), counts=total,
+        name=spec.name,
+        rule=spec.algorithm.rule,
+        seed=seed,
+        epochs=state.epoch,
+        n_train_samples=n,
+        accuracy_history=list(state.accuracy_history),
+        loss_history=list(state.loss_history),
+        counts=total,
         counts_per_epoch=list(state.counts_per_epoch),
         activity=measured_activity(graph, total) if total.n_samples and not software else {},
-        wear=wear_summary(state, graph, endurance, state.epoch), conductances=conductances,
+        wear=wear_summary(state, graph, endurance, state.epoch),
+        conductances=conductances,
         wall_time_s=time.perf_counter() - started,
         accuracy_float_history=list(state.accuracy_float_history),
     )

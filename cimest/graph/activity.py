@@ -55,26 +55,39 @@ class Activity:
         known = {f.name for f in fields(cls)}
         return cls(**{k: float(v) for k, v in data.items() if k in known})
 
-    def factors(self, lm: LayerMap, feedback: LayerMap | None = None, pulse_length: int = 1) -> dict[str, float]:
+    def factors(
+        self, lm: LayerMap, feedback: LayerMap | None = None, pulse_length: int = 1
+    ) -> dict[str, float]:
         """Densities of these totals, in the form ``workload.activity.per_layer`` takes."""
         n = max(self.samples, 1e-300)
         uses = n * lm.uses_per_sample
-        f = {"input_density": self.inputs_driven / (uses * lm.n_in),
-             "error_density": self.errors_driven / (uses * lm.n_out),
-             "gradient_density": self.gradient_terms / (uses * lm.n_weights),
-             "update_fraction": self.devices_programmed / (n * lm.n_devices),
-             "pulses_per_update": self.pulses / self.devices_programmed if self.devices_programmed else 1.0,
-             "set_fraction": self.set_pulses / self.pulses if self.pulses else 0.5,
-             "updates_per_sample": self.updates / n}
+        f = {
+            "input_density": self.inputs_driven / (uses * lm.n_in),
+            "error_density": self.errors_driven / (uses * lm.n_out),
+            "gradient_density": self.gradient_terms / (uses * lm.n_weights),
+            "update_fraction": self.devices_programmed / (n * lm.n_devices),
+            "pulses_per_update": self.pulses / self.devices_programmed
+            if self.devices_programmed
+            else 1.0,
+            "set_fraction": self.set_pulses / self.pulses if self.pulses else 0.5,
+            "updates_per_sample": self.updates / n,
+        }
         if self.row_pulses or self.col_pulses:
             f["update_row_density"] = self.row_pulses / (n * lm.n_in * pulse_length)
             f["update_col_density"] = self.col_pulses / (n * lm.n_out * pulse_length)
         return f
 
     @classmethod
-    def from_factors(cls, a: ActivityFactors, lm: LayerMap, *, batch_size: int,
-                     output_error_density: float, feedback: LayerMap | None = None,
-                     pulse_length: int = 1) -> Activity:
+    def from_factors(
+        cls,
+        a: ActivityFactors,
+        lm: LayerMap,
+        *,
+        batch_size: int,
+        output_error_density: float,
+        feedback: LayerMap | None = None,
+        pulse_length: int = 1,
+    ) -> Activity:
         """Expected totals of one sample from densities (the analytic counter's activity)."""
         uses = lm.uses_per_sample
         gradient = a.gradient_density

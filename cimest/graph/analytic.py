@@ -31,13 +31,20 @@ def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
 def defaulted_factors(graph: ComponentGraph) -> list[str]:
     """The activity factors some layer takes from its rule family's defaults (not the YAML)."""
     act = graph.spec.workload.activity
-    used = ["input_density", "error_density", "update_fraction", "pulses_per_update", "set_fraction"]
+    used = [
+        "input_density",
+        "error_density",
+        "update_fraction",
+        "pulses_per_update",
+        "set_fraction",
+    ]
     if graph.traits.update == "coincidence":
         used += ["update_row_density", "update_col_density"]
     out = []
     for name in used:
         given = getattr(act, name) is not None or all(
-            getattr(act.per_layer.get(lm.name), name, None) is not None for lm in graph.layers)
+            getattr(act.per_layer.get(lm.name), name, None) is not None for lm in graph.layers
+        )
         if not given:
             out.append(name)
     return out
@@ -50,9 +57,11 @@ def default_activity_warning(graph: ComponentGraph) -> str | None:
     missing = defaulted_factors(graph)
     if dataset == DEFAULT_ACTIVITY_DATASET or not missing or graph.spec.workload.mode != "train":
         return None
-    return (f"activity factors {', '.join(missing)} are defaults measured on {DEFAULT_ACTIVITY_DATASET}, "
-            f"not on {dataset}: train once (cimest train FILE) and paste its measured activity under "
-            "workload.activity, or estimate --measured")
+    return (
+        f"activity factors {', '.join(missing)} are defaults measured on {DEFAULT_ACTIVITY_DATASET}, "
+        f"not on {dataset}: train once (cimest train FILE) and paste its measured activity under "
+        "workload.activity, or estimate --measured"
+    )
 
 
 def analytic_activity(graph: ComponentGraph) -> dict[str, Activity]:
@@ -63,10 +72,14 @@ def analytic_activity(graph: ComponentGraph) -> dict[str, Activity]:
     # update pulse slots exist only under a coincidence update
     slots = graph.spec.algorithm.pulse_length if graph.traits.update == "coincidence" else 0
     return {
-        lm.name: Activity.from_factors(activity_of(graph, lm.name), lm, batch_size=batch,
-                                       output_error_density=out_density,
-                                       feedback=graph.plan(lm.name).feedback,
-                                       pulse_length=slots)
+        lm.name: Activity.from_factors(
+            activity_of(graph, lm.name),
+            lm,
+            batch_size=batch,
+            output_error_density=out_density,
+            feedback=graph.plan(lm.name).feedback,
+            pulse_length=slots,
+        )
         for lm in graph.layers
     }
 
@@ -77,5 +90,10 @@ def count_analytic(graph: ComponentGraph, mode: str | None = None) -> EventCount
     return graph.count(analytic_activity(graph), mode or graph.spec.workload.mode, "analytic")
 
 
-__all__ = ["activity_of", "analytic_activity", "count_analytic", "default_activity_warning",
-           "defaulted_factors"]
+__all__ = [
+    "activity_of",
+    "analytic_activity",
+    "count_analytic",
+    "default_activity_warning",
+    "defaulted_factors",
+]

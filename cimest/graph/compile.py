@@ -28,8 +28,15 @@ from cimest.graph.shapes import LayerMap, map_layer
 from cimest.spec.architecture import ArchitectureSpec, DacSpec
 from cimest.spec.rules import RULES, RuleTraits, is_binary
 
-__all__ = ["Component", "ComponentGraph", "LayerMap", "compile_graph", "conversion_steps",
-           "integration_phases", "map_layer"]
+__all__ = [
+    "Component",
+    "ComponentGraph",
+    "LayerMap",
+    "compile_graph",
+    "conversion_steps",
+    "integration_phases",
+    "map_layer",
+]
 
 
 @dataclass
@@ -92,7 +99,9 @@ class ComponentGraph:
             weights = {}
             for f in fields(Activity):
                 unit = Activity(**{f.name: 1.0})
-                weights[f.name] = sum(self.count({lm.name: unit}, "train", "analytic").counts.values())
+                weights[f.name] = sum(
+                    self.count({lm.name: unit}, "train", "analytic").counts.values()
+                )
             out[lm.name] = weights
         return out
 
@@ -109,7 +118,9 @@ class ComponentGraph:
         if training and self.spec.workload.mode != "train":
             raise ValueError("an inference chip has no training events to count")
         first = next(iter(activity.values()), None)
-        counts = EventCounts(n_samples=int(round(first.samples)) if first else 0, mode=mode, source=source)
+        counts = EventCounts(
+            n_samples=int(round(first.samples)) if first else 0, mode=mode, source=source
+        )
         exact = source == "measured"
         for lm in self.layers:
             act = activity.get(lm.name)
@@ -147,8 +158,19 @@ def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
     for i in range(n_layers):
         name = f"L{i + 1}"
         rows, cols, fit = _array(spec, name)
-        layers.append(map_layer(name, i, widths[i], widths[i + 1], i == n_layers - 1, rows, cols,
-                                xb.weight_encoding, fit))
+        layers.append(
+            map_layer(
+                name,
+                i,
+                widths[i],
+                widths[i + 1],
+                i == n_layers - 1,
+                rows,
+                cols,
+                xb.weight_encoding,
+                fit,
+            )
+        )
     traits = RULES[spec.algorithm.rule]
     train = spec.workload.mode == "train"
     binary = is_binary(spec.algorithm.rule, spec.algorithm.binary_feedback)
@@ -159,12 +181,25 @@ def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
         fb = None
         if train and traits.backward == "feedback" and not lm.is_output:
             rows, cols, fit = _array(spec, lm.name)
-            fb = map_layer(f"{lm.name}.B", lm.index, layers[-1].n_out, lm.n_out, False, rows, cols,
-                           xb.weight_encoding, fit)
+            fb = map_layer(
+                f"{lm.name}.B",
+                lm.index,
+                layers[-1].n_out,
+                lm.n_out,
+                False,
+                rows,
+                cols,
+                xb.weight_encoding,
+                fit,
+            )
             feedback.append(fb)
         per = spec.layer_peripherals(lm.name)
         inp = per.input_driver
-        input_bits = (spec.workload.input_bits if lm.index == 0 else inp.bits) if isinstance(inp, DacSpec) else 1
+        input_bits = (
+            (spec.workload.input_bits if lm.index == 0 else inp.bits)
+            if isinstance(inp, DacSpec)
+            else 1
+        )
         plan = LayerPlan(spec, lm, per, traits, binary, train, fb, input_bits)
         plans[lm.name] = plan
         for r in ROLES.values():
@@ -179,12 +214,30 @@ def _data_path(layers: list[LayerMap], comps: dict, spec: ArchitectureSpec) -> n
     g = nx.DiGraph(name=spec.name)
     g.add_node("chip", kind="chip", label=spec.name)
     for (layer, name), c in comps.items():
-        g.add_node(c.id, kind=c.kind, role=name, layer=layer, variant=c.variant or "",
-                   count=c.count, bits=c.bits or 0, phase=c.phase)
+        g.add_node(
+            c.id,
+            kind=c.kind,
+            role=name,
+            layer=layer,
+            variant=c.variant or "",
+            count=c.count,
+            bits=c.bits or 0,
+            phase=c.phase,
+        )
     for lm in layers:
-        g.add_node(lm.name, kind="layer", n_in=lm.n_in, n_out=lm.n_out, row_tiles=lm.row_tiles,
-                   col_tiles=lm.col_tiles, tiles=lm.n_tiles, rows=lm.rows, cols=lm.cols,
-                   uses_per_sample=lm.uses_per_sample, utilisation=lm.utilisation)
+        g.add_node(
+            lm.name,
+            kind="layer",
+            n_in=lm.n_in,
+            n_out=lm.n_out,
+            row_tiles=lm.row_tiles,
+            col_tiles=lm.col_tiles,
+            tiles=lm.n_tiles,
+            rows=lm.rows,
+            cols=lm.cols,
+            uses_per_sample=lm.uses_per_sample,
+            utilisation=lm.utilisation,
+        )
         g.add_edge("chip", lm.name, relation="contains")
         for (layer, _), c in comps.items():
             if layer == lm.name:
@@ -198,11 +251,18 @@ def _data_path(layers: list[LayerMap], comps: dict, spec: ArchitectureSpec) -> n
             if (L, opt) in comps:
                 chain.append(f"{L}.{opt}")
         readout_bits = comps[(L, "readout")].bits or 1
-        bits_in = in_bits if prev_out is None else comps[(layers[lm.index - 1].name, "readout")].bits or 1
+        bits_in = (
+            in_bits if prev_out is None else comps[(layers[lm.index - 1].name, "readout")].bits or 1
+        )
         if prev_out is not None:
             g.add_edge(prev_out, chain[0], relation="data", bits=bits_in, width=lm.n_in)
         for a, b in zip(chain, chain[1:], strict=False):
-            g.add_edge(a, b, relation="data", bits=readout_bits if "readout" in a else bits_in,
-                       width=lm.n_out if "readout" in a else lm.n_in)
+            g.add_edge(
+                a,
+                b,
+                relation="data",
+                bits=readout_bits if "readout" in a else bits_in,
+                width=lm.n_out if "readout" in a else lm.n_in,
+            )
         prev_out = chain[-1]
     return g

@@ -169,8 +169,14 @@ def _uses(p: LayerPlan, a: Activity) -> float:
 
 def _cell(p: LayerPlan) -> Component:
     lm = p.lm
-    return Component(lm.name, "cell", "cell", p.spec.crossbar.cell, lm.n_tiles * lm.rows * lm.cols,
-                     note=f"{lm.n_tiles} tiles of {lm.rows}x{lm.cols}")
+    return Component(
+        lm.name,
+        "cell",
+        "cell",
+        p.spec.crossbar.cell,
+        lm.n_tiles * lm.rows * lm.cols,
+        note=f"{lm.n_tiles} tiles of {lm.rows}x{lm.cols}",
+    )
 
 
 def _cell_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -211,8 +217,16 @@ def _input_driver(p: LayerPlan) -> Component:
     drivers = lm.n_tiles * lm.rows
     if isinstance(inp, DacSpec):
         if inp.bit_serial:
-            return Component(lm.name, "input_driver", "row_driver", inp.variant, drivers, 1,
-                             note=f"bit-serial, {p.input_bits} cycles", cycles=p.input_bits)
+            return Component(
+                lm.name,
+                "input_driver",
+                "row_driver",
+                inp.variant,
+                drivers,
+                1,
+                note=f"bit-serial, {p.input_bits} cycles",
+                cycles=p.input_bits,
+            )
         return Component(lm.name, "input_driver", "dac", inp.variant, drivers, p.input_bits)
     return Component(lm.name, "input_driver", "row_driver", inp.variant, drivers, 1)
 
@@ -232,13 +246,22 @@ def _input_driver_latency(c: Component, p, lat: Latency, a):
 def _readout(p: LayerPlan) -> Component:
     lm, ro = p.lm, p.readout_spec
     if isinstance(ro, ComparatorSpec):
-        return Component(lm.name, "readout", "comparator", ro.variant,
-                         lm.col_tiles * lm.weight_cols_per_tile, 1)
+        return Component(
+            lm.name, "readout", "comparator", ro.variant, lm.col_tiles * lm.weight_cols_per_tile, 1
+        )
     units = lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
     integration = p.integration()
     phases = integration[0] if integration else (1,)
-    return Component(lm.name, "readout", "adc", ro.variant, units, ro.bits, cycles=len(phases),
-                     note=f"{len(phases)} conversion phases" if len(phases) > 1 else "")
+    return Component(
+        lm.name,
+        "readout",
+        "adc",
+        ro.variant,
+        units,
+        ro.bits,
+        cycles=len(phases),
+        note=f"{len(phases)} conversion phases" if len(phases) > 1 else "",
+    )
 
 
 def _adc_conversions(p: LayerPlan, a: Activity) -> float:
@@ -292,8 +315,14 @@ def _is_adc(p: LayerPlan) -> bool:
 
 def _partial_sum_adder(p: LayerPlan) -> Component | None:
     if _is_adc(p) and p.lm.row_tiles > 1:
-        return Component(p.lm.name, "partial_sum_adder", "adder", p.per.digital_variant, p.lm.n_out,
-                         p.readout_spec.bits)
+        return Component(
+            p.lm.name,
+            "partial_sum_adder",
+            "adder",
+            p.per.digital_variant,
+            p.lm.n_out,
+            p.readout_spec.bits,
+        )
     return None
 
 
@@ -311,9 +340,16 @@ def _integrator(p: LayerPlan) -> Component | None:
         return None
     phases = integration[0]
     steps = sum(2**b - 1 for b in phases)
-    return Component(p.lm.name, "integrator", "integrator", p.readout_spec.integrator.variant,
-                     p.lm.n_tiles * p.lm.cols, None,
-                     note=f"{steps} integration steps over phases of {phases} input bits", cycles=steps)
+    return Component(
+        p.lm.name,
+        "integrator",
+        "integrator",
+        p.readout_spec.integrator.variant,
+        p.lm.n_tiles * p.lm.cols,
+        None,
+        note=f"{steps} integration steps over phases of {phases} input bits",
+        cycles=steps,
+    )
 
 
 def _lanes(p: LayerPlan, a: Activity) -> float:
@@ -323,22 +359,43 @@ def _lanes(p: LayerPlan, a: Activity) -> float:
 def _sample_hold(p: LayerPlan) -> Component | None:
     if p.integration() is None:
         return None
-    return Component(p.lm.name, "sample_hold", "sample_hold", p.readout_spec.integrator.sample_variant,
-                     p.lm.n_tiles * p.lm.cols, None, note="one charge sample per input bit",
-                     cycles=p.input_cycles)
+    return Component(
+        p.lm.name,
+        "sample_hold",
+        "sample_hold",
+        p.readout_spec.integrator.sample_variant,
+        p.lm.n_tiles * p.lm.cols,
+        None,
+        note="one charge sample per input bit",
+        cycles=p.input_cycles,
+    )
 
 
 def _neuron_wordline(p: LayerPlan) -> Component | None:
     if p.integration() is None or p.readout_spec.integrator.wordline_variant is None:
         return None
-    return Component(p.lm.name, "neuron_wordline", "row_driver", p.readout_spec.integrator.wordline_variant,
-                     p.lm.n_tiles * p.lm.cols, 1, note="toggled once per input bit", cycles=p.input_cycles)
+    return Component(
+        p.lm.name,
+        "neuron_wordline",
+        "row_driver",
+        p.readout_spec.integrator.wordline_variant,
+        p.lm.n_tiles * p.lm.cols,
+        1,
+        note="toggled once per input bit",
+        cycles=p.input_cycles,
+    )
 
 
 def _shift_add(p: LayerPlan) -> Component | None:
     if isinstance(p.per.input_driver, DacSpec) and p.per.input_driver.bit_serial:
-        return Component(p.lm.name, "shift_add", "shift_add", p.per.digital_variant,
-                         p.lm.n_tiles * p.lm.cols, None)
+        return Component(
+            p.lm.name,
+            "shift_add",
+            "shift_add",
+            p.per.digital_variant,
+            p.lm.n_tiles * p.lm.cols,
+            None,
+        )
     return None
 
 
@@ -353,11 +410,19 @@ def _shift_add_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
 def _activation(p: LayerPlan) -> Component | None:
     lm = p.lm
     if lm.is_output:
-        return Component(lm.name, "activation", "activation", p.per.activation_variant, 1, note="softmax")
+        return Component(
+            lm.name, "activation", "activation", p.per.activation_variant, 1, note="softmax"
+        )
     if _is_adc(p):
         units = _readout(p).count
-        return Component(lm.name, "activation", "activation", p.per.activation_variant,
-                         math.ceil(units / lm.row_tiles), note="sigmoid")
+        return Component(
+            lm.name,
+            "activation",
+            "activation",
+            p.per.activation_variant,
+            math.ceil(units / lm.row_tiles),
+            note="sigmoid",
+        )
     return None
 
 
@@ -370,6 +435,7 @@ def _per_output(phase: str, action: str, training_only: bool = False):
     def events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
         if training or not training_only:
             yield phase, action, _uses(p, a) * p.lm.n_out
+
     return events
 
 
@@ -377,6 +443,7 @@ def _rng_bits_per_output(training_only: bool):
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
         if training or not training_only:
             yield "forward", "bit", _uses(p, a) * p.lm.n_out * (c.bits or 1)
+
     return events
 
 
@@ -417,8 +484,14 @@ def _derivative_unit(p: LayerPlan) -> Component | None:
     if p.lm.is_output or not _is_adc(p) or not p.train:
         return None
     units = _readout(p).count
-    return Component(p.lm.name, "derivative_unit", "multiplier", p.per.digital_variant,
-                     math.ceil(units / p.lm.row_tiles), p.readout_spec.bits)
+    return Component(
+        p.lm.name,
+        "derivative_unit",
+        "multiplier",
+        p.per.digital_variant,
+        math.ceil(units / p.lm.row_tiles),
+        p.readout_spec.bits,
+    )
 
 
 def _sampling_bits(p: LayerPlan) -> int:
@@ -429,8 +502,15 @@ def _sampling_bits(p: LayerPlan) -> int:
 def _input_rng(p: LayerPlan) -> Component | None:
     if p.lm.index != 0 or not p.binary:
         return None
-    return Component(p.lm.name, "input_rng", "rng", p.per.rng_variant, p.lm.n_in, _sampling_bits(p),
-                     note="samples the network input to {0, 1}")
+    return Component(
+        p.lm.name,
+        "input_rng",
+        "rng",
+        p.per.rng_variant,
+        p.lm.n_in,
+        _sampling_bits(p),
+        note="samples the network input to {0, 1}",
+    )
 
 
 def _input_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -443,8 +523,16 @@ def _input_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -
 def _error_rng(p: LayerPlan) -> Component | None:
     if not (p.lm.is_output and p.binary and p.train):
         return None
-    return Component(p.lm.name, "error_rng", "rng", p.per.rng_variant, p.lm.n_out, _sampling_bits(p),
-                     phase="backward", note="samples the softmax for the output error")
+    return Component(
+        p.lm.name,
+        "error_rng",
+        "rng",
+        p.per.rng_variant,
+        p.lm.n_out,
+        _sampling_bits(p),
+        phase="backward",
+        note="samples the softmax for the output error",
+    )
 
 
 def _error_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -465,10 +553,24 @@ def _mvm_input(prefix: str):
         drive_lines = array.n_tiles * (array.cols if prefix == "error_" else array.rows)
         driver = p.per.error_input
         if isinstance(driver, DacSpec):
-            return Component(p.lm.name, f"{prefix}input", "dac", driver.variant, drive_lines, driver.bits,
-                             phase="backward")
-        return Component(p.lm.name, f"{prefix}input", "ternary_driver", driver.variant, drive_lines, 2,
-                         phase="backward")
+            return Component(
+                p.lm.name,
+                f"{prefix}input",
+                "dac",
+                driver.variant,
+                drive_lines,
+                driver.bits,
+                phase="backward",
+            )
+        return Component(
+            p.lm.name,
+            f"{prefix}input",
+            "ternary_driver",
+            driver.variant,
+            drive_lines,
+            2,
+            phase="backward",
+        )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
         if not training:
@@ -493,8 +595,15 @@ def _feedback_cell(p: LayerPlan) -> Component | None:
     if not _analog_backward(p, "feedback_"):
         return None
     fb = p.feedback
-    return Component(p.lm.name, "feedback_cell", "cell", p.spec.crossbar.cell, fb.n_tiles * fb.rows * fb.cols,
-                     phase="backward", note="fixed random feedback matrix B (never updated)")
+    return Component(
+        p.lm.name,
+        "feedback_cell",
+        "cell",
+        p.spec.crossbar.cell,
+        fb.n_tiles * fb.rows * fb.cols,
+        phase="backward",
+        note="fixed random feedback matrix B (never updated)",
+    )
 
 
 def _feedback_cell_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -509,10 +618,14 @@ def _mvm_readout(prefix: str):
         array, _, _, n_read, _ = p.error_mvm
         ro = p.per.error_readout
         if ro.kind == "comparator":
-            return Component(p.lm.name, f"{prefix}readout", "comparator", ro.variant, n_read, 1, phase="backward")
+            return Component(
+                p.lm.name, f"{prefix}readout", "comparator", ro.variant, n_read, 1, phase="backward"
+            )
         side = array.rows if prefix == "error_" else array.cols
         units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
-        return Component(p.lm.name, f"{prefix}readout", "adc", ro.variant, units, ro.bits, phase="backward")
+        return Component(
+            p.lm.name, f"{prefix}readout", "adc", ro.variant, units, ro.bits, phase="backward"
+        )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
         if not training:
@@ -545,12 +658,30 @@ def _mvm_adc_part(prefix: str, name: str):
         units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
         dv = p.per.digital_variant
         if name == "mux" and ro.columns_per_adc > 1:
-            return Component(p.lm.name, f"{prefix}mux", "mux", None, units, ro.bits, phase="backward")
+            return Component(
+                p.lm.name, f"{prefix}mux", "mux", None, units, ro.bits, phase="backward"
+            )
         if name == "partial_sum_adder" and tiles > 1:
-            return Component(p.lm.name, f"{prefix}partial_sum_adder", "adder", dv, n_read, ro.bits, phase="backward")
+            return Component(
+                p.lm.name,
+                f"{prefix}partial_sum_adder",
+                "adder",
+                dv,
+                n_read,
+                ro.bits,
+                phase="backward",
+            )
         if name == "scale" and not p.binary:
-            return Component(p.lm.name, f"{prefix}scale", "multiplier", dv, math.ceil(units / tiles), ro.bits,
-                             phase="backward", note="multiplies the error by the activation derivative")
+            return Component(
+                p.lm.name,
+                f"{prefix}scale",
+                "multiplier",
+                dv,
+                math.ceil(units / tiles),
+                ro.bits,
+                phase="backward",
+                note="multiplies the error by the activation derivative",
+            )
         return None
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -581,10 +712,26 @@ def _digital_backward(name: str, kind: str, action: str):
             return None
         array = p.error_mvm[0]
         if kind == "sram_buffer":
-            return Component(p.lm.name, name, kind, d.buffer_variant, array.n_weights * d.bits, d.bits,
-                             phase="backward", note=f"{d.bits}-bit digital copy of the weights")
-        return Component(p.lm.name, name, kind, d.variant or p.per.digital_variant, p.error_mvm[3], d.bits,
-                         phase="backward", note="digital error MVM, one unit per error line read")
+            return Component(
+                p.lm.name,
+                name,
+                kind,
+                d.buffer_variant,
+                array.n_weights * d.bits,
+                d.bits,
+                phase="backward",
+                note=f"{d.bits}-bit digital copy of the weights",
+            )
+        return Component(
+            p.lm.name,
+            name,
+            kind,
+            d.variant or p.per.digital_variant,
+            p.error_mvm[3],
+            d.bits,
+            phase="backward",
+            note="digital error MVM, one unit per error line read",
+        )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
         if training:
@@ -609,8 +756,16 @@ def _gradient_accumulator(p: LayerPlan) -> Component | None:
     acc = p.per.gradient_accumulator
     if not _accumulate(p) or acc is None:
         return None
-    return Component(p.lm.name, "gradient_accumulator", "sram_buffer", acc.variant, p.lm.n_weights * acc.bits,
-                     acc.bits, phase="update", note=f"{acc.bits}-bit accumulator per weight")
+    return Component(
+        p.lm.name,
+        "gradient_accumulator",
+        "sram_buffer",
+        acc.variant,
+        p.lm.n_weights * acc.bits,
+        acc.bits,
+        phase="update",
+        note=f"{acc.bits}-bit accumulator per weight",
+    )
 
 
 def _gradient_accumulator_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -630,8 +785,15 @@ def _gradient_adder(p: LayerPlan) -> Component | None:
     if not _accumulate(p):
         return None
     bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
-    return Component(p.lm.name, "gradient_adder", "accumulator", p.per.digital_variant, p.lm.n_tiles * p.lm.cols,
-                     bits, phase="update")
+    return Component(
+        p.lm.name,
+        "gradient_adder",
+        "accumulator",
+        p.per.digital_variant,
+        p.lm.n_tiles * p.lm.cols,
+        bits,
+        phase="update",
+    )
 
 
 def _gradient_ops(c, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -643,8 +805,16 @@ def _gradient_multiplier(p: LayerPlan) -> Component | None:
     if not _accumulate(p) or p.binary:
         return None
     bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
-    return Component(p.lm.name, "gradient_multiplier", "multiplier", p.per.digital_variant,
-                     p.lm.n_tiles * p.lm.cols, bits, phase="update", note="digital outer product x * delta")
+    return Component(
+        p.lm.name,
+        "gradient_multiplier",
+        "multiplier",
+        p.per.digital_variant,
+        p.lm.n_tiles * p.lm.cols,
+        bits,
+        phase="update",
+        note="digital outer product x * delta",
+    )
 
 
 def _row_serial_latency(c, p: LayerPlan, lat: Latency, a):
@@ -656,8 +826,15 @@ def _row_serial_latency(c, p: LayerPlan, lat: Latency, a):
 def _write_driver(p: LayerPlan) -> Component | None:
     if not _accumulate(p):
         return None
-    return Component(p.lm.name, "write_driver", "write_driver", p.per.update.variant, p.lm.n_tiles * p.lm.cols,
-                     None, phase="update")
+    return Component(
+        p.lm.name,
+        "write_driver",
+        "write_driver",
+        p.per.update.variant,
+        p.lm.n_tiles * p.lm.cols,
+        None,
+        phase="update",
+    )
 
 
 def _write_driver_events(c, p, a: Activity, training: bool) -> Events:
@@ -673,8 +850,16 @@ def _update_rng(p: LayerPlan) -> Component | None:
     if not _coincidence(p):
         return None
     u = p.per.update
-    return Component(p.lm.name, "update_rng", "rng", u.rng_variant or "lfsr", p.lm.n_in + p.lm.n_out, u.rng_bits,
-                     phase="update", note=f"one draw per line per slot, {p.spec.algorithm.pulse_length} slots")
+    return Component(
+        p.lm.name,
+        "update_rng",
+        "rng",
+        u.rng_variant or "lfsr",
+        p.lm.n_in + p.lm.n_out,
+        u.rng_bits,
+        phase="update",
+        note=f"one draw per line per slot, {p.spec.algorithm.pulse_length} slots",
+    )
 
 
 def _update_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -689,8 +874,16 @@ def _update_line_driver(side: str):
             return None
         lm = p.lm
         n = lm.n_tiles * (lm.rows if side == "row" else lm.cols)
-        return Component(lm.name, f"update_{side}_driver", "row_driver", p.per.update.variant, n, 1,
-                         phase="update", note="stochastic update pulses")
+        return Component(
+            lm.name,
+            f"update_{side}_driver",
+            "row_driver",
+            p.per.update.variant,
+            n,
+            1,
+            phase="update",
+            note="stochastic update pulses",
+        )
 
     def events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
         if not training:
@@ -709,25 +902,50 @@ def _update_line_driver(side: str):
 ROLES: dict[str, Role] = {
     r.name: r
     for r in (
-        Role("cell", _cell, _cell_events, _cell_latency, "the crossbar cells (weights and references)"),
+        Role(
+            "cell",
+            _cell,
+            _cell_events,
+            _cell_latency,
+            "the crossbar cells (weights and references)",
+        ),
         Role("input_driver", _input_driver, _input_driver_events, _input_driver_latency),
         Role("readout", _readout, _readout_events, _readout_latency),
-        Role("integrator", _integrator,
-             lambda c, p, a, t: [("forward", "step", _lanes(p, a) * c.cycles)],
-             lambda c, p, lat, a: [("forward", c.cycles * lat("step"))]),
-        Role("sample_hold", _sample_hold,
-             lambda c, p, a, t: [("forward", "sample", _lanes(p, a) * p.input_cycles)],
-             # the per-bit samples overlap the integration; one sample step per phase
-             lambda c, p, lat, a: [("forward", len(p.integration()[0]) * lat("sample"))]),
-        Role("neuron_wordline", _neuron_wordline,
-             lambda c, p, a, t: [("forward", "drive", _lanes(p, a) * p.input_cycles)], _none),
+        Role(
+            "integrator",
+            _integrator,
+            lambda c, p, a, t: [("forward", "step", _lanes(p, a) * c.cycles)],
+            lambda c, p, lat, a: [("forward", c.cycles * lat("step"))],
+        ),
+        Role(
+            "sample_hold",
+            _sample_hold,
+            lambda c, p, a, t: [("forward", "sample", _lanes(p, a) * p.input_cycles)],
+            # the per-bit samples overlap the integration; one sample step per phase
+            lambda c, p, lat, a: [("forward", len(p.integration()[0]) * lat("sample"))],
+        ),
+        Role(
+            "neuron_wordline",
+            _neuron_wordline,
+            lambda c, p, a, t: [("forward", "drive", _lanes(p, a) * p.input_cycles)],
+            _none,
+        ),
         Role("readout_mux", _readout_mux, _readout_mux_events, _none),
         Role("partial_sum_adder", _partial_sum_adder, _partial_sum_events, _partial_sum_latency),
         Role("activation", _activation, _per_output("forward", "evaluate"), _activation_latency),
-        Role("derivative_unit", _derivative_unit, _per_output("forward", "op", training_only=True), _none),
+        Role(
+            "derivative_unit",
+            _derivative_unit,
+            _per_output("forward", "op", training_only=True),
+            _none,
+        ),
         Role("readout_rng", _readout_rng, _rng_bits_per_output(training_only=False), _none),
-        Role("derivative_comparator", _derivative_comparator,
-             _per_output("forward", "compare", training_only=True), _none),
+        Role(
+            "derivative_comparator",
+            _derivative_comparator,
+            _per_output("forward", "compare", training_only=True),
+            _none,
+        ),
         Role("derivative_rng", _derivative_rng, _rng_bits_per_output(training_only=True), _none),
         Role("input_rng", _input_rng, _input_rng_events, _none),
         Role("shift_add", _shift_add, _shift_add_events, _none),
@@ -738,8 +956,12 @@ ROLES: dict[str, Role] = {
         _mvm_adc_part("error_", "partial_sum_adder"),
         _mvm_adc_part("error_", "scale"),
         _mvm_input("feedback_"),
-        Role("feedback_cell", _feedback_cell, _feedback_cell_events,
-             lambda c, p, lat, a: [("backward", lat("read"))]),
+        Role(
+            "feedback_cell",
+            _feedback_cell,
+            _feedback_cell_events,
+            lambda c, p, lat, a: [("backward", lat("read"))],
+        ),
         _mvm_readout("feedback_"),
         _mvm_adc_part("feedback_", "mux"),
         _mvm_adc_part("feedback_", "partial_sum_adder"),
@@ -767,4 +989,6 @@ def role(name: str) -> Role:
     try:
         return ROLES[name]
     except KeyError:
-        raise KeyError(f"unknown component role '{name}'; declared roles: {', '.join(ROLES)}") from None
+        raise KeyError(
+            f"unknown component role '{name}'; declared roles: {', '.join(ROLES)}"
+        ) from None

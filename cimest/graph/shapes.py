@@ -107,8 +107,17 @@ def columns_needed(n_out: int, encoding: str) -> int:
     return n_out + 1
 
 
-def map_layer(name: str, index: int, n_in: int, n_out: int, is_output: bool, rows: int, cols: int,
-              encoding: str, fit: bool = False) -> LayerMap:
+def map_layer(
+    name: str,
+    index: int,
+    n_in: int,
+    n_out: int,
+    is_output: bool,
+    rows: int,
+    cols: int,
+    encoding: str,
+    fit: bool = False,
+) -> LayerMap:
     """Map an ``n_in x n_out`` weight matrix onto tiles of ``rows x cols`` cells (``fit``: shrunk
     to the layer where it needs less)."""
     rows_per_input = 2 if encoding == "differential_rows" else 1

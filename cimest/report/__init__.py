@@ -8,5 +8,13 @@ from cimest.report.export import breakdown_csv, report_records, write_exports
 from cimest.report.html import render_report, write_report
 from cimest.report.model import KPIS, ReportDesign, design_from
 
-__all__ = ["KPIS", "ReportDesign", "breakdown_csv", "design_from", "render_report", "report_records",
-           "write_exports", "write_report"]
+__all__ = [
+    "KPIS",
+    "ReportDesign",
+    "breakdown_csv",
+    "design_from",
+    "render_report",
+    "report_records",
+    "write_exports",
+    "write_report",
+]

@@ -9,8 +9,18 @@ import os
 from cimest.output import to_json, write_atomic
 from cimest.report.model import KPIS, ReportDesign
 
-CSV_HEADER = ["design", "layer", "phase", "component", "kind", "variant", "action",
-              "count_per_sample", "energy_j_per_sample", "energy_j_per_mac"]
+CSV_HEADER = [
+    "design",
+    "layer",
+    "phase",
+    "component",
+    "kind",
+    "variant",
+    "action",
+    "count_per_sample",
+    "energy_j_per_sample",
+    "energy_j_per_mac",
+]
 
 
 def report_records(designs: list[ReportDesign]) -> list[dict]:
@@ -36,13 +46,28 @@ def breakdown_csv(designs: list[ReportDesign]) -> str:
     for d in designs:
         macs = d.total_macs or 1
         for r in d.estimate.breakdown:
-            w.writerow([d.name, r.layer, r.phase, r.component, r.kind, r.variant, r.action,
-                        repr(r.count), repr(r.energy_j), repr(r.energy_j / macs)])
+            w.writerow(
+                [
+                    d.name,
+                    r.layer,
+                    r.phase,
+                    r.component,
+                    r.kind,
+                    r.variant,
+                    r.action,
+                    repr(r.count),
+                    repr(r.energy_j),
+                    repr(r.energy_j / macs),
+                ]
+            )
     return buf.getvalue()
 
 
-def write_exports(designs: list[ReportDesign], json_path: str | os.PathLike | None = None,
-                  csv_path: str | os.PathLike | None = None) -> None:
+def write_exports(
+    designs: list[ReportDesign],
+    json_path: str | os.PathLike | None = None,
+    csv_path: str | os.PathLike | None = None,
+) -> None:
     if json_path:
         write_atomic(json_path, to_json(report_records(designs)))
     if csv_path:

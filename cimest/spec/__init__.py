@@ -57,7 +57,9 @@ def _load(model, path: str | os.PathLike, data=None, name: str | None = None) ->
         name = name or str(path)
         lines = {}
     if not isinstance(data, dict):
-        raise SpecError([Problem(name, 1, "", f"expected a mapping of fields, got {type(data).__name__}")])
+        raise SpecError(
+            [Problem(name, 1, "", f"expected a mapping of fields, got {type(data).__name__}")]
+        )
     spec = validate_model(model, data, lines, name)
     return Loaded(spec, name, lines)
 

@@ -70,13 +70,24 @@ class ActivityFactors(StrictModel):
 DEFAULT_ACTIVITY_DATASET = "digits"
 
 DEFAULT_ACTIVITY: dict[str, dict[str, float]] = {
-    "binary": {"input_density": 0.5, "error_density": 0.3, "update_fraction": 2e-4,
-               "pulses_per_update": 1.0, "set_fraction": 0.5},
-    "full_precision": {"input_density": 1.0, "error_density": 1.0, "update_fraction": 5e-4,
-                       "pulses_per_update": 1.0, "set_fraction": 0.5,
-                       # pulse_coincidence (pc-rram-32nm, digits, 3 epochs, batch 1): 14-20 % of
-                       # the row slots and 2-7 % of the column slots fire
-                       "update_row_density": 0.15, "update_col_density": 0.05},
+    "binary": {
+        "input_density": 0.5,
+        "error_density": 0.3,
+        "update_fraction": 2e-4,
+        "pulses_per_update": 1.0,
+        "set_fraction": 0.5,
+    },
+    "full_precision": {
+        "input_density": 1.0,
+        "error_density": 1.0,
+        "update_fraction": 5e-4,
+        "pulses_per_update": 1.0,
+        "set_fraction": 0.5,
+        # pulse_coincidence (pc-rram-32nm, digits, 3 epochs, batch 1): 14-20 % of
+        # the row slots and 2-7 % of the column slots fire
+        "update_row_density": 0.15,
+        "update_col_density": 0.05,
+    },
 }
 
 
@@ -115,16 +126,22 @@ class WorkloadSpec(StrictModel):
         features, classes = EMBEDDED_DATASETS[self.dataset]
         if self.network[0] == features and self.network[-1] >= classes:
             return None
-        return (f"{self.network} does not fit dataset {self.dataset} ({features} features, "
-                f"{classes} classes): the first width must be {features} and the last at least {classes}")
+        return (
+            f"{self.network} does not fit dataset {self.dataset} ({features} features, "
+            f"{classes} classes): the first width must be {features} and the last at least {classes}"
+        )
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value in EMBEDDED_DATASETS or (value.startswith(IDX_PREFIX) and value[len(IDX_PREFIX):].strip()):
+        if value in EMBEDDED_DATASETS or (
+            value.startswith(IDX_PREFIX) and value[len(IDX_PREFIX) :].strip()
+        ):
             return value
         if value.startswith(IDX_PREFIX):
-            raise ValueError(f"give a directory after '{IDX_PREFIX}' (the folder of the four MNIST idx files)")
+            raise ValueError(
+                f"give a directory after '{IDX_PREFIX}' (the folder of the four MNIST idx files)"
+            )
         options = [*EMBEDDED_DATASETS, f"{IDX_PREFIX}<dir>"]
         guess = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
         hint = f"; did you mean '{guess[0]}'?" if guess else "."
@@ -191,7 +208,9 @@ class CrossbarSpec(StrictModel):
     """Columns (outputs) of one crossbar tile."""
     cell: str
     """A cell variant of one of the architecture's libraries."""
-    weight_encoding: Literal["reference_column", "differential_pair", "differential_rows"] = "reference_column"
+    weight_encoding: Literal["reference_column", "differential_pair", "differential_rows"] = (
+        "reference_column"
+    )
     """reference_column: one device per weight, one reference column per tile;
     differential_pair: two devices (G+ and G-) per weight on neighbouring columns;
     differential_rows: two devices per weight on neighbouring rows, driven +V and -V (NeuRRAM):
@@ -206,7 +225,9 @@ class CrossbarSpec(StrictModel):
     """Real reference devices (reference_column encoding): one per row for the forward pass and
     one per column for the backward pass, each mid-range with a device-to-device variation, as
     Li et al.'s code has them. Omitted: ideal mid-range references."""
-    initial_conductance: InitialConductanceSpec = Field(default_factory=lambda: InitialConductanceSpec())
+    initial_conductance: InitialConductanceSpec = Field(
+        default_factory=lambda: InitialConductanceSpec()
+    )
     """Conductances of fresh devices: G0 = G_at x (scale + sigma x xi), clipped to the range."""
     size: Literal["fixed", "fit"] = "fixed"
     """fixed: every tile has rows x cols cells; fit: a layer smaller than a tile gets a tile sized
@@ -330,6 +351,8 @@ InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
 Readout = Annotated[ComparatorSpec | AdcSpec, Field(discriminator="kind")]
 ErrorReadout = Annotated[SignComparatorSpec | AdcSpec, Field(discriminator="kind")]
 ErrorInput = Annotated[TernaryDriverSpec | DacSpec, Field(discriminator="kind")]
+
+
 class CoincidenceSpec(StrictModel):
     kind: Literal["coincidence"]
     """Stochastic pulse trains of algorithm.pulse_length slots on the rows (probability ~ x) and
@@ -420,7 +443,9 @@ class ArchitectureSpec(StrictModel):
     """Converters, drivers, read-out and update circuits (one discriminated section each)."""
     calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
     """Multiplicative energy factors per component kind (post-layout calibration); `cimest calibrate` fits them."""
-    area_calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(default_factory=dict)
+    area_calibration: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(
+        default_factory=dict
+    )
     """Multiplicative area factors per component kind; `cimest calibrate` fits them to a measured area breakdown."""
 
     @model_validator(mode="after")
@@ -439,7 +464,9 @@ class ArchitectureSpec(StrictModel):
         own = self.peripherals.per_layer.get(layer)
         if own is None:
             return self.peripherals
-        return self.peripherals.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+        return self.peripherals.model_copy(
+            update={k: getattr(own, k) for k in own.model_fields_set}
+        )
 
     def _problem(self) -> str | None:  # noqa: C901 - one check after another, each with its message
         rule = self.algorithm.rule
@@ -448,71 +475,112 @@ class ArchitectureSpec(StrictModel):
         train = self.workload.mode == "train"
         p = self.peripherals
         names = self.layer_names()
-        for section, overrides in (("crossbar", self.crossbar.per_layer), ("peripherals", p.per_layer)):
+        for section, overrides in (
+            ("crossbar", self.crossbar.per_layer),
+            ("peripherals", p.per_layer),
+        ):
             for name in overrides:
                 if name not in names:
                     guess = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
                     hint = f"; did you mean '{guess[0]}'?" if guess else "."
-                    return (f"{section}.per_layer: no layer '{name}'{hint} The network "
-                            f"{self.workload.network} has layers {', '.join(names)}")
-        if self.crossbar.reference_cells is not None and self.crossbar.weight_encoding != "reference_column":
-            return ("crossbar.reference_cells: pairs read G+ against G- and have no reference cells; "
-                    "use weight_encoding: reference_column or remove reference_cells")
+                    return (
+                        f"{section}.per_layer: no layer '{name}'{hint} The network "
+                        f"{self.workload.network} has layers {', '.join(names)}"
+                    )
+        if (
+            self.crossbar.reference_cells is not None
+            and self.crossbar.weight_encoding != "reference_column"
+        ):
+            return (
+                "crossbar.reference_cells: pairs read G+ against G- and have no reference cells; "
+                "use weight_encoding: reference_column or remove reference_cells"
+            )
         if self.workload.inference_samples > 1 and not binary:
-            return (f"workload.inference_samples: only comparator read-outs sample their outputs; "
-                    f"rule {rule} reads deterministically, so use 1")
-        hidden = [(f"peripherals.per_layer.{n}.readout" if "readout" in p.per_layer.get(n, LayerPeripheralsSpec()).model_fields_set
-                   else "peripherals.readout", self.layer_peripherals(n).readout) for n in names[:-1]]
+            return (
+                f"workload.inference_samples: only comparator read-outs sample their outputs; "
+                f"rule {rule} reads deterministically, so use 1"
+            )
+        hidden = [
+            (
+                f"peripherals.per_layer.{n}.readout"
+                if "readout" in p.per_layer.get(n, LayerPeripheralsSpec()).model_fields_set
+                else "peripherals.readout",
+                self.layer_peripherals(n).readout,
+            )
+            for n in names[:-1]
+        ]
         for where, ro in hidden:
             if binary and ro.kind != "comparator":
-                return (f"{where}: binary rules sample hidden outputs with comparators; "
-                        "use {kind: comparator} or rule backprop/dfa")
+                return (
+                    f"{where}: binary rules sample hidden outputs with comparators; "
+                    "use {kind: comparator} or rule backprop/dfa"
+                )
             if not binary and rule != "software" and ro.kind == "comparator":
                 return f"{where}: rule {rule} needs multi-bit read-out; use {{kind: adc, bits: N}}"
         for where, ro in hidden:
             if isinstance(ro, ComparatorSpec):
                 top = 32 if ro.rng == "lfsr" else 53
                 if ro.rng_bits > top or (ro.rng == "lfsr" and ro.rng_bits < 2):
-                    return (f"{where}.rng_bits: {ro.rng_bits} bits cannot be drawn from a {ro.rng} "
-                            f"source; allowed: {'2 to 32 (LFSR widths)' if ro.rng == 'lfsr' else 'up to 53 (a float64 uniform)'}")
+                    return (
+                        f"{where}.rng_bits: {ro.rng_bits} bits cannot be drawn from a {ro.rng} "
+                        f"source; allowed: {'2 to 32 (LFSR widths)' if ro.rng == 'lfsr' else 'up to 53 (a float64 uniform)'}"
+                    )
         # a dataset named in the file must fit the network; the default (digits) is checked only
         # when training starts, so a chip can be estimated without naming a dataset
         if train and "dataset" in self.workload.model_fields_set:
             problem = self.workload.dataset_mismatch()
             if problem:
-                return (f"workload.network: {problem} (for an analytic estimate of this "
-                        "network, leave workload.dataset out)")
+                return (
+                    f"workload.network: {problem} (for an analytic estimate of this "
+                    "network, leave workload.dataset out)"
+                )
         if train:
             if p.backward is None and (p.error_input is None or p.error_readout is None):
                 missing = "error_input" if p.error_input is None else "error_readout"
-                return (f"peripherals: training sends errors back through the arrays: give "
-                        f"{missing} (with error_input and error_readout), or backward: {{kind: digital}}")
-            if p.backward is not None and (p.error_input is not None or p.error_readout is not None):
+                return (
+                    f"peripherals: training sends errors back through the arrays: give "
+                    f"{missing} (with error_input and error_readout), or backward: {{kind: digital}}"
+                )
+            if p.backward is not None and (
+                p.error_input is not None or p.error_readout is not None
+            ):
                 extra = "error_input" if p.error_input is not None else "error_readout"
-                return (f"peripherals.{extra}: with backward: {{kind: digital}} the errors do not go "
-                        "through the arrays; remove error_input and error_readout")
+                return (
+                    f"peripherals.{extra}: with backward: {{kind: digital}} the errors do not go "
+                    "through the arrays; remove error_input and error_readout"
+                )
             if traits.gradient_memory and p.gradient_accumulator is None:
-                return (f"peripherals: rule {rule} keeps a gradient per weight; add "
-                        "gradient_accumulator: {kind: sram_buffer, bits: 8}")
+                return (
+                    f"peripherals: rule {rule} keeps a gradient per weight; add "
+                    "gradient_accumulator: {kind: sram_buffer, bits: 8}"
+                )
             if not traits.gradient_memory and p.gradient_accumulator is not None:
-                return (f"peripherals.gradient_accumulator: rule {rule} updates the devices from "
-                        "coincident pulses and keeps no gradient memory; remove gradient_accumulator")
+                return (
+                    f"peripherals.gradient_accumulator: rule {rule} updates the devices from "
+                    "coincident pulses and keeps no gradient memory; remove gradient_accumulator"
+                )
             coincidence = p.update.kind == "coincidence"
             if coincidence != (traits.update == "coincidence"):
-                return (f"peripherals.update: rule {rule} needs update: {{kind: "
-                        f"{'coincidence' if traits.update == 'coincidence' else 'single_pulse or pulse_train'}}}")
+                return (
+                    f"peripherals.update: rule {rule} needs update: {{kind: "
+                    f"{'coincidence' if traits.update == 'coincidence' else 'single_pulse or pulse_train'}}}"
+                )
         acc = p.gradient_accumulator
         theta = self.algorithm.update_threshold
         if acc is not None and train and binary and self.algorithm.weight_update != "float":
             top = (1 << (acc.bits - 1)) - 1
             if theta > top:
                 need = math.ceil(math.log2(theta + 1)) + 1
-                return (f"peripherals.gradient_accumulator: a {acc.bits}-bit accumulator holds at most "
-                        f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
-                        f"or not at all; use bits: {need} or more, or a threshold of at most {top}")
+                return (
+                    f"peripherals.gradient_accumulator: a {acc.bits}-bit accumulator holds at most "
+                    f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
+                    f"or not at all; use bits: {need} or more, or a threshold of at most {top}"
+                )
         if getattr(p.error_readout, "integrator", None) is not None:
-            return ("peripherals.error_readout: integrating neurons are modelled on the "
-                    "forward read-out only (readout, output_readout); remove integrator")
+            return (
+                "peripherals.error_readout: integrating neurons are modelled on the "
+                "forward read-out only (readout, output_readout); remove integrator"
+            )
         for name in names:
             lp = self.layer_peripherals(name)
             ro = lp.output_readout if name == names[-1] else lp.readout
@@ -522,9 +590,13 @@ class ArchitectureSpec(StrictModel):
             if not train:
                 inp = lp.input_driver
                 if not (isinstance(inp, DacSpec) and inp.bit_serial):
-                    return (f"peripherals.{where}.integrator: an integrator sums bit-serial input cycles; "
-                            "use input_driver: {kind: dac, bits: N, bit_serial: true}")
+                    return (
+                        f"peripherals.{where}.integrator: an integrator sums bit-serial input cycles; "
+                        "use input_driver: {kind: dac, bits: N, bit_serial: true}"
+                    )
             else:
-                return (f"peripherals.{where}.integrator: integrating neurons are modelled for inference "
-                        "workloads only (the training engine converts every MVM); use workload.mode: inference")
+                return (
+                    f"peripherals.{where}.integrator: integrating neurons are modelled for inference "
+                    "workloads only (the training engine converts every MVM); use workload.mode: inference"
+                )
         return None

@@ -112,8 +112,13 @@ class DatasheetSpec(StrictModel):
     @model_validator(mode="after")
     def _one_nonlinearity(self) -> DatasheetSpec:
         for side in ("p", "d"):
-            if getattr(self, f"nonlinearity_{side}") is not None and getattr(self, f"alpha_{side}") is not None:
-                raise ValueError(f"give nonlinearity_{side} (a NeuroSim label) or alpha_{side}, not both")
+            if (
+                getattr(self, f"nonlinearity_{side}") is not None
+                and getattr(self, f"alpha_{side}") is not None
+            ):
+                raise ValueError(
+                    f"give nonlinearity_{side} (a NeuroSim label) or alpha_{side}, not both"
+                )
         return self
 
     def alpha(self, side: Literal["p", "d"]) -> float:

@@ -46,16 +46,46 @@ class RuleTraits:
 RULES: dict[str, RuleTraits] = {
     r.name: r
     for r in (
-        RuleTraits("binary_stochastic", "binary", "transpose", "accumulate", True,
-                   "Li et al., arXiv:2304.12866 (2023)"),
-        RuleTraits("backprop", "full_precision", "transpose", "accumulate", True,
-                   "in-situ backprop with DAC/ADC peripherals (NeuroSim V2.1 style)"),
-        RuleTraits("dfa", "by_feedback", "feedback", "accumulate", True,
-                   "direct feedback alignment (Noekland 2016; Wolters et al., MWSCAS 2023)"),
-        RuleTraits("pulse_coincidence", "full_precision", "transpose", "coincidence", True,
-                   "Gokmen & Vlasov, Front. Neurosci. 10:333 (2016); aihwkit's pulsed update"),
-        RuleTraits("software", "full_precision", "transpose", "accumulate", False,
-                   "float backprop: the reference, no hardware"),
+        RuleTraits(
+            "binary_stochastic",
+            "binary",
+            "transpose",
+            "accumulate",
+            True,
+            "Li et al., arXiv:2304.12866 (2023)",
+        ),
+        RuleTraits(
+            "backprop",
+            "full_precision",
+            "transpose",
+            "accumulate",
+            True,
+            "in-situ backprop with DAC/ADC peripherals (NeuroSim V2.1 style)",
+        ),
+        RuleTraits(
+            "dfa",
+            "by_feedback",
+            "feedback",
+            "accumulate",
+            True,
+            "direct feedback alignment (Noekland 2016; Wolters et al., MWSCAS 2023)",
+        ),
+        RuleTraits(
+            "pulse_coincidence",
+            "full_precision",
+            "transpose",
+            "coincidence",
+            True,
+            "Gokmen & Vlasov, Front. Neurosci. 10:333 (2016); aihwkit's pulsed update",
+        ),
+        RuleTraits(
+            "software",
+            "full_precision",
+            "transpose",
+            "accumulate",
+            False,
+            "float backprop: the reference, no hardware",
+        ),
     )
 }
 

@@ -105,7 +105,10 @@ def _problem(e: dict, model: type[BaseModel], data: Any, lines: LineMap, name: s
         # A model-level check may name the field it is about: "peripherals.readout: ..."
         head, sep, rest = msg.partition(": ")
         if sep and " " not in head:
-            sub = tuple(int(p) if p.isdigit() else p for p in head.replace("[", ".").replace("]", "").split("."))
+            sub = tuple(
+                int(p) if p.isdigit() else p
+                for p in head.replace("[", ".").replace("]", "").split(".")
+            )
             if _value_at(data, (*path, *sub)) is not None:
                 path = (*path, *sub)
                 msg = rest

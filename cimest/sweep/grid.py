@@ -425,8 +425,9 @@ def build_grid(
     check_memory(len(indices))
     digests = DataDigests()
     try:
-        points, problems, designs = _build_points(indices, sizes, varies, data, lines, name, binder,
-                                                   digests)
+        points, problems, designs = _build_points(
+            indices, sizes, varies, data, lines, name, binder, digests
+        )
     except MemoryError:
         raise ResourceError(
             f"out of memory while validating the sweep's {len(indices):,} points; use "

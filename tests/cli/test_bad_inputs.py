@@ -89,10 +89,24 @@ def _meta(identity: str, **changes) -> dict:
     """A checkpoint record that passes the format and identity checks (of a 0-epoch state)."""
     from cimest.engine.checkpoint import FORMAT
 
-    meta = {"format": FORMAT, "identity": identity, "epoch": 0, "batch": 0,
-            "accuracy_history": [], "accuracy_float_history": [], "loss_history": [], "counts_per_epoch": [],
-            "epoch_counts": None, "epoch_loss_sum": 0.0, "epoch_samples": 0, "programmed": {},
-            "samplers": {}, "device_rng": {}, "n_layers": 0, "n_feedback": 0}
+    meta = {
+        "format": FORMAT,
+        "identity": identity,
+        "epoch": 0,
+        "batch": 0,
+        "accuracy_history": [],
+        "accuracy_float_history": [],
+        "loss_history": [],
+        "counts_per_epoch": [],
+        "epoch_counts": None,
+        "epoch_loss_sum": 0.0,
+        "epoch_samples": 0,
+        "programmed": {},
+        "samplers": {},
+        "device_rng": {},
+        "n_layers": 0,
+        "n_feedback": 0,
+    }
     meta.update(changes)
     return meta
 
@@ -116,18 +130,27 @@ def _trained_checkpoint(tmp: Path) -> Path:
     from cimest.api import load_design, train_design
 
     small = tmp / "small.yaml"
-    small.write_text((FIXTURES / "bsl_toy.yaml").read_text().replace(
-        "epochs: 10", "epochs: 10\n  max_train_samples: 128"))
-    train_design(load_design(small, [HERE / "libraries", FIXTURES / "libraries"]), epochs=1,
-                 run_dir=tmp / "run")
+    small.write_text(
+        (FIXTURES / "bsl_toy.yaml")
+        .read_text()
+        .replace("epochs: 10", "epochs: 10\n  max_train_samples: 128")
+    )
+    train_design(
+        load_design(small, [HERE / "libraries", FIXTURES / "libraries"]),
+        epochs=1,
+        run_dir=tmp / "run",
+    )
     return tmp / "run" / "checkpoint.npz"
 
 
 def _small_sweep(store: Path) -> None:
     from cimest.sweep import build_grid, run_sweep
 
-    grid = build_grid(str(FIXTURES / "bsl_toy.yaml"), ["crossbar.rows=64,128"],
-                      search_path=[HERE / "libraries", FIXTURES / "libraries"])
+    grid = build_grid(
+        str(FIXTURES / "bsl_toy.yaml"),
+        ["crossbar.rows=64,128"],
+        search_path=[HERE / "libraries", FIXTURES / "libraries"],
+    )
     run_sweep(grid, store, analytic=True)
 
 
@@ -136,10 +159,10 @@ def _flip_digit(path: Path, line: int = 0) -> None:
     lines = path.read_bytes().split(b"\n")
     text = lines[line]
     i = text.index(b'_j":') + 4
-    while not text[i:i + 1].isdigit():
+    while not text[i : i + 1].isdigit():
         i += 1
-    digit = b"1" if text[i:i + 1] != b"1" else b"2"
-    lines[line] = text[:i] + digit + text[i + 1:]
+    digit = b"1" if text[i : i + 1] != b"1" else b"2"
+    lines[line] = text[:i] + digit + text[i + 1 :]
     path.write_bytes(b"\n".join(lines))
 
 
@@ -147,12 +170,25 @@ def _setup(name: str, tmp: Path) -> None:
     run = tmp / "run"
     ckpt = run / "checkpoint.npz"
     store = tmp / "sweep"
-    if name in {"garbage_checkpoint", "empty_checkpoint", "npz_without_record",
-                "npz_record_not_object", "npz_pickled_object", "checkpoint_is_directory",
-                "foreign_checkpoint", "old_format_checkpoint", "result_json_list",
-                "result_json_bad_counts", "run_json_garbage", "run_json_edited",
-                "checkpoint_huge_n_layers", "checkpoint_forged_shape",
-                "checkpoint_compressed", "checkpoint_short_history", "checkpoint_bad_sampler"}:
+    if name in {
+        "garbage_checkpoint",
+        "empty_checkpoint",
+        "npz_without_record",
+        "npz_record_not_object",
+        "npz_pickled_object",
+        "checkpoint_is_directory",
+        "foreign_checkpoint",
+        "old_format_checkpoint",
+        "result_json_list",
+        "result_json_bad_counts",
+        "run_json_garbage",
+        "run_json_edited",
+        "checkpoint_huge_n_layers",
+        "checkpoint_forged_shape",
+        "checkpoint_compressed",
+        "checkpoint_short_history",
+        "checkpoint_bad_sampler",
+    }:
         identity = _own(run)
     if name == "big_file":
         (tmp / "big.yaml").write_text("# " + "x" * 2_100_000 + "\n")
@@ -182,7 +218,15 @@ def _setup(name: str, tmp: Path) -> None:
     elif name == "checkpoint_short_history":
         _npz(ckpt, meta=_record(_meta(identity, epoch=5)))
     elif name == "checkpoint_bad_sampler":
-        _npz(ckpt, meta=_record(_meta(identity, samplers={"input": {"kind": "lfsr", "width": 99, "taps": [99], "lanes": [1]}})))
+        _npz(
+            ckpt,
+            meta=_record(
+                _meta(
+                    identity,
+                    samplers={"input": {"kind": "lfsr", "width": 99, "taps": [99], "lanes": [1]}},
+                )
+            ),
+        )
     elif name == "checkpoint_bit_flip":
         path = _trained_checkpoint(tmp)
         data = bytearray(path.read_bytes())
@@ -192,7 +236,9 @@ def _setup(name: str, tmp: Path) -> None:
         (run / "run.json").write_bytes(b'{"format": 1, "identity": \xff')
     elif name == "run_json_edited":
         text = (run / "run.json").read_text()
-        (run / "run.json").write_text(text.replace('"update_threshold": 64', '"update_threshold": 65'))
+        (run / "run.json").write_text(
+            text.replace('"update_threshold": 64', '"update_threshold": 65')
+        )
     elif name == "result_json_without_run_json":
         run.mkdir()
         (run / "result.json").write_text("{}\n")
@@ -230,12 +276,27 @@ def _setup(name: str, tmp: Path) -> None:
     elif name == "result_json_list":
         (run / "result.json").write_text("[1, 2]\n")
     elif name == "result_json_bad_counts":
-        record = {"layer": "L1", "phase": "forward", "component": "cell", "action": "read",
-                  "count": "many"}
-        (run / "result.json").write_text(json.dumps({
-            "epochs": 10, "accuracy": 0.5,
-            "counts": {"records": [record], "n_samples": 1, "mode": "train", "source": "measured"},
-        }))
+        record = {
+            "layer": "L1",
+            "phase": "forward",
+            "component": "cell",
+            "action": "read",
+            "count": "many",
+        }
+        (run / "result.json").write_text(
+            json.dumps(
+                {
+                    "epochs": 10,
+                    "accuracy": 0.5,
+                    "counts": {
+                        "records": [record],
+                        "n_samples": 1,
+                        "mode": "train",
+                        "source": "measured",
+                    },
+                }
+            )
+        )
     elif name == "sweep_store_garbage":
         (tmp / "sweep").mkdir()
         (tmp / "sweep" / "points.jsonl").write_bytes(b'{"key": "a", "par\x00\xff\n')
@@ -254,11 +315,17 @@ def _setup(name: str, tmp: Path) -> None:
         (tmp / "rows.csv").write_text("pulse,conductance_s,direction\n" + rows)
     elif name == "idx_fifo":
         (tmp / "idx").mkdir()
-        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        for stem in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ):
             os.mkfifo(tmp / "idx" / stem)
         text = (FIXTURES / "bsl_toy.yaml").read_text(encoding="utf-8")
-        (tmp / "arch.yaml").write_text(text.replace("dataset: digits", f"dataset: 'mnist-idx:{tmp}/idx'"))
+        (tmp / "arch.yaml").write_text(
+            text.replace("dataset: digits", f"dataset: 'mnist-idx:{tmp}/idx'")
+        )
     elif name == "nonutf8_arch":
         (tmp / f"arch{FF}.yaml").write_bytes((FIXTURES / "bsl_toy.yaml").read_bytes())
     else:
@@ -282,12 +349,26 @@ def _job(case: dict, tmp: Path) -> dict:
     tmp.mkdir(parents=True, exist_ok=True)
     if "setup" in case:
         _setup(case["setup"], tmp)
-    fill = {"here": str(HERE), "fixtures": str(FIXTURES), "tmp": str(tmp), "ff": FF,
-            "file": str(HERE / case["file"]) if "file" in case else ""}
+    fill = {
+        "here": str(HERE),
+        "fixtures": str(FIXTURES),
+        "tmp": str(tmp),
+        "ff": FF,
+        "file": str(HERE / case["file"]) if "file" in case else "",
+    }
     args = case.get("args", ["validate", "{file}"])
-    env = {"CIMEST_LIBRARY_PATH": os.pathsep.join([str(HERE / "libraries"), str(FIXTURES / "libraries")])}
-    return {"argv": [str(a).format(**fill) for a in args], "cwd": str(ROOT), "env": env,
-            "out": str(tmp.parent / f"{tmp.name}.out"), "err": str(tmp.parent / f"{tmp.name}.err")}
+    env = {
+        "CIMEST_LIBRARY_PATH": os.pathsep.join(
+            [str(HERE / "libraries"), str(FIXTURES / "libraries")]
+        )
+    }
+    return {
+        "argv": [str(a).format(**fill) for a in args],
+        "cwd": str(ROOT),
+        "env": env,
+        "out": str(tmp.parent / f"{tmp.name}.out"),
+        "err": str(tmp.parent / f"{tmp.name}.err"),
+    }
 
 
 def _limit_memory() -> None:
@@ -307,16 +388,28 @@ def outcomes(tmp_path_factory) -> dict[str, Outcome]:
     """Every case, run by forkrun.py: cimest imported once, one forked child per case."""
     root = tmp_path_factory.mktemp("bad_inputs")
     jobs = [_job(c, root / f"case{n:03d}") for n, c in enumerate(CASES)]
-    p = subprocess.run([sys.executable, str(Path(__file__).with_name("forkrun.py"))], cwd=ROOT,
-                       env=_env(), input=json.dumps(jobs), capture_output=True, text=True,
-                       timeout=600)
+    p = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("forkrun.py"))],
+        cwd=ROOT,
+        env=_env(),
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     results = json.loads(p.stdout)
     out = {}
     for i, job, r in zip(IDS, jobs, results, strict=True):
         read = lambda f: Path(f).read_text(encoding="utf-8", errors="replace")  # noqa: E731
-        out[i] = Outcome(job["argv"], r["status"], read(job["out"]), read(job["err"]),
-                         r["seconds"], root / Path(job["out"]).stem)
+        out[i] = Outcome(
+            job["argv"],
+            r["status"],
+            read(job["out"]),
+            read(job["err"]),
+            r["seconds"],
+            root / Path(job["out"]).stem,
+        )
     return out
 
 
@@ -330,7 +423,9 @@ def test_bad_input(case, outcomes, request):
     assert "Traceback" not in o.stderr and "internal error" not in o.stderr, shown
     assert o.seconds < TIME_LIMIT_S, f"took {o.seconds:.1f} s\n{shown}"
     where = o.stdout + o.stderr if o.status == 0 else o.stderr
-    assert case["expect"] in where, f"want {case['expect']!r}\n{shown}\n--- stdout:\n{o.stdout[-2000:]}"
+    assert case["expect"] in where, (
+        f"want {case['expect']!r}\n{shown}\n--- stdout:\n{o.stdout[-2000:]}"
+    )
     assert not (o.tmp / "pwned").exists() and not (ROOT / "cimest-pwned-marker").exists()
 
 
@@ -341,8 +436,14 @@ def test_every_corpus_file_is_used():
 
 
 # A few cases also through a fresh `python -m cimest.cli` (interpreter start-up included).
-REAL = ["validate-python_object_apply", "validate-alias_bomb", "validate-deep_nesting",
-        "train-huge_network", "train-huge_network_long_layers", "train-garbage_checkpoint"]
+REAL = [
+    "validate-python_object_apply",
+    "validate-alias_bomb",
+    "validate-deep_nesting",
+    "train-huge_network",
+    "train-huge_network_long_layers",
+    "train-garbage_checkpoint",
+]
 
 
 @pytest.mark.parametrize("ident", REAL)
@@ -350,16 +451,29 @@ def test_bad_input_in_a_fresh_process(ident, tmp_path):
     case = CASES[IDS.index(ident)]
     job = _job(case, tmp_path / "case")
     started = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "cimest.cli", *job["argv"]], cwd=ROOT,
-                       env={**_env(), **job["env"]}, capture_output=True, text=True,
-                       timeout=TIME_LIMIT_S + 5, preexec_fn=_limit_memory)
+    p = subprocess.run(
+        [sys.executable, "-m", "cimest.cli", *job["argv"]],
+        cwd=ROOT,
+        env={**_env(), **job["env"]},
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S + 5,
+        preexec_fn=_limit_memory,
+    )
     assert time.monotonic() - started < TIME_LIMIT_S
     assert p.returncode == case.get("status", 2), p.stderr
     assert case["expect"] in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_validate_dev_zero_answers_at_once():
-    p = subprocess.run([sys.executable, "-m", "cimest.cli", "validate", "/dev/zero"], cwd=ROOT, env=_env(),
-                       capture_output=True, text=True, timeout=TIME_LIMIT_S + 5, preexec_fn=_limit_memory)
+    p = subprocess.run(
+        [sys.executable, "-m", "cimest.cli", "validate", "/dev/zero"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S + 5,
+        preexec_fn=_limit_memory,
+    )
     assert p.returncode == 2, p.stderr
     assert "/dev/zero: is a character device, expected a YAML file" in p.stderr

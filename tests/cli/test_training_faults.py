@@ -35,8 +35,9 @@ def _poison(layer_index: int, value: float):
 
 @pytest.mark.parametrize("fixture", ["bsl_toy", "fp_toy"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_nan_or_inf_in_training_is_reported_with_epoch_and_layer(fixture, value, request, tmp_path,
-                                                                 monkeypatch, capsys, recwarn):
+def test_nan_or_inf_in_training_is_reported_with_epoch_and_layer(
+    fixture, value, request, tmp_path, monkeypatch, capsys, recwarn
+):
     arch = request.getfixturevalue(fixture)
     monkeypatch.setattr(train_mod, "init_state", _poison(1, value))
     status = cli.main(["train", str(arch), "--run-dir", str(tmp_path / "run"), "--epochs", "2"])
@@ -59,9 +60,25 @@ def test_poisoned_checkpoint_is_caught_on_resume_by_the_real_command(bsl_toy, tm
     arrays["layer1.g"] = np.full_like(arrays["layer1.g"], np.nan)
     with open(path, "wb") as f:  # test data, not cimest output
         np.savez(f, **arrays)
-    p = subprocess.run([sys.executable, "-m", "cimest.cli", "train", str(bsl_toy), "--run-dir",
-                        str(run_dir), "--resume", "--epochs", "2"], cwd=ROOT, env=dict(os.environ),
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cimest.cli",
+            "train",
+            str(bsl_toy),
+            "--run-dir",
+            str(run_dir),
+            "--resume",
+            "--epochs",
+            "2",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2, p.stderr
     assert "epoch 2, layer L2: " in p.stderr and "became NaN or infinite" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr

@@ -40,6 +40,7 @@ def test_node_scaling_reaches_every_cmos_energy(bsl_toy, tmp_path):
     f.write_text(text)
     d32, d22 = load_design(bsl_toy), load_design(f)
     one = EventCounts({("L1", "forward", "readout", "compare"): 1}, 1)
+
     def compare_energy(d):
         return next(r.energy_j for r in estimate_design(d, one).breakdown if r.action == "compare")
 
@@ -72,7 +73,9 @@ def test_schedule_critical_path_is_the_latency(bsl_toy):
     est = estimate_design(load_design(bsl_toy))
     crit = [s for s in est.schedule if s.critical]
     assert crit
-    assert max(s.start_s + s.duration_s for s in est.schedule) == pytest.approx(est.latency_per_sample_s)
+    assert max(s.start_s + s.duration_s for s in est.schedule) == pytest.approx(
+        est.latency_per_sample_s
+    )
 
 
 def test_update_latency_programs_both_rows_of_a_differential_row_pair(bsl_toy, tmp_path):
@@ -85,9 +88,17 @@ def test_update_latency_programs_both_rows_of_a_differential_row_pair(bsl_toy, t
     durations = {}
     for enc in ("reference_column", "differential_rows"):
         f = tmp_path / f"{enc}.yaml"
-        f.write_text(bsl_toy.read_text().replace("weight_encoding: reference_column", f"weight_encoding: {enc}"))
+        f.write_text(
+            bsl_toy.read_text().replace(
+                "weight_encoding: reference_column", f"weight_encoding: {enc}"
+            )
+        )
         d = load_design(f)
-        durations[enc] = step_durations(d.graph, d.priced, analytic_activity(d.graph))[("L1", "update")]
+        durations[enc] = step_durations(d.graph, d.priced, analytic_activity(d.graph))[
+            ("L1", "update")
+        ]
         lat = d.priced[("L1", "cell")].latency_s
         program_per_row = (lat["set_pulse"] + lat["reset_pulse"]) / d.spec.workload.batch_size
-    assert durations["differential_rows"] - durations["reference_column"] == pytest.approx(64 * program_per_row)
+    assert durations["differential_rows"] - durations["reference_column"] == pytest.approx(
+        64 * program_per_row
+    )

@@ -18,8 +18,20 @@ from cimest.spec.datasheet import alpha_from_nl, nl_from_alpha
 ROOT = Path(__file__).parents[2]
 
 # (NL label, alpha) pairs the shipped libraries hold (their notes), rounded to 3 digits there.
-LIBRARY_PAIRS = [(0.04, 0.0317), (0.63, 0.501), (2.4, 2.00), (4.88, 4.99), (1.94, 1.59), (0.61, 0.485),
-                 (3.68, 3.33), (6.76, 9.98), (0.105, 0.0832), (1.75, 1.42), (1.46, 1.18), (0.5, 0.397)]
+LIBRARY_PAIRS = [
+    (0.04, 0.0317),
+    (0.63, 0.501),
+    (2.4, 2.00),
+    (4.88, 4.99),
+    (1.94, 1.59),
+    (0.61, 0.485),
+    (3.68, 3.33),
+    (6.76, 9.98),
+    (0.105, 0.0832),
+    (1.75, 1.42),
+    (1.46, 1.18),
+    (0.5, 0.397),
+]
 
 
 @pytest.mark.parametrize("nl, alpha", LIBRARY_PAIRS)
@@ -54,13 +66,23 @@ def test_datasheet_entry_converts_to_the_section_2_model(tmp_path):
     assert d.g_max_s == pytest.approx(1e-5, rel=1e-12)
     assert d.g_min_s == pytest.approx(1e-6, rel=1e-12)
     assert (d.levels, d.n_p, d.n_d) == (128, 128, 128)
-    assert d.alpha_p == pytest.approx(0.0317, rel=5e-3) and d.alpha_d == pytest.approx(0.501, rel=5e-3)
+    assert d.alpha_p == pytest.approx(0.0317, rel=5e-3) and d.alpha_d == pytest.approx(
+        0.501, rel=5e-3
+    )
     assert d.gamma_p == d.gamma_d == pytest.approx(0.037 * 128, rel=1e-12)
-    assert (d.v_set_v, d.t_set_s, d.v_read_v, d.t_read_s) == (1.6, pytest.approx(50e-9), 0.5, pytest.approx(5e-9))
+    assert (d.v_set_v, d.t_set_s, d.v_read_v, d.t_read_s) == (
+        1.6,
+        pytest.approx(50e-9),
+        0.5,
+        pytest.approx(5e-9),
+    )
     assert d.endurance_cycles == 1e6
     # the same numbers as the shipped table entry, which was converted by hand
-    shipped = next(x for x in load_library(ROOT / "device_libraries/rram_taox_hfox.yaml").spec.entries
-                   if x.variant == "taox_hfox_rram").device
+    shipped = next(
+        x
+        for x in load_library(ROOT / "device_libraries/rram_taox_hfox.yaml").spec.entries
+        if x.variant == "taox_hfox_rram"
+    ).device
     for field in ("g_min_s", "g_max_s", "n_p", "n_d", "alpha_p", "alpha_d", "gamma_p", "gamma_d"):
         assert getattr(d, field) == pytest.approx(getattr(shipped, field), rel=5e-3), field
 
@@ -73,19 +95,32 @@ def _lib(tmp_path, datasheet: dict, extra: str = "") -> Path:
     return f
 
 
-BASE = {"levels": 16, "r_on_ohm": 1e5, "on_off_ratio": 10, "v_set_v": 1, "v_reset_v": 1,
-        "t_set_ns": 10, "t_reset_ns": 10}
+BASE = {
+    "levels": 16,
+    "r_on_ohm": 1e5,
+    "on_off_ratio": 10,
+    "v_set_v": 1,
+    "v_reset_v": 1,
+    "t_set_ns": 10,
+    "t_reset_ns": 10,
+}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"alpha_p": 1.0, "nonlinearity_p": 1.0}, "nonlinearity_p (a NeuroSim label) or alpha_p, not both"),
-    ({"on_off_ratio": 0.5}, "on_off_ratio"),
-    ({"v_reset_v": -2.8}, "must not be negative"),
-    ({"r_on_ohm": 0.5}, "r_on_ohm: 0.5 Ohm is out of range: allowed 1 to 1e+12 Ohm"),
-    ({"levels": 1000, "c2c_sigma": 0.5}, "derived device is not valid"),  # gamma 500 > 100
-    ({"nonlinearity_d": -12}, "nonlinearity_d"),
-    ({"levels_typo": 3}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"alpha_p": 1.0, "nonlinearity_p": 1.0},
+            "nonlinearity_p (a NeuroSim label) or alpha_p, not both",
+        ),
+        ({"on_off_ratio": 0.5}, "on_off_ratio"),
+        ({"v_reset_v": -2.8}, "must not be negative"),
+        ({"r_on_ohm": 0.5}, "r_on_ohm: 0.5 Ohm is out of range: allowed 1 to 1e+12 Ohm"),
+        ({"levels": 1000, "c2c_sigma": 0.5}, "derived device is not valid"),  # gamma 500 > 100
+        ({"nonlinearity_d": -12}, "nonlinearity_d"),
+        ({"levels_typo": 3}, "unknown field"),
+    ],
+)
 def test_bad_datasheets_are_reported_with_their_line(tmp_path, change, message):
     f = _lib(tmp_path, {**BASE, **change})
     with pytest.raises(SpecError) as err:
@@ -97,8 +132,17 @@ def test_bad_datasheets_are_reported_with_their_line(tmp_path, change, message):
 def test_device_and_datasheet_together_are_refused(tmp_path):
     f = _lib(tmp_path, BASE)
     data = yaml.safe_load(f.read_text())
-    data["entries"][0]["device"] = {"g_min_s": 1e-6, "g_max_s": 1e-5, "v_read_v": 0.5, "v_set_v": 1,
-                                    "v_reset_v": 1, "t_set_ns": 1, "t_reset_ns": 1, "n_p": 4, "n_d": 4}
+    data["entries"][0]["device"] = {
+        "g_min_s": 1e-6,
+        "g_max_s": 1e-5,
+        "v_read_v": 0.5,
+        "v_set_v": 1,
+        "v_reset_v": 1,
+        "t_set_ns": 1,
+        "t_reset_ns": 1,
+        "n_p": 4,
+        "n_d": 4,
+    }
     f.write_text(yaml.safe_dump(data))
     with pytest.raises(SpecError, match="device block or a datasheet block, not both"):
         load_library(f)
@@ -151,8 +195,17 @@ def _pulse_csv(path: Path, n=50, alpha_p=2.0, alpha_d=3.0, noise=0.0) -> None:
 
     rng = np.random.default_rng(1)
     rows = ["pulse,conductance_s,direction"]
-    rows += [f"{i},{float(g)!r},pot" for i, g in zip(k, gmin + (gmax - gmin) * s(alpha_p) * (1 + noise * rng.standard_normal(k.size)), strict=True)]
-    rows += [f"{i},{float(g)!r},dep" for i, g in zip(k, gmax - (gmax - gmin) * s(alpha_d), strict=True)]
+    rows += [
+        f"{i},{float(g)!r},pot"
+        for i, g in zip(
+            k,
+            gmin + (gmax - gmin) * s(alpha_p) * (1 + noise * rng.standard_normal(k.size)),
+            strict=True,
+        )
+    ]
+    rows += [
+        f"{i},{float(g)!r},dep" for i, g in zip(k, gmax - (gmax - gmin) * s(alpha_d), strict=True)
+    ]
     path.write_text("\n".join(rows) + "\n")
 
 
@@ -178,18 +231,29 @@ def test_device_fit_writes_a_library_that_loads(tmp_path, capsys):
 def test_device_fit_only_one_direction(tmp_path, capsys):
     data = tmp_path / "pot.csv"
     _pulse_csv(data)
-    data.write_text("\n".join(ln for ln in data.read_text().splitlines() if not ln.endswith(",dep")) + "\n")
+    data.write_text(
+        "\n".join(ln for ln in data.read_text().splitlines() if not ln.endswith(",dep")) + "\n"
+    )
     assert main(["device", "fit", str(data), "-o", str(tmp_path / "p.yaml")]) == 0
     d = load_library(tmp_path / "p.yaml").spec.entries[0].device
     assert d.weight_mode == "pot_only" and d.n_d == 0
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("pulse,conductance_s,direction\n0,1e-6,pot\n1,abc,pot\n", ":3: conductance_s: 'abc' is not a number"),
-    ("pulse,conductance,direction\n0,1e-6,pot\n", ":1: header must name the columns"),
-    ("pulse,conductance_s,direction\n0,1e-6,pot\n1,2e-6,up\n", ":3: direction: 'up'"),
-    ("pulse,conductance_s,direction\n0,1e-6,pot\n1,2e-6,pot\n", "direction pot: need at least 3 points"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            "pulse,conductance_s,direction\n0,1e-6,pot\n1,abc,pot\n",
+            ":3: conductance_s: 'abc' is not a number",
+        ),
+        ("pulse,conductance,direction\n0,1e-6,pot\n", ":1: header must name the columns"),
+        ("pulse,conductance_s,direction\n0,1e-6,pot\n1,2e-6,up\n", ":3: direction: 'up'"),
+        (
+            "pulse,conductance_s,direction\n0,1e-6,pot\n1,2e-6,pot\n",
+            "direction pot: need at least 3 points",
+        ),
+    ],
+)
 def test_device_fit_bad_csv_exits_2_with_file_and_line(tmp_path, capsys, content, expected):
     data = tmp_path / "bad.csv"
     data.write_text(content)

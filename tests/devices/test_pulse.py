@@ -378,7 +378,9 @@ def test_pulse_at_in_place_equals_a_masked_pulse(direction):
     g = rng.uniform(m.g_min_s, m.g_max_s, (6, 9))
     d2d = rng.uniform(0.5, 1.5, g.shape)
     mask = rng.random(g.shape) < 0.3
-    want = (potentiate if direction == "pot" else depress)(m, g, mask, np.random.default_rng(1), d2d)
+    want = (potentiate if direction == "pot" else depress)(
+        m, g, mask, np.random.default_rng(1), d2d
+    )
     got = g.copy()
     pulse_at(m, got, np.flatnonzero(mask), np.random.default_rng(1), d2d, direction)
     assert np.array_equal(got, want)

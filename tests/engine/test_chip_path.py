@@ -38,8 +38,11 @@ def test_the_software_rule_is_its_own_float_evaluation(fp_toy):
 
 def test_more_samples_per_inference_change_accuracy_and_scale_its_cost(bsl_toy):
     one = design(bsl_toy, ("weight_update: memristor", "weight_update: float"))
-    ten = design(bsl_toy, ("weight_update: memristor", "weight_update: float"),
-                 ("  seed: 0", "  seed: 0\n  inference_samples: 10"))
+    ten = design(
+        bsl_toy,
+        ("weight_update: memristor", "weight_update: float"),
+        ("  seed: 0", "  seed: 0\n  inference_samples: 10"),
+    )
     r1, r10 = train(one.graph, one.libraries), train(ten.graph, ten.libraries)
     assert r1.accuracy_float_history == r10.accuracy_float_history  # same training
     assert r1.accuracy_history != r10.accuracy_history
@@ -63,8 +66,13 @@ def test_samples_per_inference_need_a_sampling_read_out(fp_toy):
 
 
 def test_initial_conductance_is_g_at_times_scale_plus_sigma_xi(bsl_toy):
-    d = design(bsl_toy, ("  weight_encoding: reference_column",
-                         "  weight_encoding: reference_column\n  initial_conductance: {at: max, scale: 0.9, sigma: 0.0}"))
+    d = design(
+        bsl_toy,
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  initial_conductance: {at: max, scale: 0.9, sigma: 0.0}",
+        ),
+    )
     state = init_state(make_setup(d.graph, d.libraries), 0)
     g_max = d.libraries.cell("toy_rram").entry.device.g_max_s
     assert np.all(state.layers[0].g == 0.9 * g_max)
@@ -72,14 +80,21 @@ def test_initial_conductance_is_g_at_times_scale_plus_sigma_xi(bsl_toy):
     plain = init_state(make_setup(design(bsl_toy).graph, d.libraries), 0).layers[0].g
     dev = d.libraries.cell("toy_rram").entry.device
     mid = 0.5 * (dev.g_min_s + dev.g_max_s)
-    assert plain.mean() == pytest.approx(mid, rel=0.01) and plain.std() == pytest.approx(0.1 * mid, rel=0.05)
+    assert plain.mean() == pytest.approx(mid, rel=0.01) and plain.std() == pytest.approx(
+        0.1 * mid, rel=0.05
+    )
 
 
 def test_reference_cells_vary_and_weights_are_read_against_them(bsl_toy):
     from cimest.engine.rules.common import backward_weights, effective_weights
 
-    d = design(bsl_toy, ("  weight_encoding: reference_column",
-                         "  weight_encoding: reference_column\n  reference_cells: {sigma: 0.1}"))
+    d = design(
+        bsl_toy,
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  reference_cells: {sigma: 0.1}",
+        ),
+    )
     setup = make_setup(d.graph, d.libraries)
     ls = init_state(setup, 0).layers[0]
     assert ls.ref_row.shape == (64,) and ls.ref_col.shape == (128,)
@@ -104,36 +119,62 @@ def test_reference_cells_need_single_device_weights(bsl_toy):
     from cimest.errors import SpecError
 
     with pytest.raises(SpecError, match="reference_cells: pairs read G\\+ against G-"):
-        design(bsl_toy, ("  weight_encoding: reference_column",
-                         "  weight_encoding: differential_pair\n  reference_cells: {sigma: 0.1}"))
+        design(
+            bsl_toy,
+            (
+                "  weight_encoding: reference_column",
+                "  weight_encoding: differential_pair\n  reference_cells: {sigma: 0.1}",
+            ),
+        )
 
 
 def test_a_datasheet_c2c_is_the_same_noise_typed_under_crossbar(tmp_path, bsl_toy, monkeypatch):
     """c2c_sigma means one thing everywhere: a fraction of the range per pulse. A datasheet's
     0.037 and a quiet cell with crossbar.c2c_sigma 0.037 model the same device."""
     lib = tmp_path / "ds_cells.yaml"
-    cell = ("  - kind: cell\n    variant: {v}\n    source: test\n    confidence: L\n    area_f2: 20\n"
-            "    datasheet: {{levels: 128, r_on_ohm: 100000, on_off_ratio: 10, c2c_sigma: {c}, "
-            "v_set_v: 1.6, v_reset_v: 1.6, t_set_ns: 50, t_reset_ns: 50}}\n")
-    lib.write_text("name: ds_cells\ndescription: test\nnode_nm: 32\nvdd_v: 0.9\nentries:\n"
-                   + cell.format(v="noisy", c=0.037) + cell.format(v="quiet", c=0.0))
+    cell = (
+        "  - kind: cell\n    variant: {v}\n    source: test\n    confidence: L\n    area_f2: 20\n"
+        "    datasheet: {{levels: 128, r_on_ohm: 100000, on_off_ratio: 10, c2c_sigma: {c}, "
+        "v_set_v: 1.6, v_reset_v: 1.6, t_set_ns: 50, t_reset_ns: 50}}\n"
+    )
+    lib.write_text(
+        "name: ds_cells\ndescription: test\nnode_nm: 32\nvdd_v: 0.9\nentries:\n"
+        + cell.format(v="noisy", c=0.037)
+        + cell.format(v="quiet", c=0.0)
+    )
     monkeypatch.setenv("CIMEST_LIBRARY_PATH", f"{tmp_path}:{bsl_toy.parent / 'libraries'}")
     libs = ("libraries: [toy_cmos, toy_cells]", "libraries: [toy_cmos, ds_cells]")
     noisy = design(bsl_toy, libs, ("cell: toy_rram", "cell: noisy"))
-    quiet = design(bsl_toy, libs, ("cell: toy_rram", "cell: quiet"),
-                   ("  weight_encoding: reference_column", "  weight_encoding: reference_column\n  c2c_sigma: 0.037"))
+    quiet = design(
+        bsl_toy,
+        libs,
+        ("cell: toy_rram", "cell: quiet"),
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  c2c_sigma: 0.037",
+        ),
+    )
     a, b = pulse_model(noisy.graph, noisy.libraries), pulse_model(quiet.graph, quiet.libraries)
     assert a == b
     assert a.gamma_p == pytest.approx(0.037 * 128)
 
 
 def test_an_untrained_estimate_on_another_dataset_says_its_activity_is_from_digits(bsl_toy):
-    mnist = design(bsl_toy, ("dataset: digits", "dataset: mnist5k"), ("[64, 128, 10]", "[784, 128, 10]"))
+    mnist = design(
+        bsl_toy, ("dataset: digits", "dataset: mnist5k"), ("[64, 128, 10]", "[784, 128, 10]")
+    )
     notes = estimate_design(mnist).warnings
     assert any("defaults measured on digits, not on mnist5k" in n for n in notes)
     assert not any("defaults measured" in n for n in estimate_design(design(bsl_toy)).warnings)
     # given factors silence it
-    given = design(bsl_toy, ("dataset: digits", "dataset: mnist5k"), ("[64, 128, 10]", "[784, 128, 10]"),
-                   ("  seed: 0", "  seed: 0\n  activity: {input_density: 0.2, error_density: 0.3, "
-                    "update_fraction: 1.0e-4, pulses_per_update: 1, set_fraction: 0.5}"))
+    given = design(
+        bsl_toy,
+        ("dataset: digits", "dataset: mnist5k"),
+        ("[64, 128, 10]", "[784, 128, 10]"),
+        (
+            "  seed: 0",
+            "  seed: 0\n  activity: {input_density: 0.2, error_density: 0.3, "
+            "update_fraction: 1.0e-4, pulses_per_update: 1, set_fraction: 0.5}",
+        ),
+    )
     assert not any("defaults measured" in n for n in estimate_design(given).warnings)

@@ -265,11 +265,17 @@ def test_the_spec_knows_the_embedded_datasets_shapes():
         assert EMBEDDED_DATASETS[name] == (data.x_train.shape[1], data.n_classes), name
 
 
-def test_a_default_dataset_that_does_not_fit_stops_training_at_the_network_line(bsl_toy, tmp_path, capsys):
+def test_a_default_dataset_that_does_not_fit_stops_training_at_the_network_line(
+    bsl_toy, tmp_path, capsys
+):
     from cimest.cli import main
 
     arch = tmp_path / "wide.yaml"
-    text = bsl_toy.read_text().replace("  dataset: digits\n", "").replace("[64, 128, 10]", "[100, 128, 10]")
+    text = (
+        bsl_toy.read_text()
+        .replace("  dataset: digits\n", "")
+        .replace("[64, 128, 10]", "[100, 128, 10]")
+    )
     arch.write_text(text)
     assert main(["estimate", str(arch)]) == 0  # an analytic estimate needs no data
     capsys.readouterr()

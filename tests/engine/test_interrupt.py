@@ -35,9 +35,24 @@ def _env() -> dict:
 
 def start(run_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "cimest.cli", "train", str(ARCH), "--run-dir", str(run_dir),
-         "--epochs", EPOCHS, *extra],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "cimest.cli",
+            "train",
+            str(ARCH),
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            EPOCHS,
+            *extra,
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(p: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
@@ -89,7 +104,9 @@ def reference(tmp_path_factory):
         p.wait()
 
 
-def test_ctrl_c_checkpoints_exits_130_and_resume_equals_uninterrupted(reference, tmp_path, toy_libs):
+def test_ctrl_c_checkpoints_exits_130_and_resume_equals_uninterrupted(
+    reference, tmp_path, toy_libs
+):
     run_dir = tmp_path / "run"
     p = start(run_dir)
     wait_for_epochs(run_dir, 1, p)
@@ -142,11 +159,24 @@ def test_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path, toy_libs):
 # --- atomic writes -----------------------------------------------------------------------------
 
 # (module, function) pairs that write a file; (None, f) matches any receiver (Path.write_text).
-WRITERS = {("np", "save"), ("np", "savez"), ("np", "savez_compressed"), ("np", "savetxt"),
-           ("json", "dump"), ("shutil", "copy"), ("shutil", "copyfile"), ("shutil", "move"),
-           ("nx", "write_graphml"), ("pickle", "dump"), (None, "write_text"),
-           (None, "write_bytes"), (None, "to_csv"), (None, "write_html"), (None, "write_image"),
-           (None, "savefig")}
+WRITERS = {
+    ("np", "save"),
+    ("np", "savez"),
+    ("np", "savez_compressed"),
+    ("np", "savetxt"),
+    ("json", "dump"),
+    ("shutil", "copy"),
+    ("shutil", "copyfile"),
+    ("shutil", "move"),
+    ("nx", "write_graphml"),
+    ("pickle", "dump"),
+    (None, "write_text"),
+    (None, "write_bytes"),
+    (None, "to_csv"),
+    (None, "write_html"),
+    (None, "write_image"),
+    (None, "savefig"),
+}
 
 
 # Writers outside output.py on purpose, and why.
@@ -166,7 +196,9 @@ def _writes(path: Path):
             continue
         f = node.func
         name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-        owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else None
+        owner = (
+            f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else None
+        )
         args = [*node.args, *(k.value for k in node.keywords)]
         if any(isinstance(a, ast.Name) and a.id in ("buf", "buffer") for a in args):
             continue  # into memory, then write_atomic
@@ -193,7 +225,9 @@ def test_every_output_file_goes_through_write_atomic():
         for line, name, mode in _writes(path):
             if (rel, name, mode) not in ALLOWED:
                 offenders.append(f"{rel}:{line}: {name}({mode!r})")
-    assert not offenders, "write through cimest.output.write_atomic instead:\n" + "\n".join(offenders)
+    assert not offenders, "write through cimest.output.write_atomic instead:\n" + "\n".join(
+        offenders
+    )
 
 
 def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):

@@ -308,7 +308,9 @@ def test_accumulate_steps_equals_accumulate_then_threshold_steps(bits, theta):
         got, bounded = acc.copy(), acc.copy()
         idx, dw = accumulate_steps(got, delta, bits, theta)
         idx_b, dw_b = accumulate_steps(bounded, delta, bits, theta, delta_bound=300)
-        assert np.array_equal(bounded, got) and np.array_equal(idx_b, idx) and np.array_equal(dw_b, dw)
+        assert (
+            np.array_equal(bounded, got) and np.array_equal(idx_b, idx) and np.array_equal(dw_b, dw)
+        )
         assert np.array_equal(got, want_acc)
         assert np.array_equal(idx, np.flatnonzero(want_dw))
         assert np.array_equal(dw, want_dw.reshape(-1)[idx])

@@ -28,20 +28,35 @@ def design(path, *edits):
     return bind_design(parse_architecture(text, str(path)))
 
 
-PC = (("rule: backprop", "rule: pulse_coincidence\n  pulse_length: 10"),
-      ("  update: {kind: pulse_train, max_pulses: 32}\n  gradient_accumulator: {kind: sram_buffer, bits: 8}\n",
-       "  update: {kind: coincidence}\n"),
-      ("batch_size: 64", "batch_size: 8"))
+PC = (
+    ("rule: backprop", "rule: pulse_coincidence\n  pulse_length: 10"),
+    (
+        "  update: {kind: pulse_train, max_pulses: 32}\n  gradient_accumulator: {kind: sram_buffer, bits: 8}\n",
+        "  update: {kind: coincidence}\n",
+    ),
+    ("batch_size: 64", "batch_size: 8"),
+)
 VARIANTS = {
     "binary_stochastic": ("bsl_toy", ()),
     "backprop": ("fp_toy", ()),
     "dfa": ("fp_toy", (("rule: backprop", "rule: dfa"), ("[64, 128, 10]", "[64, 40, 30, 10]"))),
-    "dfa_binary": ("bsl_toy", (("rule: binary_stochastic", "rule: dfa\n  binary_feedback: true"),
-                               ("[64, 128, 10]", "[64, 40, 30, 10]"))),
+    "dfa_binary": (
+        "bsl_toy",
+        (
+            ("rule: binary_stochastic", "rule: dfa\n  binary_feedback: true"),
+            ("[64, 128, 10]", "[64, 40, 30, 10]"),
+        ),
+    ),
     "pulse_coincidence": ("fp_toy", PC),
-    "backprop_digital_backward": ("fp_toy", ((
-        "  error_input: {kind: dac, bits: 8}\n  error_readout: {kind: adc, bits: 8, columns_per_adc: 8}\n",
-        "  backward: {kind: digital, bits: 8}\n"),)),
+    "backprop_digital_backward": (
+        "fp_toy",
+        (
+            (
+                "  error_input: {kind: dac, bits: 8}\n  error_readout: {kind: adc, bits: 8, columns_per_adc: 8}\n",
+                "  backward: {kind: digital, bits: 8}\n",
+            ),
+        ),
+    ),
 }
 
 
@@ -67,7 +82,9 @@ def test_analytic_counter_equals_the_engine_on_the_measured_activity(name, reque
     nonzero = {k for k, v in r.counts.counts.items() if v}
     assert nonzero <= set(per_sample.counts)
     for key, n in r.counts.counts.items():
-        assert per_sample.counts[key] * r.counts.n_samples == pytest.approx(n, rel=1e-9, abs=1e-6), key
+        assert per_sample.counts[key] * r.counts.n_samples == pytest.approx(
+            n, rel=1e-9, abs=1e-6
+        ), key
 
 
 def test_measured_input_activity_equals_an_independent_recount_of_the_data(fp_toy):
@@ -87,7 +104,12 @@ def test_pulse_coincidence_trains_without_gradient_memory(fp_toy):
     d = design(fp_toy, *PC, ("epochs: 2\n  max_train_samples: 640", "epochs: 3"))
     roles = {role for _, role in d.graph.components}
     assert {"update_rng", "update_row_driver", "update_col_driver"} <= roles
-    assert not roles & {"gradient_accumulator", "gradient_adder", "gradient_multiplier", "write_driver"}
+    assert not roles & {
+        "gradient_accumulator",
+        "gradient_adder",
+        "gradient_multiplier",
+        "write_driver",
+    }
     r = train(d.graph, d.libraries)
     assert r.accuracy > 0.5  # chance is 0.1
     est = estimate_design(d, r.counts, r.accuracy)
@@ -97,8 +119,10 @@ def test_pulse_coincidence_trains_without_gradient_memory(fp_toy):
     assert pulses > 0
     # one random draw per line and slot, whatever fired
     L1 = d.graph.layer("L1")
-    assert r.counts.get("L1", "update", "update_rng", "bit") == \
-        r.counts.n_samples * (L1.n_in + L1.n_out) * 10 * 16
+    assert (
+        r.counts.get("L1", "update", "update_rng", "bit")
+        == r.counts.n_samples * (L1.n_in + L1.n_out) * 10 * 16
+    )
 
 
 def test_pulse_coincidence_refuses_a_gradient_memory(fp_toy):
@@ -130,8 +154,9 @@ def test_rng_bits_a_source_cannot_draw_are_refused(bsl_toy, rng, bits):
 
 
 def test_rng_on_the_sign_comparator_is_refused(bsl_toy):
-    text = bsl_toy.read_text().replace("error_readout: {kind: comparator}",
-                                       "error_readout: {kind: comparator, rng: " + "lfsr}")
+    text = bsl_toy.read_text().replace(
+        "error_readout: {kind: comparator}", "error_readout: {kind: comparator, rng: " + "lfsr}"
+    )
     with pytest.raises(SpecError, match="error_readout.rng: unknown field"):
         parse_architecture(text, "x.yaml")
 
@@ -144,11 +169,20 @@ def test_measured_estimate_times_the_measured_pulse_trains(fp_toy):
     act = r.counts.activity["L1"]
     L1 = d.graph.layer("L1")
     lat = d.priced[("L1", "cell")].latency_s
-    digital = d.priced[("L1", "gradient_adder")].latency_s["op"] + d.priced[("L1", "gradient_multiplier")].latency_s["op"]
+    digital = (
+        d.priced[("L1", "gradient_adder")].latency_s["op"]
+        + d.priced[("L1", "gradient_multiplier")].latency_s["op"]
+    )
     train_length = (act["set_pulses"] + act["reset_pulses"]) / act["devices_programmed"]
     assert train_length > 1.5
-    want = (min(L1.rows, L1.n_in) * digital
-            + L1.n_in * train_length * (lat["set_pulse"] + lat["reset_pulse"]) * act["updates"] / act["samples"])
+    want = (
+        min(L1.rows, L1.n_in) * digital
+        + L1.n_in
+        * train_length
+        * (lat["set_pulse"] + lat["reset_pulse"])
+        * act["updates"]
+        / act["samples"]
+    )
     step = next(s for s in est.schedule if (s.layer, s.phase) == ("L1", "update"))
     assert step.duration_s == pytest.approx(want, rel=1e-12)
 
@@ -181,6 +215,8 @@ def test_the_clock_sets_digital_latency(fp_toy):
     slow = design(fp_toy, ("clock_mhz: 1000", "clock_mhz: 100"))
     op = slow.priced[("L1", "gradient_adder")].latency_s["op"]
     assert op == pytest.approx(10e-9, rel=1e-12)  # one cycle of 100 MHz
-    assert estimate_design(slow).latency_per_sample_s > 2 * estimate_design(fast).latency_per_sample_s
+    assert (
+        estimate_design(slow).latency_per_sample_s > 2 * estimate_design(fast).latency_per_sample_s
+    )
     # analog parts do not follow the clock
     assert slow.priced[("L1", "cell")].latency_s == fast.priced[("L1", "cell")].latency_s

@@ -90,12 +90,21 @@ def test_corrupt_checkpoint_is_a_clear_error(bsl_toy, tmp_path):
         run(design(bsl_toy, **SMALL), run_dir=tmp_path, resume=True)
 
 
-@pytest.mark.parametrize(("forge", "names"), [
-    (lambda a: a.update({"layer0.g": a["layer0.g"][:-1]}), "layer0.g is float64[63, 128]"),
-    (lambda a: a.update({"layer1.acc": a["layer1.acc"].astype(np.float32)}), "layer1.acc is float32"),
-    (lambda a: a.pop("layer1.pulses"), "layer1.pulses is absent"),
-    (lambda a: a["layer0.acc"].__setitem__((0, 0), 2**31 - 1), "layer0.acc holds values outside the 8-bit range"),
-])
+@pytest.mark.parametrize(
+    ("forge", "names"),
+    [
+        (lambda a: a.update({"layer0.g": a["layer0.g"][:-1]}), "layer0.g is float64[63, 128]"),
+        (
+            lambda a: a.update({"layer1.acc": a["layer1.acc"].astype(np.float32)}),
+            "layer1.acc is float32",
+        ),
+        (lambda a: a.pop("layer1.pulses"), "layer1.pulses is absent"),
+        (
+            lambda a: a["layer0.acc"].__setitem__((0, 0), 2**31 - 1),
+            "layer0.acc holds values outside the 8-bit range",
+        ),
+    ],
+)
 def test_forged_checkpoint_with_wrong_arrays_is_refused(bsl_toy, tmp_path, forge, names):
     """The fingerprint covers the design, not the arrays; a hand-edited file is caught by shape."""
     from cimest.errors import CheckpointError
@@ -130,8 +139,11 @@ def analytic_with(d, activity: dict) -> EventCounts:
 @pytest.mark.parametrize("encoding", ["reference_column", "differential_rows"])
 @pytest.mark.parametrize("fixture", ["bsl_toy", "fp_toy"])
 def test_analytic_counter_reproduces_measured_counts(fixture, encoding, request):
-    d = design(request.getfixturevalue(fixture), **SMALL,
-               weight_encoding__reference_column=f"weight_encoding: {encoding}")
+    d = design(
+        request.getfixturevalue(fixture),
+        **SMALL,
+        weight_encoding__reference_column=f"weight_encoding: {encoding}",
+    )
     assert d.spec.crossbar.weight_encoding == encoding
     r = run(d)
     assert r.counts.n_samples == 1280  # 640 samples x 2 epochs, whole batches of 64
@@ -139,7 +151,9 @@ def test_analytic_counter_reproduces_measured_counts(fixture, encoding, request)
     measured = r.counts
     assert set(measured.counts) == set(per_sample.counts)
     for key, n in measured.counts.items():
-        assert per_sample.counts[key] * measured.n_samples == pytest.approx(n, rel=1e-9, abs=1e-6), key
+        assert per_sample.counts[key] * measured.n_samples == pytest.approx(
+            n, rel=1e-9, abs=1e-6
+        ), key
 
 
 def test_forward_cell_reads_are_driven_rows_times_columns(bsl_toy):
@@ -176,8 +190,10 @@ def test_wear_histogram_is_numpys_histogram_of_the_pulse_counts(top):
     from cimest.engine.train import wear_summary
 
     rng = np.random.default_rng(top)
-    layers = [LayerState(pulses=rng.integers(0, top + 1, (30, 20)).astype(np.int32)),
-              LayerState(pulses=rng.integers(0, top + 1, (2, 20, 5)).astype(np.int32))]
+    layers = [
+        LayerState(pulses=rng.integers(0, top + 1, (30, 20)).astype(np.int32)),
+        LayerState(pulses=rng.integers(0, top + 1, (2, 20, 5)).astype(np.int32)),
+    ]
     graph = SimpleNamespace(layers=[SimpleNamespace(name="L1"), SimpleNamespace(name="L2")])
     w = wear_summary(SimpleNamespace(layers=layers), graph, None, 1)
     flat = np.concatenate([ls.pulses.reshape(-1) for ls in layers])
@@ -194,8 +210,11 @@ def test_cached_read_weights_equal_recomputed_ones(bsl_toy, monkeypatch):
     d = design(bsl_toy, **SMALL)
     cached = run(d)
     refresh = rules.after_update
-    monkeypatch.setattr(rules, "after_update",
-                        lambda setup, state, i, name, changed: refresh(setup, state, i, name, None))
+    monkeypatch.setattr(
+        rules,
+        "after_update",
+        lambda setup, state, i, name, changed: refresh(setup, state, i, name, None),
+    )
     same_result(cached, run(d))
 
 
@@ -207,8 +226,9 @@ def test_measured_pulse_trains_give_their_mean_length(fp_toy, bsl_toy):
     lengths = []
     for L, f in r.activity.items():
         pulses = r.counts.get(L, "update", "write_driver", "pulse")
-        assert f["update_fraction"] * f["pulses_per_update"] * d.graph.layer(L).n_devices \
-            * r.counts.n_samples == pytest.approx(pulses, rel=1e-9)
+        assert f["update_fraction"] * f["pulses_per_update"] * d.graph.layer(
+            L
+        ).n_devices * r.counts.n_samples == pytest.approx(pulses, rel=1e-9)
         lengths.append(f["pulses_per_update"])
     assert min(lengths) >= 1.0 and max(lengths) > 1.5
     single = run(design(bsl_toy, **SMALL))

@@ -29,8 +29,12 @@ peripherals:
 
 
 def spec(in_bits=1, out_bits=6, serial=True, mode="inference"):
-    text = (ARCH.replace("IN_BITS", str(in_bits)).replace("OUT_BITS", str(out_bits))
-            .replace("SERIAL", str(serial).lower()).replace("mode: inference", f"mode: {mode}"))
+    text = (
+        ARCH.replace("IN_BITS", str(in_bits))
+        .replace("OUT_BITS", str(out_bits))
+        .replace("SERIAL", str(serial).lower())
+        .replace("mode: inference", f"mode: {mode}")
+    )
     return parse_architecture(text)
 
 
@@ -38,14 +42,22 @@ def test_forward_only_components_and_counts(toy_libs):
     g = compile_graph(spec().spec)
     assert {c.phase for c in g.components.values()} == {"forward"}
     roles = {role for _, role in g.components}
-    assert not roles & {"error_input", "error_readout", "gradient_accumulator", "write_driver",
-                        "derivative_unit", "gradient_adder"}
+    assert not roles & {
+        "error_input",
+        "error_readout",
+        "gradient_accumulator",
+        "write_driver",
+        "derivative_unit",
+        "gradient_adder",
+    }
     c = count_analytic(g)
     assert c.mode == "inference"
     assert {ph for (_, ph, _, _) in c.counts} == {"forward"}
     # the training twin has backward and update events on top of the same forward ones
     t = count_analytic(compile_graph(spec(mode="train").spec))
-    fwd_train = {k: v for k, v in t.counts.items() if k[1] == "forward" and k[2] != "derivative_unit"}
+    fwd_train = {
+        k: v for k, v in t.counts.items() if k[1] == "forward" and k[2] != "derivative_unit"
+    }
     assert {k: v for k, v in c.counts.items()} == fwd_train
 
 
@@ -54,7 +66,9 @@ def test_macs_are_forward_only(toy_libs):
     assert g.macs_per_sample() == {"forward": 100 * 60 + 60 * 10, "backward": 0, "update": 0}
     est = estimate_design(bind_design(spec()))
     assert set(est.energy_by_phase_j) == {"forward"}
-    assert est.energy_per_mac_j == pytest.approx(est.energy_per_sample_j / (100 * 60 + 60 * 10), rel=1e-12)
+    assert est.energy_per_mac_j == pytest.approx(
+        est.energy_per_sample_j / (100 * 60 + 60 * 10), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("bits", [2, 5, 8])
@@ -63,12 +77,20 @@ def test_bit_serial_cycles_multiply_drives_reads_and_shift_adds(toy_libs, bits):
     many = count_analytic(compile_graph(spec(in_bits=bits).spec)).counts
     # every input bit is driven, read, digitised and shifted in (ISAAC: an ADC conversion per
     # column per input bit; issue 11 found the conversions flat at 1, 8 and 16 bits)
-    for role, action in (("input_driver", "drive"), ("cell", "read"), ("shift_add", "op"),
-                         ("readout", "convert"), ("readout_mux", "switch")):
+    for role, action in (
+        ("input_driver", "drive"),
+        ("cell", "read"),
+        ("shift_add", "op"),
+        ("readout", "convert"),
+        ("readout_mux", "switch"),
+    ):
         key = ("L1", "forward", role, action)
         assert many[key] == pytest.approx(bits * one[key], rel=1e-12)
     # hidden layers are driven with the DAC's bits (4), not the network input's
-    assert many[("L2", "forward", "input_driver", "drive")] == one[("L2", "forward", "input_driver", "drive")]
+    assert (
+        many[("L2", "forward", "input_driver", "drive")]
+        == one[("L2", "forward", "input_driver", "drive")]
+    )
     g = compile_graph(spec(in_bits=bits).spec)
     assert g.component("L1", "input_driver").kind == "row_driver"
     assert g.component("L1", "input_driver").cycles == bits
@@ -77,7 +99,10 @@ def test_bit_serial_cycles_multiply_drives_reads_and_shift_adds(toy_libs, bits):
 def test_parallel_dac_converts_once_per_row(toy_libs):
     c = count_analytic(compile_graph(spec(in_bits=8, serial=False).spec)).counts
     g = compile_graph(spec(in_bits=8, serial=False).spec)
-    assert g.component("L1", "input_driver").kind == "dac" and g.component("L1", "input_driver").bits == 8
+    assert (
+        g.component("L1", "input_driver").kind == "dac"
+        and g.component("L1", "input_driver").bits == 8
+    )
     assert c[("L1", "forward", "input_driver", "convert")] == 100 * g.layer("L1").col_tiles
 
 
@@ -136,8 +161,12 @@ def test_integration_phases_split_in_two_halves_above_the_limit():
 
 
 def integrating(in_bits=5, out_bits=6, two_phase="3", mode="inference", serial=True):
-    text = (ARCH.replace("IN_BITS", str(in_bits)).replace("OUT_BITS", str(out_bits))
-            .replace("SERIAL", str(serial).lower()).replace("mode: inference", f"mode: {mode}"))
+    text = (
+        ARCH.replace("IN_BITS", str(in_bits))
+        .replace("OUT_BITS", str(out_bits))
+        .replace("SERIAL", str(serial).lower())
+        .replace("mode: inference", f"mode: {mode}")
+    )
     integ = f"integrator: {{two_phase_above_bits: {two_phase}}}" if two_phase else "integrator: {}"
     text = text.replace("columns_per_adc: 4}", f"columns_per_adc: 4, {integ}}}")
     text = text.replace("columns_per_adc: 1}", f"columns_per_adc: 1, {integ}}}")
@@ -175,14 +204,20 @@ def test_integrator_needs_a_library_entry(toy_libs):
     with pytest.raises(SpecError) as err:
         bind_design(integrating())
     text = str(err.value)
-    assert "libraries: no integrator in libraries [toy_cmos, toy_cells]; add an entry of kind integrator" in text
+    assert (
+        "libraries: no integrator in libraries [toy_cmos, toy_cells]; add an entry of kind integrator"
+        in text
+    )
     assert "no sample_hold in libraries" in text
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    ({"mode": "train"}, "integrating neurons are modelled for inference workloads only"),
-    ({"serial": False}, "an integrator sums bit-serial input cycles"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"mode": "train"}, "integrating neurons are modelled for inference workloads only"),
+        ({"serial": False}, "an integrator sums bit-serial input cycles"),
+    ],
+)
 def test_integrator_is_refused_where_it_is_not_modelled(toy_libs, edit, message):
     from cimest.errors import SpecError
 
@@ -218,16 +253,33 @@ def test_sweep_of_an_inference_workload_counts_instead_of_training(toy_libs, tmp
 def test_integrator_on_the_error_readout_is_refused(toy_libs):
     from cimest.errors import SpecError
 
-    text = (ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true")
-            .replace("error_readout: {kind: adc, bits: 8}", "error_readout: {kind: adc, bits: 8, integrator: {}}"))
-    with pytest.raises(SpecError, match="peripherals.error_readout: integrating neurons are modelled on the forward"):
+    text = (
+        ARCH.replace("IN_BITS", "4")
+        .replace("OUT_BITS", "6")
+        .replace("SERIAL", "true")
+        .replace(
+            "error_readout: {kind: adc, bits: 8}",
+            "error_readout: {kind: adc, bits: 8, integrator: {}}",
+        )
+    )
+    with pytest.raises(
+        SpecError,
+        match="peripherals.error_readout: integrating neurons are modelled on the forward",
+    ):
         parse_architecture(text)
 
 
 def test_a_binary_inference_chip_may_carry_any_placeholder_accumulator(toy_libs):
     """The accumulator-vs-threshold check is a training check: an inference chip never updates."""
-    text = (ARCH.replace("IN_BITS", "4").replace("OUT_BITS", "6").replace("SERIAL", "true")
-            .replace("algorithm: {rule: backprop}", "algorithm: {rule: binary_stochastic}")
-            .replace("readout: {kind: adc, bits: 6, columns_per_adc: 4}", "readout: {kind: comparator}")
-            .replace("gradient_accumulator: {kind: sram_buffer, bits: 8}", "gradient_accumulator: {kind: sram_buffer, bits: 4}"))
+    text = (
+        ARCH.replace("IN_BITS", "4")
+        .replace("OUT_BITS", "6")
+        .replace("SERIAL", "true")
+        .replace("algorithm: {rule: backprop}", "algorithm: {rule: binary_stochastic}")
+        .replace("readout: {kind: adc, bits: 6, columns_per_adc: 4}", "readout: {kind: comparator}")
+        .replace(
+            "gradient_accumulator: {kind: sram_buffer, bits: 8}",
+            "gradient_accumulator: {kind: sram_buffer, bits: 4}",
+        )
+    )
     assert parse_architecture(text).spec.peripherals.gradient_accumulator.bits == 4

@@ -51,16 +51,26 @@ def test_dense_layers_have_shapes_and_one_use_per_sample(fp_toy):
     L1, L2 = g.layers
     assert (L1.in_shape, L1.out_shape, L1.uses_per_sample) == ((64,), (128,), 1)
     assert (L2.in_shape, L2.out_shape) == ((128,), (10,))
-    assert g.macs_per_sample() == {"forward": 64 * 128 + 128 * 10, "backward": 128 * 10,
-                                   "update": 64 * 128 + 128 * 10}
+    assert g.macs_per_sample() == {
+        "forward": 64 * 128 + 128 * 10,
+        "backward": 128 * 10,
+        "update": 64 * 128 + 128 * 10,
+    }
 
 
 def test_a_layer_of_its_own_tile_size_pays_for_its_own_adcs(fp_toy):
     """A 10-output layer on 128-column tiles pays for 128 output ADCs (one per column); on
     16-column tiles, for 16."""
     wide = bind_design(spec_of(fp_toy))
-    narrow = bind_design(spec_of(fp_toy, ("  weight_encoding: reference_column",
-                                          "  weight_encoding: reference_column\n  per_layer:\n    L2: {cols: 16}")))
+    narrow = bind_design(
+        spec_of(
+            fp_toy,
+            (
+                "  weight_encoding: reference_column",
+                "  weight_encoding: reference_column\n  per_layer:\n    L2: {cols: 16}",
+            ),
+        )
+    )
     assert narrow.graph.layer("L2").cols == 16 and narrow.graph.layer("L1").cols == 128
     assert narrow.graph.component("L2", "readout").count == 16
     assert wide.graph.component("L2", "readout").count == 128
@@ -82,9 +92,16 @@ def test_fit_sizes_each_tile_to_its_layer_and_the_warning_goes(fp_toy):
 
 
 def test_per_layer_peripherals_override_one_layer(fp_toy):
-    d = bind_design(spec_of(fp_toy, ("  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}",
-                                     "  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}\n"
-                                     "  per_layer:\n    L1: {readout: {kind: adc, bits: 4, columns_per_adc: 2}}")))
+    d = bind_design(
+        spec_of(
+            fp_toy,
+            (
+                "  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}",
+                "  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}\n"
+                "  per_layer:\n    L1: {readout: {kind: adc, bits: 4, columns_per_adc: 2}}",
+            ),
+        )
+    )
     assert d.graph.component("L1", "readout").bits == 4
     # two column tiles (128 outputs + a reference need 129 columns), 128 / 2 ADCs each
     assert d.graph.component("L1", "readout").count == 2 * 64
@@ -94,7 +111,11 @@ def test_per_layer_peripherals_override_one_layer(fp_toy):
 @pytest.mark.parametrize("section", ["crossbar", "peripherals"])
 def test_an_unknown_layer_name_is_refused_at_its_line(fp_toy, section):
     body = "{cols: 16}" if section == "crossbar" else "{readout: {kind: adc, bits: 4}}"
-    anchor = "  weight_encoding: reference_column" if section == "crossbar" else "  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}"
+    anchor = (
+        "  weight_encoding: reference_column"
+        if section == "crossbar"
+        else "  output_readout: {kind: adc, bits: 6, columns_per_adc: 1}"
+    )
     with pytest.raises(SpecError) as err:
         spec_of(fp_toy, (anchor, f"{anchor}\n  per_layer:\n    L7: {body}"))
     msg = str(err.value)
@@ -102,9 +123,15 @@ def test_an_unknown_layer_name_is_refused_at_its_line(fp_toy, section):
 
 
 def test_digital_backward_prices_its_macs_and_drops_the_error_periphery(fp_toy):
-    d = bind_design(spec_of(fp_toy, (
-        "  error_input: {kind: dac, bits: 8}\n  error_readout: {kind: adc, bits: 8, columns_per_adc: 8}\n",
-        "  backward: {kind: digital, bits: 8}\n")))
+    d = bind_design(
+        spec_of(
+            fp_toy,
+            (
+                "  error_input: {kind: dac, bits: 8}\n  error_readout: {kind: adc, bits: 8, columns_per_adc: 8}\n",
+                "  backward: {kind: digital, bits: 8}\n",
+            ),
+        )
+    )
     roles = {role for layer, role in d.graph.components if layer == "L2"}
     assert {"error_mac", "error_add", "error_weights"} <= roles
     assert not roles & {"error_input", "error_readout"}

@@ -19,9 +19,17 @@ import pytest
 from cimest.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--virtual-time-budget=10000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +44,41 @@ def chromium():
 
 def run_chromium(chromium: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 class PlotSvgs(HTMLParser):
     """For each ``<div id="plot-N">``: whether an ``<svg>`` element was drawn inside it."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-            "track", "wbr", "path", "rect", "circle", "line", "stop", "use", "image", "polygon"}
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+        "path",
+        "rect",
+        "circle",
+        "line",
+        "stop",
+        "use",
+        "image",
+        "polygon",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,8 +117,8 @@ def png_summary(data: bytes) -> tuple[int, int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width, height = 8, [], 0, 0
     while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if ctype == b"IHDR":
             width, height = struct.unpack(">II", body[:8])
         elif ctype == b"IDAT":
@@ -102,8 +136,9 @@ def report_file(measured_pair, tmp_path_factory) -> Path:
 
 
 def test_every_plot_draws_without_console_output(chromium, report_file, tmp_path):
-    r = run_chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom",
-                     report_file.as_uri())
+    r = run_chromium(
+        chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", report_file.as_uri()
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     # Chromium writes every console message (log, warn, error, uncaught exception) as CONSOLE;
     # the report must print none, and plotly reports bad figures there.
@@ -117,8 +152,9 @@ def test_every_plot_draws_without_console_output(chromium, report_file, tmp_path
 
 def test_screenshot_is_not_blank(chromium, report_file, tmp_path):
     shot = tmp_path / "compare.png"
-    r = run_chromium(chromium, tmp_path, "--window-size=1366,5200", f"--screenshot={shot}",
-                     report_file.as_uri())
+    r = run_chromium(
+        chromium, tmp_path, "--window-size=1366,5200", f"--screenshot={shot}", report_file.as_uri()
+    )
     assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
     data = shot.read_bytes()
     width, height, distinct = png_summary(data)
@@ -141,6 +177,10 @@ def test_blank_page_is_detected(chromium, tmp_path):
 
 def test_console_errors_are_caught(chromium, tmp_path):
     page = tmp_path / "err.html"
-    page.write_text("<html><body><script>undefinedFunction();</script></body></html>", encoding="utf-8")
-    r = run_chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
+    page.write_text(
+        "<html><body><script>undefinedFunction();</script></body></html>", encoding="utf-8"
+    )
+    r = run_chromium(
+        chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()
+    )
     assert any("Uncaught" in line for line in r.stderr.splitlines())

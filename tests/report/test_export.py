@@ -28,15 +28,31 @@ def test_json_and_csv_match_the_estimates(measured_pair, tmp_path):
     assert len(rows) == len(want)
     for row, (name, r) in zip(rows, want, strict=True):
         assert (row["design"], row["layer"], row["phase"], row["component"], row["action"]) == (
-            name, r.layer, r.phase, r.component, r.action)
+            name,
+            r.layer,
+            r.phase,
+            r.component,
+            r.action,
+        )
         assert float(row["energy_j_per_sample"]) == r.energy_j
         assert float(row["count_per_sample"]) == r.count
 
 
 def test_cli_compare_analytic(arch_pair, tmp_path, capsys):
     out = tmp_path / "cmp.html"
-    rc = main(["compare", *map(str, arch_pair), "-o", str(out), "--analytic",
-               "--json", str(tmp_path / "c.json"), "--csv", str(tmp_path / "c.csv")])
+    rc = main(
+        [
+            "compare",
+            *map(str, arch_pair),
+            "-o",
+            str(out),
+            "--analytic",
+            "--json",
+            str(tmp_path / "c.json"),
+            "--csv",
+            str(tmp_path / "c.csv"),
+        ]
+    )
     assert rc == 0
     html = out.read_text(encoding="utf-8")
     assert "id='comparison'" in html and "analytic counts: not trained" in html
@@ -58,8 +74,12 @@ def test_cli_report_measured_reuses_runs(arch_pair, run_root, measured_pair, tmp
 
 
 def test_cli_user_errors_exit_2(arch_pair, tmp_path, capsys):
-    assert main(["report", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x.html"),
-                 "--analytic"]) == 2
+    assert (
+        main(
+            ["report", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x.html"), "--analytic"]
+        )
+        == 2
+    )
     assert main(["report", str(arch_pair[0]), "-o", str(tmp_path), "--analytic"]) == 2  # a folder
     capsys.readouterr()
 
@@ -67,15 +87,25 @@ def test_cli_user_errors_exit_2(arch_pair, tmp_path, capsys):
 def test_cli_compare_says_which_column_is_which_and_calls_a_tie_equal(arch_pair, tmp_path, capsys):
     twin = tmp_path / "twin.yaml"
     twin.write_text(arch_pair[0].read_text())  # same design, same name
-    assert main(["compare", str(arch_pair[0]), str(twin), "-o", str(tmp_path / "c.html"),
-                 "--analytic"]) == 0
+    assert (
+        main(
+            ["compare", str(arch_pair[0]), str(twin), "-o", str(tmp_path / "c.html"), "--analytic"]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
-    name = next(line.split(":", 1)[1].strip() for line in arch_pair[0].read_text().splitlines()
-                if line.startswith("name:"))
+    name = next(
+        line.split(":", 1)[1].strip()
+        for line in arch_pair[0].read_text().splitlines()
+        if line.startswith("name:")
+    )
     assert f"note: 2 designs are named '{name}'" in captured.err
     lines = captured.out.splitlines()
-    rows = [next(line for line in lines if line.strip().startswith(k.label + " ")) for k in KPIS
-            if k.key not in ("accuracy", "accuracy_float")]
+    rows = [
+        next(line for line in lines if line.strip().startswith(k.label + " "))
+        for k in KPIS
+        if k.key not in ("accuracy", "accuracy_float")
+    ]
     assert all(line.endswith("  equal") for line in rows), rows  # accuracy: n/a, untrained
     header = lines[1]
     assert header.split() == [name, name, "better"]
@@ -83,10 +113,25 @@ def test_cli_compare_says_which_column_is_which_and_calls_a_tie_equal(arch_pair,
 
 def test_cli_compare_of_training_and_inference_designs_says_so(arch_pair, tmp_path, capsys):
     inference = tmp_path / "inf.yaml"
-    inference.write_text(arch_pair[1].read_text().replace("workload:", "workload:\n  mode: inference", 1)
-                         .replace("name: ", "name: inf-", 1))
-    assert main(["compare", str(arch_pair[0]), str(inference), "-o", str(tmp_path / "c.html"),
-                 "--analytic"]) == 0
+    inference.write_text(
+        arch_pair[1]
+        .read_text()
+        .replace("workload:", "workload:\n  mode: inference", 1)
+        .replace("name: ", "name: inf-", 1)
+    )
+    assert (
+        main(
+            [
+                "compare",
+                str(arch_pair[0]),
+                str(inference),
+                "-o",
+                str(tmp_path / "c.html"),
+                "--analytic",
+            ]
+        )
+        == 0
+    )
     assert "is an inference workload and" in capsys.readouterr().out
 
 

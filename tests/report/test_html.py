@@ -11,7 +11,17 @@ import pytest
 from cimest.report import render_report, write_report
 from cimest.report.model import KPIS, fmt_energy, fmt_quantity, fmt_ratio, ratio
 
-SECTIONS = ["kpis", "energy", "area", "latency", "accuracy", "events", "wear", "layers", "provenance"]
+SECTIONS = [
+    "kpis",
+    "energy",
+    "area",
+    "latency",
+    "accuracy",
+    "events",
+    "wear",
+    "layers",
+    "provenance",
+]
 
 
 class Page(HTMLParser):
@@ -127,7 +137,9 @@ def test_layer_and_provenance_tables(page, measured_pair):
 
 
 def test_every_figure_is_drawn_by_the_inline_plotly(page, compare_html):
-    plot_divs = [a["id"] for t, a in page.tags if t == "div" and a.get("id", "").startswith("plot-")]
+    plot_divs = [
+        a["id"] for t, a in page.tags if t == "div" and a.get("id", "").startswith("plot-")
+    ]
     # 3 comparison bars + per design (sunburst, treemap, gantt) + accuracy + events + wear
     assert len(plot_divs) == 3 + 3 * 2 + 3
     for pid in plot_divs:
@@ -167,5 +179,7 @@ def test_hostile_names_are_text(measured_pair, tmp_path):
     # the name is data inside the figures' JSON, with < > / written as \u003c \u003e \u002f
     for body in p.scripts[1:]:
         assert "<" not in body
-    assert any("\\u003cscript\\u003ealert(1)\\u003c\\u002fscript\\u003e" in b for b in p.scripts[1:])
+    assert any(
+        "\\u003cscript\\u003ealert(1)\\u003c\\u002fscript\\u003e" in b for b in p.scripts[1:]
+    )
     assert sum(1 for t, _ in p.tags if t == "script") == 1 + 12 + 1

@@ -15,7 +15,7 @@ BAD = sorted((Path(__file__).parent / "bad").glob("*.yaml"))
 def expected(path: Path) -> str:
     first = path.read_bytes().split(b"\n", 1)[0].decode("utf-8")
     assert first.startswith("# expect: "), f"{path.name} needs a '# expect: ' first line"
-    return first[len("# expect: "):]
+    return first[len("# expect: ") :]
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])

@@ -28,8 +28,11 @@ FP = yaml.safe_load((FIXTURES / "fp_toy.yaml").read_text())
 NAME = "arch.yaml"
 # Problems about the file as a whole carry no line; every other one names its line.
 WHOLE_FILE = ("file is empty", "YAML nested too deeply", "no such file", "not UTF-8")
-FAST = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def check_messages(err: SpecError, name: str = NAME) -> None:
@@ -54,11 +57,30 @@ def parse(text: str):
 
 # --- random text --------------------------------------------------------------------------------
 
-YAMLISH = st.lists(st.sampled_from(list("ab:-[]{},&*!?|>'\"#%@`\n\t .0123456789e+~<=")
-                                           + ["\n  ", ": ", "- ", "!!python/object:os.system ",
-                                              "&a ", "*a", "<<: ", "---\n", "...\n", "\x00", "é",
-                                              "\ufeff", ".nan", ".inf", "network: ", "kind: "]),
-                   max_size=60).map("".join)
+YAMLISH = st.lists(
+    st.sampled_from(
+        list("ab:-[]{},&*!?|>'\"#%@`\n\t .0123456789e+~<=")
+        + [
+            "\n  ",
+            ": ",
+            "- ",
+            "!!python/object:os.system ",
+            "&a ",
+            "*a",
+            "<<: ",
+            "---\n",
+            "...\n",
+            "\x00",
+            "é",
+            "\ufeff",
+            ".nan",
+            ".inf",
+            "network: ",
+            "kind: ",
+        ]
+    ),
+    max_size=60,
+).map("".join)
 
 
 @FAST
@@ -81,10 +103,26 @@ def test_random_bytes_from_a_file_raise_only_spec_errors(tmp_path_factory, data)
 # --- mutated valid architectures ------------------------------------------------------------------
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.sampled_from(["1 fJ", "0.9 V", "-3 ns", "1e999 V", "nan V", "digits", "adc", "comparator",
-                     "mnist-idx:/nonexistent", "toy_rram", "row_driver"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "1 fJ",
+            "0.9 V",
+            "-3 ns",
+            "1e999 V",
+            "nan V",
+            "digits",
+            "adc",
+            "comparator",
+            "mnist-idx:/nonexistent",
+            "toy_rram",
+            "row_driver",
+        ]
+    ),
     st.lists(st.integers(min_value=-5, max_value=300), max_size=4),
 )
 
@@ -123,7 +161,9 @@ def mutated(draw):
         else:
             target = get(doc, path) if isinstance(get(doc, path), dict) else parent
             if isinstance(target, dict):
-                target[draw(st.sampled_from(["colums", "bitz", "kind", "variant", "x"]))] = draw(SCALARS)
+                target[draw(st.sampled_from(["colums", "bitz", "kind", "variant", "x"]))] = draw(
+                    SCALARS
+                )
     return doc
 
 
@@ -133,8 +173,11 @@ def test_mutated_architectures_raise_only_spec_errors_with_lines(doc):
     parse(yaml.safe_dump(doc, allow_unicode=True))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(doc=mutated())
 def test_mutated_architectures_load_or_fail_cleanly_with_libraries(toy_libs, tmp_path_factory, doc):
     f = tmp_path_factory.getbasetemp() / "mutated.yaml"
@@ -173,17 +216,48 @@ def test_displayed_quantities_read_back_within_display_precision(value, unit):
 
 # --- the command line ---------------------------------------------------------------------------
 
-TOKENS = st.sampled_from(["validate", "graph", "estimate", "library", "list", "show", "--json",
-                          "--csv", "--epochs", "--seed", "-3", "abc", "0", "--kind", "adc",
-                          "--measured", "--debug", "--no-such", "", "-", "--", "toy_cells",
-                          str(FIXTURES / "bsl_toy.yaml"), str(FIXTURES / "fp_toy.yaml"),
-                          str(FIXTURES), "/nonexistent.yaml", str(Path(__file__))])
+TOKENS = st.sampled_from(
+    [
+        "validate",
+        "graph",
+        "estimate",
+        "library",
+        "list",
+        "show",
+        "--json",
+        "--csv",
+        "--epochs",
+        "--seed",
+        "-3",
+        "abc",
+        "0",
+        "--kind",
+        "adc",
+        "--measured",
+        "--debug",
+        "--no-such",
+        "",
+        "-",
+        "--",
+        "toy_cells",
+        str(FIXTURES / "bsl_toy.yaml"),
+        str(FIXTURES / "fp_toy.yaml"),
+        str(FIXTURES),
+        "/nonexistent.yaml",
+        str(Path(__file__)),
+    ]
+)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(argv=st.lists(TOKENS, max_size=5))
-def test_the_cli_exits_0_or_2_on_any_arguments(toy_libs, tmp_path_factory, monkeypatch, capsys, argv):
+def test_the_cli_exits_0_or_2_on_any_arguments(
+    toy_libs, tmp_path_factory, monkeypatch, capsys, argv
+):
     assume("--measured" not in argv)  # training is exercised by tests/engine
     monkeypatch.chdir(tmp_path_factory.getbasetemp())  # --json/--csv land in a scratch folder
     try:

@@ -7,8 +7,20 @@ from cimest.cli import main
 
 def test_report_on_a_sweep_folder(bsl_toy, tmp_path, capsys):
     out = tmp_path / "sweep"
-    assert main(["sweep", str(bsl_toy), "--vary", "technology.node_nm=22,45", "-o", str(out),
-                 "--analytic"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(bsl_toy),
+                "--vary",
+                "technology.node_nm=22,45",
+                "-o",
+                str(out),
+                "--analytic",
+            ]
+        )
+        == 0
+    )
     html = tmp_path / "pareto.html"
     assert main(["report", str(out), "-o", str(html)]) == 0
     text = html.read_text(encoding="utf-8")

@@ -42,14 +42,17 @@ def isaac():
     return spec, load_library_set(spec.libraries, default_search_path())
 
 
-@pytest.mark.parametrize("kind, bits, action, energy_j", [
-    ("adc", 8, "convert", 1.667e-12),
-    ("dac", 1, "convert", 0.417e-12),
-    ("row_driver", None, "drive", 0.417e-12),  # the 1-bit DAC as bit-serial row driver
-    ("shift_add", 16, "op", 0.021e-12),
-    ("sram_buffer", 16, "read_bit", 20.45e-12 / 256),
-    ("interconnect", None, "transfer_bit", 20.74e-12 / 256),
-])
+@pytest.mark.parametrize(
+    "kind, bits, action, energy_j",
+    [
+        ("adc", 8, "convert", 1.667e-12),
+        ("dac", 1, "convert", 0.417e-12),
+        ("row_driver", None, "drive", 0.417e-12),  # the 1-bit DAC as bit-serial row driver
+        ("shift_add", 16, "op", 0.021e-12),
+        ("sram_buffer", 16, "read_bit", 20.45e-12 / 256),
+        ("interconnect", None, "transfer_bit", 20.74e-12 / 256),
+    ],
+)
 def test_component_energy_is_the_published_value(isaac, kind, bits, action, energy_j):
     spec, libs = isaac
     p = price(Component("L1", kind, kind, None, 1, bits), libs, spec)

@@ -26,4 +26,12 @@ def train_batch(setup: Setup, state, xb, yb, meter: Meter) -> float:
     return STEPS[setup.rule](setup, state, xb, yb, meter)
 
 
-__all__ = ["STEPS", "Meter", "Setup", "effective_weights", "predict", "predict_float", "train_batch"]
+__all__ = [
+    "STEPS",
+    "Meter",
+    "Setup",
+    "effective_weights",
+    "predict",
+    "predict_float",
+    "train_batch",
+]

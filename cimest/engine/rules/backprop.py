@@ -91,8 +91,15 @@ def error_path(setup: Setup) -> tuple[Callable, Callable]:
     return drive, read
 
 
-def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
-           rng: np.random.Generator, meter: Meter) -> None:
+def update(
+    setup: Setup,
+    layer: LayerState,
+    lm: LayerMap,
+    x: np.ndarray,
+    delta: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+) -> None:
     """Digital outer-product gradient, then float SGD or pulse trains of quantized length."""
     meter.update(lm.name)
     B = x.shape[0]
@@ -111,9 +118,15 @@ def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: 
     program(setup, layer, n, rng, meter, lm.name)
 
 
-def backward_transpose(setup: Setup, state: EngineState, W: list[np.ndarray], delta: np.ndarray,
-                       dz: list[np.ndarray], meter: Meter,
-                       update_layer: Callable[[int, np.ndarray], None]) -> None:
+def backward_transpose(
+    setup: Setup,
+    state: EngineState,
+    W: list[np.ndarray],
+    delta: np.ndarray,
+    dz: list[np.ndarray],
+    meter: Meter,
+    update_layer: Callable[[int, np.ndarray], None],
+) -> None:
     """Errors top-down through W^T, each layer updated right after its error went down (with the
     pre-update weights, as the reference does)."""
     layers = setup.graph.layers
@@ -125,13 +138,17 @@ def backward_transpose(setup: Setup, state: EngineState, W: list[np.ndarray], de
         if i > 0:
             dq, scale = drive(deltas[i])
             meter.errors(lm.name, dq)
-            deltas[i - 1] = read(dq @ backward_weights(setup, state.layers[i], W[i]).T, scale) * dz[i - 1]
+            deltas[i - 1] = (
+                read(dq @ backward_weights(setup, state.layers[i], W[i]).T, scale) * dz[i - 1]
+            )
         else:
             meter.errors(lm.name, deltas[i])
         update_layer(i, deltas[i])
 
 
-def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+def train_batch(
+    setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
+) -> float:
     """One backprop step on a batch."""
     xs, dz, delta, loss, W = forward(setup, state, xb, yb, meter)
     layers = setup.graph.layers

@@ -51,8 +51,15 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     return xs, ds, delta, loss, W
 
 
-def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: np.ndarray,
-           rng: np.random.Generator, meter: Meter) -> np.ndarray | None:
+def update(
+    setup: Setup,
+    layer: LayerState,
+    lm: LayerMap,
+    x: np.ndarray,
+    delta: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+) -> np.ndarray | None:
     """Integer gradient G = x^T delta, then the float, integer or memristor update (section 1).
 
     Returns the flat indices of the only devices changed (single pulses on reference-column
@@ -72,7 +79,9 @@ def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: 
         layer.b -= setup.eta * delta.sum(axis=0) / B
         return None
     # acc changes in place; only the weights whose accumulator crossed +-theta come back
-    idx, dw = accumulate_steps(layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=B)  # |x^T delta| <= B
+    idx, dw = accumulate_steps(
+        layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=B
+    )  # |x^T delta| <= B
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
         w = np.ascontiguousarray(layer.w_int)
@@ -89,7 +98,9 @@ def update(setup: Setup, layer: LayerState, lm: LayerMap, x: np.ndarray, delta: 
     return None
 
 
-def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+def train_batch(
+    setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
+) -> float:
     """One BSL step on a batch: sampled forward, sign-binarised errors through W^T, updates."""
     layers = setup.graph.layers
     xs, ds, delta, loss, W = forward(setup, state, xb, yb, meter)

@@ -70,8 +70,9 @@ class Meter:
     one Meter per epoch and turns it into counts when it needs them (epoch end, checkpoint): the
     counting rules are linear in the activity, so per-batch work is a few integer additions."""
 
-    def __init__(self, graph: ComponentGraph, batch: int = 0,
-                 activity: dict[str, dict] | None = None):
+    def __init__(
+        self, graph: ComponentGraph, batch: int = 0, activity: dict[str, dict] | None = None
+    ):
         self.activity = {lm.name: Activity(samples=batch) for lm in graph.layers}
         for layer, quantities in (activity or {}).items():
             if layer in self.activity:
@@ -161,8 +162,10 @@ def softmax(y: np.ndarray) -> np.ndarray:
 
 def check_finite(arr: np.ndarray, what: str, epoch: int, layer: str) -> None:
     if not np.all(np.isfinite(arr)):
-        raise TrainingError(f"epoch {epoch + 1}, layer {layer}: {what} became NaN or infinite; "
-                            "lower the learning rate or check the cell parameters")
+        raise TrainingError(
+            f"epoch {epoch + 1}, layer {layer}: {what} became NaN or infinite; "
+            "lower the learning rate or check the cell parameters"
+        )
 
 
 def read_weights(setup: Setup, state: EngineState) -> list[np.ndarray]:
@@ -178,15 +181,18 @@ def read_weights(setup: Setup, state: EngineState) -> list[np.ndarray]:
     return list(cache)
 
 
-def after_update(setup: Setup, state: EngineState, i: int, name: str, changed: np.ndarray | None) -> None:
+def after_update(
+    setup: Setup, state: EngineState, i: int, name: str, changed: np.ndarray | None
+) -> None:
     """Check layer ``i``'s updated weights and refresh its cached read weights: only at the flat
     indices ``changed`` when the update says which devices it touched, else in full (None)."""
     ls = state.layers[i]
     if changed is None or not state.read_weights:
         if state.read_weights:
             state.read_weights[i] = None
-        check_finite(ls.g if ls.g is not None else effective_weights(setup, ls), "weights",
-                     state.epoch, name)
+        check_finite(
+            ls.g if ls.g is not None else effective_weights(setup, ls), "weights", state.epoch, name
+        )
         if ls.g_minus is not None:
             check_finite(ls.g_minus, "weights", state.epoch, name)
         return
@@ -201,8 +207,9 @@ def after_update(setup: Setup, state: EngineState, i: int, name: str, changed: n
 # --- the output layer ----------------------------------------------------------------------------
 
 
-def output_probabilities(setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray,
-                         yb: np.ndarray, meter: Meter) -> tuple[np.ndarray, float]:
+def output_probabilities(
+    setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray, yb: np.ndarray, meter: Meter
+) -> tuple[np.ndarray, float]:
     """The output layer's MVM, its ADC, its softmax, and the batch's summed cross-entropy (of the
     unsampled softmax, as the reference reports it)."""
     out = setup.graph.layers[-1]
@@ -226,8 +233,9 @@ def onehot(yb: np.ndarray, n: int, dtype) -> np.ndarray:
 # --- programming ---------------------------------------------------------------------------------
 
 
-def program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator,
-            meter: Meter, L: str) -> None:
+def program(
+    setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator, meter: Meter, L: str
+) -> None:
     """Apply signed pulse counts ``n`` (per weight) to the layer's devices and meter them.
 
     reference_column: n > 0 potentiates (SET) the weight's device, n < 0 depresses (RESET) it.
@@ -278,8 +286,15 @@ def program(setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Gener
     meter.pulses(L, n_set, n_reset, programmed)
 
 
-def single_pulses(setup: Setup, layer: LayerState, idx: np.ndarray, sign: np.ndarray,
-                  rng: np.random.Generator, meter: Meter, L: str) -> None:
+def single_pulses(
+    setup: Setup,
+    layer: LayerState,
+    idx: np.ndarray,
+    sign: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+    L: str,
+) -> None:
     """One SET (sign > 0) or RESET (sign < 0) pulse on the single devices at flat indices ``idx``:
     program()'s single-pulse branch for reference_column layers, touching only those devices (the
     same draws in the same order, so the same conductances)."""
@@ -303,7 +318,9 @@ def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray
     return np.argmax(mvm(state, -1, h, W[-1]), axis=1)
 
 
-def predict(setup: Setup, state: EngineState, x: np.ndarray, seed: int = 0, epoch: int = 0) -> np.ndarray:
+def predict(
+    setup: Setup, state: EngineState, x: np.ndarray, seed: int = 0, epoch: int = 0
+) -> np.ndarray:
     """Class predictions through the modelled inference path: the chip's input drivers (DAC codes
     or sampled on/off rows), its read-out (ADC codes, or comparators against random references),
     its output ADC; comparator chips run ``workload.inference_samples`` stochastic passes and sum
@@ -327,7 +344,10 @@ def predict(setup: Setup, state: EngineState, x: np.ndarray, seed: int = 0, epoc
         rng = np.random.Generator(np.random.PCG64([seed, 6, epoch]))
 
         def uniform(shape) -> np.ndarray:  # a reference of the RNG's resolution
-            return rng.integers(0, 1 << bits, size=shape, dtype=np.uint64).astype(np.float64) * 2.0**-bits
+            return (
+                rng.integers(0, 1 << bits, size=shape, dtype=np.uint64).astype(np.float64)
+                * 2.0**-bits
+            )
 
         total = np.zeros((x.shape[0], layers[-1].n_out))
         for _ in range(setup.spec.workload.inference_samples):

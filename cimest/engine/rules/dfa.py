@@ -16,7 +16,9 @@ from cimest.engine.rules.common import Meter, Setup, after_update, check_finite
 from cimest.engine.state import EngineState
 
 
-def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+def train_batch(
+    setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
+) -> float:
     layers = setup.graph.layers
     if setup.binary:
         xs, ds, delta, loss, _ = binary_stochastic.forward(setup, state, xb, yb, meter)
@@ -28,8 +30,9 @@ def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray
             deltas[i] = (e * ds[i]).astype(np.int8)
         for i in range(len(layers) - 1, -1, -1):
             meter.errors(layers[i].name, deltas[i])
-            changed = binary_stochastic.update(setup, state.layers[i], layers[i], xs[i], deltas[i],
-                                               state.device_rng, meter)
+            changed = binary_stochastic.update(
+                setup, state.layers[i], layers[i], xs[i], deltas[i], state.device_rng, meter
+            )
             after_update(setup, state, i, layers[i].name, changed)
         return loss
     xs, dz, delta, loss, _ = backprop.forward(setup, state, xb, yb, meter)
@@ -43,7 +46,9 @@ def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray
         deltas[i] = read(dq @ state.feedback[i], scale) * dz[i]
         meter.errors(lm.name, deltas[i])
     for i in range(len(layers) - 1, -1, -1):
-        backprop.update(setup, state.layers[i], layers[i], xs[i], deltas[i], state.device_rng, meter)
+        backprop.update(
+            setup, state.layers[i], layers[i], xs[i], deltas[i], state.device_rng, meter
+        )
         ls = state.layers[i]
         check_finite(ls.g if ls.g is not None else ls.w, "weights", state.epoch, layers[i].name)
     return loss

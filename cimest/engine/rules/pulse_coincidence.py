@@ -23,8 +23,15 @@ from cimest.engine.state import EngineState, LayerState
 from cimest.graph.shapes import LayerMap
 
 
-def update(setup: Setup, state: EngineState, layer: LayerState, lm: LayerMap, x: np.ndarray,
-           delta: np.ndarray, meter: Meter) -> None:
+def update(
+    setup: Setup,
+    state: EngineState,
+    layer: LayerState,
+    lm: LayerMap,
+    x: np.ndarray,
+    delta: np.ndarray,
+    meter: Meter,
+) -> None:
     bl = setup.spec.algorithm.pulse_length
     B = x.shape[0]
     c = math.sqrt((setup.eta / B) * setup.device.n_steps / bl)
@@ -43,7 +50,9 @@ def update(setup: Setup, state: EngineState, layer: LayerState, lm: LayerMap, x:
             program(setup, layer, n, state.device_rng, meter, lm.name)
 
 
-def train_batch(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+def train_batch(
+    setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
+) -> float:
     xs, dz, delta, loss, W = backprop.forward(setup, state, xb, yb, meter)
     layers = setup.graph.layers
 
