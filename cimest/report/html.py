@@ -234,8 +234,9 @@ def _layer_table(d: ReportDesign) -> str:
             [
                 name,
                 shape,
-                f"{lm.get('n_tiles', '')}",
+                f"{lm.get('n_tiles', '')}" + (f" of {lm['tile']}" if lm.get("tile") else ""),
                 f"{lm.get('n_devices', 0):,}" if lm else "",
+                f"{100 * lm['utilisation']:.0f} %" if "utilisation" in lm else "",
                 fmt_energy(energy.get(name, 0.0)),
                 f"{100 * energy.get(name, 0.0) / total_e:.1f} %",
                 fmt_energy_per_mac(energy.get(name, 0.0) / macs),
@@ -250,13 +251,14 @@ def _layer_table(d: ReportDesign) -> str:
         "shape",
         "tiles",
         "weight devices",
+        "cells in use",
         "energy per sample",
         "share",
         "energy per chip MAC",
         "area",
         "latency fwd / bwd / upd",
     ]
-    return _table(headers, rows, num={2, 3, 4, 5, 6, 7})
+    return _table(headers, rows, num={3, 4, 5, 6, 7, 8})
 
 
 def _provenance_table(d: ReportDesign) -> str:

@@ -81,6 +81,8 @@ def design_from(
             "n_out": lm.n_out,
             "n_tiles": lm.n_tiles,
             "n_devices": lm.n_devices,
+            "tile": f"{lm.rows}×{lm.cols}",
+            "utilisation": lm.utilisation,
         }
         for lm in design.graph.layers
     ]
