@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cimest.errors import OutputFileError, shown_path
+from cimest.inputs import file_kind
 
 try:
     import fcntl
@@ -108,19 +109,6 @@ def _reason(err: OSError) -> str:
     }.get(err.errno, (err.strerror or type(err).__name__).lower())
 
 
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def _name_too_long(path: Path, shown: str) -> OutputFileError:
     folder = path.parent if str(path.parent) else Path(".")
     try:
@@ -156,7 +144,7 @@ def _refuse_special(path: Path, shown: str) -> None:
     st = _lstat(path, shown)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise OutputFileError(
-            f"{shown}: is {_kind(st.st_mode)}, expected a file path "
+            f"{shown}: is {file_kind(st.st_mode)}, expected a file path "
             "(cimest writes only regular files)"
         )
 
@@ -192,7 +180,7 @@ def _target(path: Path, shown: str) -> Path:
             if not stat.S_ISREG(st.st_mode):
                 raise OutputFileError(
                     f"{shown}: is a link to {shown_path(current)}, which is "
-                    f"{_kind(st.st_mode)}; cimest writes only regular files"
+                    f"{file_kind(st.st_mode)}; cimest writes only regular files"
                 )
             return Path(os.path.realpath(current))
     raise OutputFileError(f"{shown}: cannot write: too many levels of symbolic links")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from cimest.cli.common import Table, err, say, stop_on_ctrl_c, train_progress
 
 
@@ -64,37 +61,11 @@ def write_outputs(est_list, json_path, csv_path) -> None:
         data = est_list[0].to_dict() if len(est_list) == 1 else [e.to_dict() for e in est_list]
         write_json(json_path, data)
     if csv_path:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(
-            [
-                "design",
-                "layer",
-                "phase",
-                "component",
-                "kind",
-                "variant",
-                "action",
-                "count_per_sample",
-                "energy_j_per_sample",
-            ]
-        )
-        for est in est_list:
-            for r in est.breakdown:
-                w.writerow(
-                    [
-                        est.name,
-                        r.layer,
-                        r.phase,
-                        r.component,
-                        r.kind,
-                        r.variant,
-                        r.action,
-                        repr(r.count),
-                        repr(r.energy_j),
-                    ]
-                )
-        write_atomic(csv_path, buf.getvalue())
+        from cimest.report.export import breakdown_csv
+        from cimest.report.model import ReportDesign
+
+        # the report's own breakdown CSV: one format for estimate --csv and report --csv
+        write_atomic(csv_path, breakdown_csv([ReportDesign(estimate=est) for est in est_list]))
 
 
 def estimate(args) -> int:
