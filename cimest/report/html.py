@@ -202,6 +202,15 @@ def _ratio_table(designs: list[ReportDesign]) -> str:
     for k in KPIS:
         row = [f"{k.label} ({k.better} is better)"] + [k.fmt(k.value(d)) for d in designs]
         for d in designs[1:]:
+            if k.points:  # accuracies differ by percentage points, not by a factor
+                a, b = k.value(base), k.value(d)
+                pp = 100 * (b - a) if a is not None and b is not None else None
+                row += [
+                    f"{pp:+.3g} pp" if pp is not None else "n/a",
+                    f"{-pp:+.3g} pp" if pp is not None else "n/a",
+                    verdict(k, base, d),
+                ]
+                continue
             r = ratio(k.value(base), k.value(d))
             row += [fmt_ratio(r), fmt_ratio(1 / r if r else None), verdict(k, base, d)]
         rows.append(row)
