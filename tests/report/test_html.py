@@ -122,6 +122,10 @@ def test_ratio_table_holds_every_kpi_ratio(page, measured_pair):
     text = page.all_text
     assert f"{b.name} ÷ {a.name}" in text and f"{a.name} ÷ {b.name}" in text
     for k in KPIS:
+        if k.points:  # accuracies: differences in percentage points, not ratios
+            pp = 100 * (k.value(b) - k.value(a))
+            assert f"{pp:+.3g} pp" in text and f"{-pp:+.3g} pp" in text, k.key
+            continue
         r = ratio(k.value(a), k.value(b))
         assert fmt_ratio(r) in text and fmt_ratio(1 / r) in text, k.key
 
