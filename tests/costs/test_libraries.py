@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,35 @@ def test_every_entry_is_sourced_and_honest(path):
         if e.node_nm is not None and e.node_nm != spec.node_nm:
             # numbers from another node carry that node's supply too, or the voltage law misfires
             assert e.vdd_v is not None, where
+
+
+def _cells_with_endurance():
+    return [
+        (path.stem, e)
+        for path in FILES
+        for e in load_library(path).spec.entries
+        if e.kind == "cell" and e.device is not None and e.device.endurance_cycles
+    ]
+
+
+def test_some_shipped_cell_states_an_endurance():
+    # keeps the next test from passing on an empty list
+    assert _cells_with_endurance()
+
+
+@pytest.mark.parametrize("item", _cells_with_endurance(), ids=lambda t: f"{t[0]}:{t[1].variant}")
+def test_a_stated_endurance_names_its_source(item):
+    name, e = item
+    text = f"{e.source} {e.note or ''}"
+    where = text.lower().find("endurance")
+    assert where >= 0, f"{name}: {e.variant} states endurance_cycles without saying where from"
+    said = text[where:]
+    # the value as the entry states it (1e6, 1.5e8, ...) and a dated reference: 'Nano Lett. 8, 392 (2008)'
+    stated = [float(f"{m}e{x}") for m, x in re.findall(r"(\d+(?:\.\d+)?)e\+?(\d+)", said)]
+    assert e.device.endurance_cycles in stated, (name, e.variant, stated)
+    assert re.search(r"\((?:19|20)\d\d\)", said), (
+        f"{name}: {e.variant}: endurance source has no year"
+    )
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
