@@ -94,7 +94,12 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, what: str = "a file") ->
     """
     with open_regular(path, max_bytes, what) as f:
         try:
-            data = f.read(max_bytes + 1)
+            # Why the file's size and not the cap: read(cap + 1) allocates the whole cap first
+            # (a MemoryError under a tight memory limit); a file that grows is still caught
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, max_bytes) + 1)
+            if len(data) > size and len(data) <= max_bytes:
+                data += f.read(max_bytes + 1 - len(data))
         except OSError as err:
             raise InputFileError(path, f"cannot read: {reason(err)}") from None
     if len(data) > max_bytes:

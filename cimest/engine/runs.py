@@ -44,14 +44,14 @@ MAX_RESULT_BYTES = 256 << 20  # result.json: counts of every epoch (about 10 kB 
 
 
 def _read_bounded(path: Path, limit: int) -> bytes:
-    with open(path, "rb") as f:
-        # Why fstat and not read(limit + 1): that would allocate the whole limit first.
-        if os.fstat(f.fileno()).st_size > limit:
-            raise CheckpointError(f"{path}: larger than {limit:,} bytes; not a cimest run file")
-        data = f.read()
-    if len(data) > limit:  # grew while being read
-        raise CheckpointError(f"{path}: larger than {limit:,} bytes; not a cimest run file")
-    return data
+    """The bytes of a run file: a regular file (a FIFO is refused, not waited on), capped."""
+    from cimest.errors import InputFileError
+    from cimest.inputs import read_bytes
+
+    try:
+        return read_bytes(path, limit, "a cimest run file")
+    except InputFileError as err:
+        raise CheckpointError(f"{path}: {err.reason}; not a cimest run file") from None
 
 
 def read_run(folder: str | os.PathLike) -> dict | None:

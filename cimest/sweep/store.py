@@ -81,16 +81,14 @@ def unseal(text: str):
 
 
 def _read_bounded(path: Path, limit: int) -> bytes:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: corrupt sweep store (not a regular file)")
-    with open(path, "rb") as f:
-        # Why fstat and not read(limit + 1): that would allocate the whole limit first.
-        if os.fstat(f.fileno()).st_size > limit:
-            raise CheckpointError(f"{path}: corrupt sweep store (larger than {limit:,} bytes)")
-        data = f.read()
-    if len(data) > limit:  # grew while being read
-        raise CheckpointError(f"{path}: corrupt sweep store (larger than {limit:,} bytes)")
-    return data
+    """The bytes of a store file: a regular file (a FIFO is refused, not waited on), capped."""
+    from cimest.errors import InputFileError
+    from cimest.inputs import read_bytes
+
+    try:
+        return read_bytes(path, limit, "a sweep store file")
+    except InputFileError as err:
+        raise CheckpointError(f"{path}: corrupt sweep store ({err.reason})") from None
 
 
 def _record_problem(rec) -> str | None:
@@ -247,10 +245,18 @@ class ResultStore:
         """Add one record durably: one write of one line, then fsync."""
         line = seal(record) + "\n"
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.points_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.points_path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            # Why a user error: a full disk or a file-size limit is the machine's state, not a bug;
+            # a torn last line is dropped when the store is read again, the earlier records stay
+            raise CimestError(
+                f"{self.points_path}: cannot append a record: {err.strerror or err}; the earlier "
+                "records are kept, and the same command resumes once there is room"
+            ) from None
 
     # --- counts of training groups ------------------------------------------------------------
 
