@@ -66,6 +66,6 @@ def test_a_fifo_in_place_of_a_run_file_is_refused_not_waited_on(tmp_path):
 
     os.mkfifo(tmp_path / "run.json")
     with pytest.raises(
-        CheckpointError, match="run.json: corrupt run record \(not a regular file\)"
+        CheckpointError, match=r"run.json: corrupt run record \(not a regular file\)"
     ):
         read_run(tmp_path)
