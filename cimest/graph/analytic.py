@@ -11,13 +11,14 @@ from __future__ import annotations
 from cimest.counts import EventCounts
 from cimest.graph.activity import Activity
 from cimest.graph.compile import ComponentGraph
-from cimest.spec.architecture import DEFAULT_ACTIVITY, DEFAULT_ACTIVITY_DATASET, ActivityFactors
+from cimest.spec.architecture import ActivityFactors, activity_defaults
 
 
 def activity_of(graph: ComponentGraph, layer: str) -> ActivityFactors:
     """The layer's activity factors: per-layer values, then global ones, then family defaults."""
     act = graph.spec.workload.activity
-    family = DEFAULT_ACTIVITY["binary" if graph.binary else "full_precision"]
+    _, defaults = activity_defaults(graph.spec.workload.dataset)
+    family = defaults["binary" if graph.binary else "full_precision"]
     own = act.per_layer.get(layer)
     values = {}
     for name in ActivityFactors.model_fields:
@@ -54,11 +55,12 @@ def default_activity_warning(graph: ComponentGraph) -> str | None:
     """A note when an analytic estimate of a workload on another dataset leans on defaults
     measured on DEFAULT_ACTIVITY_DATASET (on MNIST such estimates were found 4.7-10x off)."""
     dataset = graph.spec.workload.dataset
+    measured_on, _ = activity_defaults(dataset)
     missing = defaulted_factors(graph)
-    if dataset == DEFAULT_ACTIVITY_DATASET or not missing or graph.spec.workload.mode != "train":
+    if dataset == measured_on or not missing or graph.spec.workload.mode != "train":
         return None
     return (
-        f"activity factors {', '.join(missing)} are defaults measured on {DEFAULT_ACTIVITY_DATASET}, "
+        f"activity factors {', '.join(missing)} are defaults measured on {measured_on}, "
         f"not on {dataset}: train once (cimest train FILE) and paste its measured activity under "
         "workload.activity, or estimate --measured"
     )

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from cimest.spec.architecture import (
-    DEFAULT_ACTIVITY,
+    DATASET_ACTIVITY,
     ActivitySpec,
     AdcSpec,
     AlgorithmSpec,
@@ -130,15 +130,17 @@ def markdown() -> str:
         out.append("")
         if model is ActivitySpec:
             out.append(
-                "A factor left out takes its rule family's default (`DEFAULT_ACTIVITY`, measured "
-                "on the shipped designs):"
+                "A factor left out takes its rule family's default for the workload's dataset "
+                "(`DATASET_ACTIVITY`, measured with the shipped designs' rules; another dataset "
+                "takes digits' and the estimate says so):"
             )
             out.append("")
-            for family, values in DEFAULT_ACTIVITY.items():
-                out.append(
-                    f"- {family.replace('_', ' ')}: "
-                    + ", ".join(f"{k} {v:g}" for k, v in values.items())
-                )
+            for dataset, families in DATASET_ACTIVITY.items():
+                for family, values in families.items():
+                    out.append(
+                        f"- {dataset}, {family.replace('_', ' ')}: "
+                        + ", ".join(f"{k} {v:g}" for k, v in values.items())
+                    )
             out.append("")
     out.append("#### component kinds and their actions")
     out.append("")

@@ -159,18 +159,32 @@ def test_a_datasheet_c2c_is_the_same_noise_typed_under_crossbar(tmp_path, bsl_to
     assert a.gamma_p == pytest.approx(0.037 * 128)
 
 
-def test_an_untrained_estimate_on_another_dataset_says_its_activity_is_from_digits(bsl_toy):
-    mnist = design(
-        bsl_toy, ("dataset: digits", "dataset: mnist5k"), ("[64, 128, 10]", "[784, 128, 10]")
-    )
-    notes = estimate_design(mnist).warnings
-    assert any("defaults measured on digits, not on mnist5k" in n for n in notes)
+def test_an_untrained_estimate_on_another_dataset_says_its_activity_is_from_digits(
+    bsl_toy, tmp_path
+):
+    from cimest.spec.architecture import DATASET_ACTIVITY
+
+    net = ("[64, 128, 10]", "[784, 128, 10]")
+    idx = design(bsl_toy, ("dataset: digits", f"dataset: mnist-idx:{tmp_path}"), net)
+    notes = estimate_design(idx).warnings
+    assert any(f"defaults measured on digits, not on mnist-idx:{tmp_path}" in n for n in notes)
     assert not any("defaults measured" in n for n in estimate_design(design(bsl_toy)).warnings)
+    # mnist5k has defaults of its own, and the analytic counter takes them
+    mnist = design(bsl_toy, ("dataset: digits", "dataset: mnist5k"), net)
+    assert not any("defaults measured" in n for n in estimate_design(mnist).warnings)
+    from cimest.graph.analytic import activity_of
+
+    want = DATASET_ACTIVITY["mnist5k"]["binary"]["input_density"]
+    assert (
+        activity_of(mnist.graph, "L2").input_density
+        == want
+        != DATASET_ACTIVITY["digits"]["binary"]["input_density"]
+    )
     # given factors silence it
     given = design(
         bsl_toy,
-        ("dataset: digits", "dataset: mnist5k"),
-        ("[64, 128, 10]", "[784, 128, 10]"),
+        ("dataset: digits", f"dataset: mnist-idx:{tmp_path}"),
+        net,
         (
             "  seed: 0",
             "  seed: 0\n  activity: {input_density: 0.2, error_density: 0.3, "
