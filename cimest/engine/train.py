@@ -103,9 +103,8 @@ def pulse_model(graph: ComponentGraph, libraries: LibrarySet) -> PulseModel:
     xb = graph.spec.crossbar
     d = libraries.cell(xb.cell).entry.device
     gp, gd = d.gamma_p, d.gamma_d
-    if (
-        xb.c2c_sigma is not None
-    ):  # a fraction of the range per pulse: gamma = sigma x pulses across it
+    if xb.c2c_sigma is not None:
+        # a fraction of the range per pulse, as datasheets give it: gamma = sigma x pulses across it
         gp, gd = xb.c2c_sigma * d.n_p, xb.c2c_sigma * d.n_d
     return PulseModel(
         g_min_s=d.g_min_s,
