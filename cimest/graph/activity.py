@@ -34,6 +34,10 @@ class Activity:
     """Devices that got at least one pulse in an update, summed over updates."""
     set_pulses: float = 0.0
     reset_pulses: float = 0.0
+    program_steps: float = 0.0
+    """Write steps of the programming schedule (tiles in parallel; in a tile, rows one after
+    another; in a row, groups of parallel_columns cells, each as long as its longest train;
+    empty groups and rows skipped), summed over updates; each step is a SET and a RESET slot."""
     row_pulses: float = 0.0
     """pulse_coincidence: pulses fired on the rows (inputs) in the update slots."""
     col_pulses: float = 0.0
@@ -72,6 +76,8 @@ class Activity:
             "set_fraction": self.set_pulses / self.pulses if self.pulses else 0.5,
             "updates_per_sample": self.updates / n,
         }
+        if self.program_steps:
+            f["write_steps_per_update"] = self.program_steps / self.updates if self.updates else 0.0
         if self.row_pulses or self.col_pulses:
             f["update_row_density"] = self.row_pulses / (n * lm.n_in * pulse_length)
             f["update_col_density"] = self.col_pulses / (n * lm.n_out * pulse_length)
@@ -95,13 +101,15 @@ class Activity:
             gradient = a.input_density * a.error_density
         programmed = a.update_fraction * lm.n_devices
         pulses = programmed * a.pulses_per_update
+        updates = a.updates_per_sample if a.updates_per_sample is not None else 1.0 / batch_size
         return cls(
             samples=1.0,
             inputs_driven=a.input_density * lm.n_in * uses,
             errors_driven=a.error_density * lm.n_out * uses,
             feedback_driven=output_error_density * feedback.n_in if feedback is not None else 0.0,
             gradient_terms=gradient * lm.n_weights * uses,
-            updates=a.updates_per_sample if a.updates_per_sample is not None else 1.0 / batch_size,
+            updates=updates,
+            program_steps=(a.write_steps_per_update or 0.0) * updates,
             devices_programmed=programmed,
             set_pulses=pulses * a.set_fraction,
             reset_pulses=pulses * (1 - a.set_fraction),

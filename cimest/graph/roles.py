@@ -201,15 +201,18 @@ def _cell_latency(c, p: LayerPlan, lat: Latency, a: Activity):
         # every device of the array in parallel: one SET and one RESET slot per pulse slot
         yield "update", p.spec.algorithm.pulse_length * (lat("set_pulse") + lat("reset_pulse"))
         return
-    # programming once per batch, physical row by row, a SET and a RESET phase each as long as the
-    # pulses a device gets; a per-sample share of it
+    # programming once per batch: the schedule's write steps (measured or given), each a SET and a
+    # RESET slot; without them, every physical row of a tile for the mean train length
+    updates = a.updates / a.samples if a.samples else 0.0
+    slot = lat("set_pulse") + lat("reset_pulse")
+    if a.program_steps:
+        yield "update", a.program_steps / a.samples * slot
+        return
     rows = min(lm.rows, lm.n_in * lm.rows_per_input)
     pulses = a.pulses / a.devices_programmed if a.devices_programmed else 0.0
     if p.per.update.kind == "single_pulse":
         pulses = 1.0 if pulses > 0 else 0.0
-    per_update = rows * pulses * (lat("set_pulse") + lat("reset_pulse"))
-    updates = a.updates / a.samples if a.samples else 0.0
-    yield "update", per_update * updates
+    yield "update", rows * pulses * slot * updates
 
 
 def _input_driver(p: LayerPlan) -> Component:

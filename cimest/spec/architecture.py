@@ -54,6 +54,9 @@ class ActivityFactors(StrictModel):
     """Of those pulses, the fraction that potentiate (SET); the rest depress (RESET)."""
     updates_per_sample: float | None = Field(None, ge=0, le=1)
     """Weight updates per sample (default 1 / batch_size; a run measures partial batches too)."""
+    write_steps_per_update: float | None = Field(None, ge=0, le=1e9)
+    """Write steps per update of the programming schedule (see update.parallel_columns), as a run
+    measures them; default: every row of a tile for the mean train length."""
     update_row_density: float | None = Field(None, ge=0, le=1)
     """pulse_coincidence: fraction of the row pulse slots that fire (n_in x pulse_length per sample)."""
     update_col_density: float | None = Field(None, ge=0, le=1)
@@ -343,6 +346,10 @@ class SinglePulseSpec(StrictModel):
     """One programming pulse per device per update (binary rules)."""
     variant: str | None = None
     """write_driver variant."""
+    parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
+    """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
+    in groups of this many, each group as long as its longest pulse train, groups and rows without
+    a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class PulseTrainSpec(StrictModel):
@@ -352,6 +359,10 @@ class PulseTrainSpec(StrictModel):
     """Longest train per device per update."""
     variant: str | None = None
     """write_driver variant."""
+    parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
+    """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
+    in groups of this many, each group as long as its longest pulse train, groups and rows without
+    a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class SramBufferSpec(_Component):

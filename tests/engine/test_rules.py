@@ -11,7 +11,7 @@ from cimest.api import bind_design, estimate_design
 from cimest.engine.datasets import load_dataset
 from cimest.engine.peripherals import dac_levels
 from cimest.engine.rules import STEPS
-from cimest.engine.train import train
+from cimest.engine.train import make_setup, train
 from cimest.errors import SpecError
 from cimest.graph.analytic import count_analytic
 from cimest.spec import parse_architecture, validate_architecture_data
@@ -162,7 +162,8 @@ def test_rng_on_the_sign_comparator_is_refused(bsl_toy):
 
 
 def test_measured_estimate_times_the_measured_pulse_trains(fp_toy):
-    """Counts drive latency: the update step programs for the measured mean train length."""
+    """Counts drive latency: the update step programs for the measured write schedule, which
+    follows the pulse trains (longer than one pulse here) and skips rows without pulses."""
     d = design(fp_toy, ("learning_rate: 0.1", "learning_rate: 3.0"))
     r = train(d.graph, d.libraries)
     est = estimate_design(d, r.counts, r.accuracy)
@@ -175,13 +176,11 @@ def test_measured_estimate_times_the_measured_pulse_trains(fp_toy):
     )
     train_length = (act["set_pulses"] + act["reset_pulses"]) / act["devices_programmed"]
     assert train_length > 1.5
+    # at least the longest train of some row per update, at most every row's longest train
+    assert act["updates"] <= act["program_steps"] <= act["updates"] * L1.n_in * 32
     want = (
         min(L1.rows, L1.n_in) * digital
-        + L1.n_in
-        * train_length
-        * (lat["set_pulse"] + lat["reset_pulse"])
-        * act["updates"]
-        / act["samples"]
+        + act["program_steps"] / act["samples"] * (lat["set_pulse"] + lat["reset_pulse"])
     )
     step = next(s for s in est.schedule if (s.layer, s.phase) == ("L1", "update"))
     assert step.duration_s == pytest.approx(want, rel=1e-12)
@@ -220,3 +219,41 @@ def test_the_clock_sets_digital_latency(fp_toy):
     )
     # analog parts do not follow the clock
     assert slow.priced[("L1", "cell")].latency_s == fast.priced[("L1", "cell")].latency_s
+
+
+@pytest.mark.parametrize("group, want", [(None, 9), (3, 9), (1, 10)])
+def test_write_steps_charge_each_group_its_longest_train_and_skip_empty_ones(fp_toy, group, want):
+    """Hand count on 4x4 tiles (3 weight columns and a reference, 4 rows): tile (0, 0) has row 0
+    with trains 3 and 5 in columns 0 and 1, row 1 with 2 in column 2; tile (1, 0) has 9 in row 4.
+    Three columns at once: row 0 takes 5, row 1 takes 2, the tile 7; the other tile 9; the slower
+    tile sets the layer: 9. One column at a time: 3 + 5 + 2 = 10 against 9: 10."""
+    from cimest.engine.rules.common import write_steps
+
+    par = "" if group is None else f", parallel_columns: {group}"
+    d = design(
+        fp_toy,
+        ("rows: 128\n  cols: 128", "rows: 4\n  cols: 4"),
+        (
+            "update: {kind: pulse_train, max_pulses: 32}",
+            f"update: {{kind: pulse_train, max_pulses: 32{par}}}",
+        ),
+    )
+    setup = make_setup(d.graph, d.libraries)
+    trains = np.zeros((64, 128), dtype=np.int64)
+    trains[0, 0], trains[0, 1], trains[1, 2], trains[4, 0] = 3, 5, 2, 9
+    assert write_steps(setup, "L1", trains) == want
+    assert write_steps(setup, "L1", np.zeros_like(trains)) == 0
+
+
+def test_programming_one_column_at_a_time_takes_longer(fp_toy):
+    learn = ("learning_rate: 0.1", "learning_rate: 3.0")
+    parallel = design(fp_toy, learn)
+    serial = design(fp_toy, learn, ("max_pulses: 32}", "max_pulses: 32, parallel_columns: 1}"))
+    rp, rs = train(parallel.graph, parallel.libraries), train(serial.graph, serial.libraries)
+    assert rp.counts.counts == rs.counts.counts  # the same pulses, another schedule
+
+    def update_latency(d, r):
+        est = estimate_design(d, r.counts, r.accuracy)
+        return sum(s.duration_s for s in est.schedule if s.phase == "update")
+
+    assert update_latency(serial, rs) > 2 * update_latency(parallel, rp)

@@ -107,6 +107,9 @@ class Meter:
         a.reset_pulses += int(n_reset)
         a.devices_programmed += int(programmed)
 
+    def write_steps(self, layer: str, steps: int) -> None:
+        self.activity[layer].program_steps += int(steps)
+
     def coincidence(self, layer: str, row_pulses: int, col_pulses: int) -> None:
         a = self.activity[layer]
         a.row_pulses += int(row_pulses)
@@ -233,6 +236,28 @@ def onehot(yb: np.ndarray, n: int, dtype) -> np.ndarray:
 # --- programming ---------------------------------------------------------------------------------
 
 
+def write_steps(setup: Setup, L: str, trains: np.ndarray) -> int:
+    """Write steps of programming pulse trains of lengths ``trains`` (n_in x n_out, >= 0): the tiles
+    in parallel; in a tile, its rows one after another; in a row, groups of parallel_columns
+    cells one after another, each as long as its longest train; groups and rows without a pulse
+    skipped. The slowest tile sets the layer's steps. (Pairs: G+ and G- count as two passes.)"""
+    lm = setup.graph.layer(L)
+    if not trains.any():
+        return 0
+    wc = lm.weight_cols_per_tile
+    group = min(getattr(setup.spec.peripherals.update, "parallel_columns", None) or wc, wc)
+    per_tile_rows = lm.rows // lm.rows_per_input
+    n_groups = -(-wc // group)
+    a = np.zeros((lm.row_tiles * per_tile_rows, lm.col_tiles, n_groups * group), dtype=np.int64)
+    cols = np.zeros((lm.n_in, lm.col_tiles * wc), dtype=np.int64)
+    cols[:, : lm.n_out] = trains
+    a[: lm.n_in, :, :wc] = cols.reshape(lm.n_in, lm.col_tiles, wc)
+    longest = a.reshape(a.shape[0], lm.col_tiles, n_groups, group).max(axis=3)  # per group
+    per_row = longest.sum(axis=2)  # a row's groups one after another
+    per_tile = per_row.reshape(lm.row_tiles, per_tile_rows, lm.col_tiles).sum(axis=1)
+    return int(per_tile.max())
+
+
 def program(
     setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator, meter: Meter, L: str
 ) -> None:
@@ -257,6 +282,7 @@ def program(
         n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
         layer.pulses += np.abs(n).astype(layer.pulses.dtype)
         programmed = np.count_nonzero(n)
+        steps = write_steps(setup, L, np.abs(n))
     else:
         kind = dev.kind
         if kind == "pot_dep":
@@ -273,6 +299,7 @@ def program(
         layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
         layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
         programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
+        steps = write_steps(setup, L, np.abs(plus)) + write_steps(setup, L, np.abs(minus))
         if kind != "pot_dep":
             r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
             layer.g, layer.g_minus = r.g_plus, r.g_minus
@@ -284,6 +311,7 @@ def program(
                 layer.pulses[0] += per
                 layer.pulses[1] += per
     meter.pulses(L, n_set, n_reset, programmed)
+    meter.write_steps(L, steps)
 
 
 def single_pulses(
@@ -306,6 +334,10 @@ def single_pulses(
     layer.pulses = np.ascontiguousarray(layer.pulses)
     layer.pulses.reshape(-1)[idx] += 1
     meter.pulses(L, pot.size, dep.size, idx.size)
+    if idx.size:
+        trains = np.zeros(layer.g.shape, dtype=np.int64)
+        trains.reshape(-1)[idx] = 1
+        meter.write_steps(L, write_steps(setup, L, trains))
 
 
 def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
