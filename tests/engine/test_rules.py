@@ -178,9 +178,8 @@ def test_measured_estimate_times_the_measured_pulse_trains(fp_toy):
     assert train_length > 1.5
     # at least the longest train of some row per update, at most every row's longest train
     assert act["updates"] <= act["program_steps"] <= act["updates"] * L1.n_in * 32
-    want = (
-        min(L1.rows, L1.n_in) * digital
-        + act["program_steps"] / act["samples"] * (lat["set_pulse"] + lat["reset_pulse"])
+    want = min(L1.rows, L1.n_in) * digital + act["program_steps"] / act["samples"] * (
+        lat["set_pulse"] + lat["reset_pulse"]
     )
     step = next(s for s in est.schedule if (s.layer, s.phase) == ("L1", "update"))
     assert step.duration_s == pytest.approx(want, rel=1e-12)
