@@ -143,25 +143,9 @@ def train_progress() -> Iterator[Callable]:
         yield plain
         return
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from cimest.report.model import fmt_accuracy, fmt_count
 
-    bar = Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}", markup=False),
-        TimeRemainingColumn(),
-        console=_console(sys.stderr, True),
-        transient=True,
-    )
+    bar = _bar("{task.description}", "{task.fields[status]}", transient=True)
     task = None
 
     def on(p) -> None:
@@ -187,6 +171,27 @@ def train_progress() -> Iterator[Callable]:
             bar.stop()
 
 
+def _bar(title: str, status: str, transient: bool = False):
+    """A rich progress bar on stderr: title, bar, done/total, status text, time remaining."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(title, markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(status, markup=False),
+        TimeRemainingColumn(),
+        console=_console(sys.stderr, True),
+        transient=transient,
+    )
+
+
 @contextlib.contextmanager
 def sweep_progress() -> Iterator[Callable[[int, int, str], None]]:
     """A progress callback for ``run_sweep`` (points done, total, note).
@@ -198,22 +203,7 @@ def sweep_progress() -> Iterator[Callable[[int, int, str], None]]:
         yield lambda done, total, note: err(f"sweep: {done}/{total} points  {note}")
         return
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}", markup=False),
-        console=_console(sys.stderr, True),
-    )
+    bar = _bar("sweep", "{task.fields[note]}")
     task = None
 
     def on(done: int, total: int, note: str) -> None:

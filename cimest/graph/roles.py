@@ -784,40 +784,30 @@ def _gradient_accumulator_events(c: Component, p: LayerPlan, a: Activity, traini
         yield "update", "write_bit", ops * bits
 
 
-def _gradient_adder(p: LayerPlan) -> Component | None:
-    if not _accumulate(p):
-        return None
-    bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
-    return Component(
-        p.lm.name,
-        "gradient_adder",
-        "accumulator",
-        p.per.digital_variant,
-        p.lm.n_tiles * p.lm.cols,
-        bits,
-        phase="update",
-    )
+def _gradient_unit(role: str, kind: str, note: str = ""):
+    """The digital units of the update, one per physical column (full precision: multiplier too)."""
+
+    def build(p: LayerPlan) -> Component | None:
+        if not _accumulate(p) or (kind == "multiplier" and p.binary):
+            return None
+        bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
+        return Component(
+            p.lm.name,
+            role,
+            kind,
+            p.per.digital_variant,
+            p.lm.n_tiles * p.lm.cols,
+            bits,
+            phase="update",
+            note=note,
+        )
+
+    return build
 
 
 def _gradient_ops(c, p: LayerPlan, a: Activity, training: bool) -> Events:
     if training:
         yield "update", "op", a.gradient_terms if p.binary else _uses(p, a) * p.lm.n_weights
-
-
-def _gradient_multiplier(p: LayerPlan) -> Component | None:
-    if not _accumulate(p) or p.binary:
-        return None
-    bits = p.per.gradient_accumulator.bits if p.per.gradient_accumulator else None
-    return Component(
-        p.lm.name,
-        "gradient_multiplier",
-        "multiplier",
-        p.per.digital_variant,
-        p.lm.n_tiles * p.lm.cols,
-        bits,
-        phase="update",
-        note="digital outer product x * delta",
-    )
 
 
 def _row_serial_latency(c, p: LayerPlan, lat: Latency, a):
@@ -973,8 +963,18 @@ ROLES: dict[str, Role] = {
         _digital_backward("error_add", "adder", "op"),
         _digital_backward("error_weights", "sram_buffer", "read_bit"),
         Role("gradient_accumulator", _gradient_accumulator, _gradient_accumulator_events, _none),
-        Role("gradient_adder", _gradient_adder, _gradient_ops, _row_serial_latency),
-        Role("gradient_multiplier", _gradient_multiplier, _gradient_ops, _row_serial_latency),
+        Role(
+            "gradient_adder",
+            _gradient_unit("gradient_adder", "accumulator"),
+            _gradient_ops,
+            _row_serial_latency,
+        ),
+        Role(
+            "gradient_multiplier",
+            _gradient_unit("gradient_multiplier", "multiplier", "digital outer product x * delta"),
+            _gradient_ops,
+            _row_serial_latency,
+        ),
         Role("write_driver", _write_driver, _write_driver_events, _none),
         Role("update_rng", _update_rng, _update_rng_events, _none),
         _update_line_driver("row"),
