@@ -243,7 +243,8 @@ def check_resources(graph: ComponentGraph, n_train: int, n_features: int) -> Non
     """Refuse runs whose arrays would not fit in memory, before allocating them."""
     n_w = sum(lm.n_weights for lm in graph.layers) + sum(f.n_weights for f in graph.feedback)
     b = min(graph.spec.workload.batch_size, max(n_train, 1))  # a batch never exceeds the data
-    widest = max(graph.spec.workload.network)
+    # the widest activation a batch holds: a convolution's unrolled patches or its output maps
+    widest = max(max(lm.n_in, lm.n_out) * lm.uses_per_sample for lm in graph.layers)
     need = n_w * 8 * 10 + b * widest * 8 * 20 + n_train * n_features * 8
     try:
         avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -387,15 +388,20 @@ def train(
     x_train, y_train = data.x_train, data.y_train
     if wl.max_train_samples is not None:
         x_train, y_train = x_train[: wl.max_train_samples], y_train[: wl.max_train_samples]
-    if x_train.shape[1] != wl.network[0]:
+    if x_train.shape[1] != wl.input_features:
         raise CimestError(
-            f"workload.network: the first width is {wl.network[0]} but dataset {data.name} has "
-            f"{x_train.shape[1]} features"
+            f"workload.network: the input is {wl.input_features} values but dataset {data.name} "
+            f"has {x_train.shape[1]} features"
         )
-    if data.n_classes > wl.network[-1]:
+    if data.n_classes > wl.classes:
         raise CimestError(
-            f"workload.network: the last width is {wl.network[-1]} but dataset {data.name} has "
+            f"workload.network: the last width is {wl.classes} but dataset {data.name} has "
             f"{data.n_classes} classes"
+        )
+    if any(lm.kind == "conv" for lm in graph.layers):
+        raise CimestError(
+            "workload.network: the training engine does not run convolutional layers yet; "
+            "use `cimest estimate` (analytic counts)"
         )
     check_resources(graph, len(x_train), x_train.shape[1])
     setup = make_setup(graph, libraries)

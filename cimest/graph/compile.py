@@ -10,6 +10,7 @@ Integrating read-outs (NeuRRAM's voltage-mode neuron) are described in roles.py.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 import networkx as nx
@@ -152,23 +153,24 @@ def _array(spec: ArchitectureSpec, layer: str) -> tuple[int, int, bool]:
 def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
     """Map every layer onto tiles and list the components of every role with instance counts."""
     xb = spec.crossbar
-    widths = spec.workload.network
-    n_layers = len(widths) - 1
+    shapes = spec.workload.layers()
+    n_layers = len(shapes)
     layers = []
-    for i in range(n_layers):
+    for i, shape in enumerate(shapes):
         name = f"L{i + 1}"
         rows, cols, fit = _array(spec, name)
         layers.append(
             map_layer(
                 name,
                 i,
-                widths[i],
-                widths[i + 1],
+                shape.n_in,
+                shape.n_out,
                 i == n_layers - 1,
                 rows,
                 cols,
                 xb.weight_encoding,
                 fit,
+                shape,
             )
         )
     traits = RULES[spec.algorithm.rule]
@@ -185,7 +187,7 @@ def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
                 f"{lm.name}.B",
                 lm.index,
                 layers[-1].n_out,
-                lm.n_out,
+                math.prod(lm.next_shape),  # a convolution's error arrives at its pooled output
                 False,
                 rows,
                 cols,

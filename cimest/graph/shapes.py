@@ -20,7 +20,9 @@ Mapping conventions (documented in the README):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from cimest.spec.network import LayerShape, PoolSpec
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,21 @@ class LayerMap:
     rows_per_input: int = 1
     """Rows one input drives: 2 for differential_rows (+V and -V), else 1."""
     kind: str = "dense"
-    """dense (convolution comes with its own shapes and uses per sample)."""
+    """dense | conv (the kernel unrolled along the rows: n_in = C*R*S; maps along the columns)."""
     in_shape: tuple[int, ...] = ()
-    """Shape of one sample's input to the layer (dense: (n_in,))."""
+    """Shape of one sample's input to the layer (dense: (n_in,); conv: (C, H, W))."""
     out_shape: tuple[int, ...] = ()
-    """Shape of one sample's output of the layer (dense: (n_out,))."""
+    """Shape of one sample's output of the layer before pooling (dense: (n_out,); conv: (K, P, Q))."""
     uses_per_sample: int = 1
     """Times the weight matrix is applied per sample (dense 1; a convolution's output positions)."""
+    kernel: int = 1
+    """Convolution: side of the square kernel."""
+    stride: int = 1
+    padding: int = 0
+    pool: PoolSpec | None = None
+    """Convolution: the pooling after its activation."""
+    next_shape: tuple[int, ...] = ()
+    """Shape the next layer receives (the pooled maps of a convolution with pooling)."""
 
     @property
     def n_tiles(self) -> int:
@@ -117,9 +127,11 @@ def map_layer(
     cols: int,
     encoding: str,
     fit: bool = False,
+    shape: LayerShape | None = None,
 ) -> LayerMap:
     """Map an ``n_in x n_out`` weight matrix onto tiles of ``rows x cols`` cells (``fit``: shrunk
-    to the layer where it needs less)."""
+    to the layer where it needs less). ``shape``: the layer's shapes from the network (a
+    convolution's kernel, stride, padding, pooling and output positions)."""
     rows_per_input = 2 if encoding == "differential_rows" else 1
     if fit:
         rows = max(min(rows, n_in * rows_per_input), 2)
@@ -131,7 +143,7 @@ def map_layer(
         per_weight, weight_cols = 2, cols
     else:
         per_weight, weight_cols = 1, cols - 1
-    return LayerMap(
+    lm = LayerMap(
         name=name,
         index=index,
         n_in=n_in,
@@ -146,4 +158,19 @@ def map_layer(
         rows_per_input=rows_per_input,
         in_shape=(n_in,),
         out_shape=(n_out,),
+        next_shape=(n_out,),
+    )
+    if shape is None or shape.kind == "dense":
+        return lm
+    return replace(
+        lm,
+        kind=shape.kind,
+        in_shape=shape.in_shape,
+        out_shape=shape.out_shape,
+        uses_per_sample=shape.uses,
+        kernel=shape.kernel,
+        stride=shape.stride,
+        padding=shape.padding,
+        pool=shape.pool,
+        next_shape=shape.next_shape,
     )

