@@ -64,6 +64,11 @@ class Component:
     note: str = ""
     cycles: int = 1
     """Serial cycles per use (bit-serial input drivers: one per input bit)."""
+    line_cells: int = 0
+    """Cells along one line: a wire's length in cell pitches; a cell's bit line (its rows), which
+    sets the sensing time."""
+    sense_bits: int = 0
+    """Cells: bits the read-out resolves from the bit line (1 for a comparator)."""
 
     @property
     def id(self) -> str:
@@ -167,6 +172,12 @@ def _uses(p: LayerPlan, a: Activity) -> float:
 # --- forward ---------------------------------------------------------------------------------
 
 
+def _sense_bits(p: LayerPlan) -> int:
+    """Bits the forward read-out resolves from a bit line (a comparator: 1)."""
+    ro = p.readout_spec
+    return 1 if isinstance(ro, ComparatorSpec) else ro.bits
+
+
 def _cell(p: LayerPlan) -> Component:
     lm = p.lm
     return Component(
@@ -176,6 +187,8 @@ def _cell(p: LayerPlan) -> Component:
         p.spec.crossbar.cell,
         lm.n_tiles * lm.rows * lm.cols,
         note=f"{lm.n_tiles} tiles of {lm.rows}x{lm.cols}",
+        line_cells=lm.rows,
+        sense_bits=_sense_bits(p),
     )
 
 
@@ -890,6 +903,147 @@ def _update_line_driver(side: str):
     return Role(f"update_{side}_driver", build, events, _none)
 
 
+# --- array lines and their selection (NeuroSim-grade circuit detail) ---------------------------
+
+
+def _write_width(p: LayerPlan) -> int:
+    """Cells of a row programmed at once (update.parallel_columns, else every column)."""
+    width = getattr(p.per.update, "parallel_columns", None) or p.lm.cols
+    return min(width, p.lm.cols)
+
+
+def _write_groups(p: LayerPlan, a: Activity) -> float:
+    """(row, column group) write operations, summed over the updates: one per programmed device.
+
+    Why: exact while at most one device of a group is programmed per update (the sparse updates
+    of the shipped rules: 0.4 % of the devices per sample in MLP+NeuroSim's chip), an upper bound
+    beyond; a count of non-empty groups would have to be measured by the engine, and a nonlinear
+    estimate from the mean would break the analytic counter's equality with it.
+    """
+    return a.devices_programmed
+
+
+def _line(side: str):
+    """Word lines (``row``: one per row of a tile, as long as its columns) or bit lines
+    (``col``: one per column, as long as its rows): C V^2 each time a line is driven.
+
+    Reads charge the driven lines to V_read (rows forward, columns backward); the sensed lines
+    are held by the read-out, their capacitance sets the sensing time (the cell's read). Writes
+    (MLP+NeuroSim V3.0 Train.cpp): each written (row, group) charges its row line to V_write,
+    each pulse its column line, and the other columns of the tile sit half-selected at
+    V_write / 2 for the group. Coincidence updates charge a line per pulse it fires.
+    """
+    name = "wordline" if side == "row" else "bitline"
+
+    def build(p: LayerPlan) -> Component | None:
+        lm = p.lm
+        n, length = (lm.rows, lm.cols) if side == "row" else (lm.cols, lm.rows)
+        return Component(
+            lm.name,
+            name,
+            "wire",
+            p.spec.crossbar.wire_variant,
+            lm.n_tiles * n,
+            note=f"{length} cells long",
+            line_cells=length,
+        )
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        lm = p.lm
+        if side == "row":
+            yield (
+                "forward",
+                "read",
+                a.inputs_driven * lm.col_tiles * p.input_cycles * lm.rows_per_input,
+            )
+        elif training and p.backward == "transpose" and p.per.backward is None:
+            yield "backward", "read", a.errors_driven * lm.row_tiles
+        if not training:
+            return
+        if p.traits.update == "coincidence":
+            if side == "row":
+                yield "update", "write", a.row_pulses * lm.col_tiles * lm.rows_per_input
+            else:
+                yield "update", "write", a.col_pulses * lm.row_tiles
+            return
+        groups = _write_groups(p, a)
+        if side == "row":
+            yield "update", "write", groups
+        else:
+            yield "update", "write", a.pulses
+            yield "update", "half_select", groups * (lm.cols - _write_width(p))
+
+    def latency(c: Component, p: LayerPlan, lat: Latency, a):
+        if side == "row":  # the driven word line settles before the bit lines are sensed
+            yield "forward", p.input_cycles * lat("read")
+
+    return Role(name, build, events, latency, f"the array's {name}s (kind wire)")
+
+
+def _decoder(side: str):
+    """Row decoder (selects the row of each write operation) and column decoder (selects the
+    group of update.parallel_columns cells, NeuroSim's numWriteColMuxed), one per tile; reads
+    drive every row at once through the input drivers (NeuroSim's switch matrix), so only writes
+    decode."""
+    name = f"{side}_decoder"
+
+    def build(p: LayerPlan) -> Component | None:
+        if not _accumulate(p):
+            return None
+        lm = p.lm
+        lines = lm.rows if side == "row" else math.ceil(lm.cols / _write_width(p))
+        if lines < 2:
+            return None
+        bits = max(math.ceil(math.log2(lines)), 1)
+        return Component(
+            lm.name,
+            name,
+            "decoder",
+            None,
+            lm.n_tiles,
+            bits,
+            phase="update",
+            note=f"{bits}-bit, {lines} outputs",
+        )
+
+    def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+        if training:
+            yield "update", "decode", _write_groups(p, a)
+
+    return Role(name, build, events, _none)
+
+
+def _level_shifter(p: LayerPlan) -> Component | None:
+    """One level shifter per array line that takes write pulses: programming voltages (1.6-5 V
+    for the shipped cells) lie above the logic supply."""
+    if not p.train or p.traits.update not in ("accumulate", "coincidence"):
+        return None
+    lm = p.lm
+    return Component(
+        lm.name,
+        "level_shifter",
+        "level_shifter",
+        None,
+        lm.n_tiles * (lm.rows + lm.cols),
+        phase="update",
+        note="logic levels to the write voltage, one per row and column line",
+    )
+
+
+def _level_shifter_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    if not training:
+        return
+    lm = p.lm
+    if p.traits.update == "coincidence":
+        yield (
+            "update",
+            "shift",
+            a.row_pulses * lm.col_tiles * lm.rows_per_input + a.col_pulses * lm.row_tiles,
+        )
+    else:
+        yield "update", "shift", _write_groups(p, a) + a.pulses
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 ROLES: dict[str, Role] = {
@@ -979,6 +1133,11 @@ ROLES: dict[str, Role] = {
         Role("update_rng", _update_rng, _update_rng_events, _none),
         _update_line_driver("row"),
         _update_line_driver("col"),
+        _line("row"),
+        _line("col"),
+        _decoder("row"),
+        _decoder("column"),
+        Role("level_shifter", _level_shifter, _level_shifter_events, _none),
     )
 }
 

@@ -310,6 +310,13 @@ class CrossbarSpec(StrictModel):
     to it (rows and cols are then the largest tile), as MLP+NeuroSim sizes arrays to layers."""
     per_layer: dict[str, ArraySpec] = Field(default_factory=dict)
     """Tile size of one layer (L1, L2, ...), overriding rows, cols and size."""
+    feature_nm: float | None = Field(None, gt=1, le=1000)
+    """F of the array: cell areas in F^2 and the cell pitch along the word and bit lines are
+    taken at it (MLP+NeuroSim lays its arrays out at its 100 nm array wire width). Omitted: the
+    technology node."""
+    wire_variant: str | None = None
+    """Library variant of the array's word and bit lines (kind wire); the library's default when
+    omitted."""
 
 
 # --- peripherals: each role is a union discriminated by `kind` -----------------------------
@@ -633,10 +640,14 @@ class ArchitectureSpec(StrictModel):
                     f"peripherals.{extra}: with backward: {{kind: digital}} the errors do not go "
                     "through the arrays; remove error_input and error_readout"
                 )
-            if traits.gradient_memory and p.gradient_accumulator is None:
+            # Why: full-precision online SGD (batch 1) programs each sample's weight change at
+            # once, so it needs no per-weight memory between samples (MLP+NeuroSim's chip).
+            online = not binary and self.workload.batch_size == 1
+            if traits.gradient_memory and p.gradient_accumulator is None and not online:
                 return (
                     f"peripherals: rule {rule} keeps a gradient per weight; add "
-                    "gradient_accumulator: {kind: sram_buffer, bits: 8}"
+                    "gradient_accumulator: {kind: sram_buffer, bits: 8} (or train online, "
+                    "workload.batch_size: 1, which needs none)"
                 )
             if not traits.gradient_memory and p.gradient_accumulator is not None:
                 return (

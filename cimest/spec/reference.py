@@ -41,7 +41,14 @@ from cimest.spec.architecture import (
 from cimest.spec.base import RANGES, unit_of
 from cimest.spec.datasheet import DatasheetSpec
 from cimest.spec.kinds import KIND_ACTIONS
-from cimest.spec.library import ActionCostSpec, DeviceSpec, EntrySpec, LibrarySpec, ModelSpreadSpec
+from cimest.spec.library import (
+    ActionCostSpec,
+    DeviceSpec,
+    EntrySpec,
+    LibrarySpec,
+    ModelSpreadSpec,
+    WireSpec,
+)
 from cimest.spec.network import ConvSpec, NetworkEntry, PoolSpec
 from cimest.units import suffix_of
 
@@ -79,6 +86,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("library entries[].model_spread", ModelSpreadSpec),
     ("library entries[].device (cells)", DeviceSpec),
     ("library entries[].datasheet (cells, instead of device)", DatasheetSpec),
+    ("library entries[].wire (wires)", WireSpec),
 ]
 
 
