@@ -226,3 +226,51 @@ def map_layer(
         pool=shape.pool,
         next_shape=shape.next_shape,
     )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def layer_text(lm: LayerMap) -> str:
+    """The layer's kind and shapes in one line: ``dense 784 → 500`` or ``conv 9×9 (stride 1,
+    padding 0) 1×28×28 → 8×20×20, 400 positions, max-pool 2×2 → 8×10×10``."""
+    if lm.kind != "conv":
+        return f"dense {lm.n_in} → {lm.n_out}"
+    text = (
+        f"conv {lm.kernel}×{lm.kernel} (stride {lm.stride}, padding {lm.padding}) "
+        f"{_dims(lm.in_shape)} → {_dims(lm.out_shape)}, {lm.uses_per_sample} positions"
+    )
+    if lm.pool is not None:
+        text += f", {lm.pool.kind}-pool {lm.pool.size}×{lm.pool.size} → {_dims(lm.next_shape)}"
+    return text
+
+
+def layer_summary(lm: LayerMap) -> dict:
+    """The layer's kind, shapes and mapping, as the JSON and the report give them."""
+    out = {
+        "name": lm.name,
+        "kind": lm.kind,
+        "n_in": lm.n_in,
+        "n_out": lm.n_out,
+        "in_shape": list(lm.in_shape),
+        "out_shape": list(lm.out_shape),
+        "uses_per_sample": lm.uses_per_sample,
+        "row_tiles": lm.row_tiles,
+        "col_tiles": lm.col_tiles,
+        "duplicate": lm.duplicate,
+        "n_tiles": lm.n_tiles,
+        "slices": lm.slices,
+        "tile": [lm.rows, lm.cols],
+        "utilisation": lm.utilisation,
+        "text": layer_text(lm),
+    }
+    if lm.kind == "conv":
+        out.update(kernel=lm.kernel, stride=lm.stride, padding=lm.padding)
+        out["pool"] = (
+            None
+            if lm.pool is None
+            else {"kind": lm.pool.kind, "size": lm.pool.size, "stride": lm.pool.step}
+        )
+        out["next_shape"] = list(lm.next_shape)
+    return out

@@ -178,3 +178,31 @@ def test_analytic_activity_is_per_position(toy_libs):
     g = compile_graph(spec(CONV).spec)
     a = analytic_activity(g)["L1"]
     assert a.inputs_driven == pytest.approx(0.5 * 81 * 400)
+
+
+def test_json_graph_and_report_show_each_layers_kind_and_shapes(toy_libs, tmp_path, capsys):
+    from cimest.api import load_design
+    from cimest.cli import main
+    from cimest.report import design_from, render_report
+
+    net = "[[1, 28, 28], {conv: {maps: 8, kernel: 9}}, {pool: {kind: max, size: 2}}, 10]"
+    path = tmp_path / "cnn.yaml"
+    path.write_text(
+        BASE.replace("NET", net).replace("MODE", "train").replace("XBAR", "").replace("READOUT", "")
+    )
+    est = estimate_design(bind_design(parse_architecture(path.read_text(), str(path))))
+    L1 = est.to_dict()["layers"][0]
+    assert (L1["kind"], L1["in_shape"], L1["out_shape"], L1["uses_per_sample"]) == (
+        "conv",
+        [1, 28, 28],
+        [8, 20, 20],
+        400,
+    )
+    assert (L1["kernel"], L1["stride"], L1["padding"], L1["next_shape"]) == (9, 1, 0, [8, 10, 10])
+    assert L1["pool"] == {"kind": "max", "size": 2, "stride": 2}
+    text = "conv 9×9 (stride 1, padding 0) 1×28×28 → 8×20×20, 400 positions, max-pool 2×2 → 8×10×10"
+    assert L1["text"] == text
+    assert main(["graph", str(path)]) == 0
+    assert text in capsys.readouterr().out
+    html = render_report([design_from(load_design(path), est)])
+    assert "400 positions, max-pool 2×2" in html
