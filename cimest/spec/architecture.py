@@ -699,6 +699,20 @@ class ArchitectureSpec(StrictModel):
                     f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
                     f"or not at all; use bits: {need} or more, or a threshold of at most {top}"
                 )
+        xb = self.crossbar
+        per_device = xb.slices * (2 if xb.weight_encoding == "differential_pair" else 1)
+        need = per_device + (1 if xb.weight_encoding == "reference_column" else 0)
+        for where, cols in [("crossbar.cols", xb.cols)] + [
+            (f"crossbar.per_layer.{n}.cols", a.cols)
+            for n, a in xb.per_layer.items()
+            if a.cols is not None
+        ]:
+            if cols < need:
+                return (
+                    f"{where}: a weight of {xb.weight_bits} bits on {xb.bits_per_cell}-bit cells "
+                    f"takes {per_device} columns ({xb.weight_encoding}), so a tile needs at "
+                    f"least {need} columns; got {cols}"
+                )
         if train and self.crossbar.slices > 1:
             return (
                 "crossbar.weight_bits: weights split over several cells are modelled for "

@@ -206,3 +206,10 @@ def test_json_graph_and_report_show_each_layers_kind_and_shapes(toy_libs, tmp_pa
     assert text in capsys.readouterr().out
     html = render_report([design_from(load_design(path), est)])
     assert "400 positions, max-pool 2×2" in html
+
+
+def test_a_tile_too_narrow_for_one_weights_slices_is_refused(toy_libs):
+    xbar = "  weight_bits: 16\n  bits_per_cell: 1\n  per_layer: {L1: {cols: 16}}"
+    # 16 slices + 1 reference column do not fit 16 columns
+    with pytest.raises(CimestError, match=r"per_layer.L1.cols: .* at least 17 columns; got 16"):
+        spec("[128, 31]", mode="inference", xbar=xbar)
