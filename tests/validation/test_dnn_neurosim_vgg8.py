@@ -39,6 +39,11 @@ the model meets the figure, so this table is then updated):
   chip the H-tree and bus, buffers and accumulation units. The same table's SRAM chip at the same
   node and peripherals is 85.97 mm2: the RRAM-only circuits account for about 300 mm2, of which
   cimest has none (issue 12 adds decoders, switch matrices and level shifters to the roles).
+- What the two energy causes are worth (a what-if, not asserted: neither number below is a
+  sourced input). The shift-add priced at NeuroSim's validated switching (8-bit adder 8.6 fJ x
+  0.15 + two 8-bit flip-flop banks 2 x 20 fJ x 0.5 = 21.3 fJ of the library's 70 fJ; the 22 nm
+  values of reference/device_data.md) and half the inputs zero (workload.activity.input_density
+  0.5) give 11.5 and 17.2 TOPS/W (+2 % and -13 %); either alone gives 8.8 / 11.8 and 7.4 / 12.1.
 - TOPS: cimest's schedule pipelines the layers with the duplicated copies sharing positions and
   has no buffer or bus latency; NeuroSim's pipeline stage includes its H-tree and buffer time.
 """
