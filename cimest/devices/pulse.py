@@ -35,6 +35,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from cimest.devices import kernels
 from cimest.errors import LibraryError
 
 #: Below this |alpha| the pulse response is taken as linear.
@@ -200,7 +201,47 @@ def pulse_at(
 ) -> None:
     """One pulse on the devices at flat indices ``idx`` (ascending) of the C-contiguous float64
     array ``g``, in place; the cycle-to-cycle normals are drawn as potentiate/depress draw them
-    (one per pulsed device, in index order), so both give the same conductances."""
+    (one per pulsed device, in index order), so both give the same conductances. Compiled
+    (cimest.devices.kernels); :func:`pulse_at_reference` is the same in numpy."""
+    _require_programmable(model, direction)
+    if g.dtype != np.float64 or not g.flags.c_contiguous:
+        raise ValueError("pulse_at needs a C-contiguous float64 conductance array")
+    xi = rng.standard_normal(idx.size)
+    if idx.size == 0:
+        return
+    pot = direction == "pot"
+    ratio, c = _coefficients(*((model.alpha_p, model.n_p) if pot else (model.alpha_d, model.n_d)))
+    kernels.pulse_at(
+        g.reshape(-1),
+        np.asarray(idx, dtype=np.int64),
+        xi,
+        _flat_d2d(d2d, g.shape),
+        pot,
+        model.g_range_s * ratio,
+        c,
+        model.gamma_p if pot else model.gamma_d,
+        model.g_min_s,
+        model.g_max_s,
+    )
+
+
+def _flat_d2d(d2d: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if d2d is None:
+        return kernels.NO_D2D
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(d2d, dtype=np.float64), shape)).reshape(
+        -1
+    )
+
+
+def pulse_at_reference(
+    model: PulseModel,
+    g: np.ndarray,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None,
+    direction: Direction,
+) -> None:
+    """:func:`pulse_at` in numpy: the reference its compiled kernel is tested against."""
     _require_programmable(model, direction)
     if g.dtype != np.float64 or not g.flags.c_contiguous:
         raise ValueError("pulse_at needs a C-contiguous float64 conductance array")
@@ -263,7 +304,9 @@ def apply_pulses(
 
     Pulse k (k = 1 … max |n|) goes, in this order, to the devices with n >= k (potentiation) and
     then to those with n <= -k (depression), each as one call of :func:`potentiate` /
-    :func:`depress`. A direction with no device at a given k draws nothing.
+    :func:`depress`. A direction with no device at a given k draws nothing. Compiled: the normals
+    of every pulse are drawn in one call (the same stream) and one loop applies them;
+    :func:`apply_pulses_reference` is the same in numpy.
 
     Raises:
         ValueError: a count asks for a direction the model cannot program, or shapes disagree.
@@ -282,11 +325,54 @@ def apply_pulses(
     if n_max_dep > 0:
         _require_programmable(model, "dep")
     out = np.array(g, dtype=np.float64, order="C", copy=True)
+    if n_max_pot == 0 and n_max_dep == 0:
+        return out
+    flat_n = np.ascontiguousarray(n).reshape(-1)
+    idx = np.flatnonzero(flat_n)
+    counts = flat_n[idx].astype(np.int64)
+    xi = rng.standard_normal(int(np.abs(counts).sum()))  # one normal per pulse, in pulse order
+    kernels.pulse_trains(
+        out.reshape(-1),
+        idx,
+        counts,
+        xi,
+        _flat_d2d(d2d, g.shape),
+        _range_coefficients(model, "pot"),
+        _range_coefficients(model, "dep"),
+        model.gamma_p,
+        model.gamma_d,
+        model.g_min_s,
+        model.g_max_s,
+    )
+    return out
+
+
+def _range_coefficients(model: PulseModel, direction: Direction) -> tuple[float, float]:
+    """(R x ratio, c) of a direction's step (zeros for a direction the device cannot program)."""
+    alpha, n = (model.alpha_p, model.n_p) if direction == "pot" else (model.alpha_d, model.n_d)
+    if n == 0:
+        return 0.0, 0.0
+    ratio, c = _coefficients(alpha, n)
+    return model.g_range_s * ratio, c
+
+
+def apply_pulses_reference(
+    model: PulseModel,
+    g: np.ndarray,
+    n_pulses: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`apply_pulses` in numpy, one :func:`pulse_at_reference` per pulse index and
+    direction: the reference its compiled kernel is tested against."""
+    n = np.asarray(n_pulses)
+    out = np.array(g, dtype=np.float64, order="C", copy=True)
+    n_max_pot, n_max_dep = int(n.max(initial=0)), int(-n.min(initial=0))
     for k in range(1, max(n_max_pot, n_max_dep) + 1):
         if k <= n_max_pot:
-            out = _pulse(model, out, n >= k, rng, d2d, "pot")
+            pulse_at_reference(model, out, np.flatnonzero(n >= k), rng, d2d, "pot")
         if k <= n_max_dep:
-            out = _pulse(model, out, n <= -k, rng, d2d, "dep")
+            pulse_at_reference(model, out, np.flatnonzero(n <= -k), rng, d2d, "dep")
     return out
 
 
