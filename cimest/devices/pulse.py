@@ -325,18 +325,36 @@ def apply_pulses(
     if n_max_dep > 0:
         _require_programmable(model, "dep")
     out = np.array(g, dtype=np.float64, order="C", copy=True)
-    if n_max_pot == 0 and n_max_dep == 0:
-        return out
     flat_n = np.ascontiguousarray(n).reshape(-1)
     idx = np.flatnonzero(flat_n)
-    counts = flat_n[idx].astype(np.int64)
-    xi = rng.standard_normal(int(np.abs(counts).sum()))  # one normal per pulse, in pulse order
+    return apply_pulses_at(model, out, idx, flat_n[idx].astype(np.int64), rng, d2d)
+
+
+def apply_pulses_at(
+    model: PulseModel,
+    g: np.ndarray,
+    idx: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`apply_pulses` with the non-zero counts given as ``n`` (int64) at the ascending flat
+    indices ``idx``, every other count 0: the same pulses and draws, applied in place to ``g``
+    when it is C-contiguous float64 (else to such a copy), which is returned."""
+    out = np.ascontiguousarray(g, dtype=np.float64)
+    if idx.size == 0:
+        return out
+    if int(n.max()) > 0:
+        _require_programmable(model, "pot")
+    if int(n.min()) < 0:
+        _require_programmable(model, "dep")
+    xi = rng.standard_normal(int(np.abs(n).sum()))  # one normal per pulse, in pulse order
     kernels.pulse_trains(
         out.reshape(-1),
-        idx,
-        counts,
+        np.asarray(idx, dtype=np.int64),
+        n,
         xi,
-        _flat_d2d(d2d, g.shape),
+        _flat_d2d(d2d, out.shape),
         _range_coefficients(model, "pot"),
         _range_coefficients(model, "dep"),
         model.gamma_p,

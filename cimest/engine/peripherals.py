@@ -1,7 +1,7 @@
 """Behaviour of digital and mixed-signal peripherals: quantizers, comparators, accumulators, RNGs.
 
-Room "engine". This module imports only numpy and cimest.errors (no spec, graph or devices), so it
-stays a leaf the learning rules build on.
+Room "engine". This module imports only numpy, cimest.errors and its compiled loops
+(cimest.engine.kernels; no spec, graph or devices), so it stays a leaf the learning rules build on.
 
 Conventions, each pinned by tests/engine/test_peripherals.py:
 
@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cimest.engine import kernels
 from cimest.errors import TrainingError
 
 # ----------------------------------------------------------------------------------------------
@@ -51,6 +52,20 @@ def _reject_nan(x: np.ndarray, what: str) -> None:
 def _quantize(
     x: np.ndarray, bits: int, v_min: float, v_max: float, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
+    _check_range(bits, v_min, v_max)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    top = (1 << int(bits)) - 1
+    lsb = (v_max - v_min) / top
+    codes, values, nan = kernels.quantize(x, float(v_min), lsb, top)
+    if nan:
+        raise TrainingError(f"{what}: input contains NaN (training diverged?)")
+    return codes, values
+
+
+def _quantize_reference(
+    x: np.ndarray, bits: int, v_min: float, v_max: float, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """_quantize in numpy: the reference its compiled kernel is tested against."""
     _check_range(bits, v_min, v_max)
     x = np.asarray(x, dtype=np.float64)
     _reject_nan(x, what)
@@ -200,6 +215,17 @@ def accumulate_steps(
         return idx, dw.reshape(-1)[idx]
     if isinstance(theta, bool) or not isinstance(theta, int | np.integer) or theta < 1:
         raise ValueError(f"theta must be an integer >= 1, got {theta!r}")
+    lo, hi = -(1 << (int(bits) - 1)), (1 << (int(bits) - 1)) - 1
+    # one compiled pass (accumulate_steps_reference is the same in numpy)
+    return kernels.accumulate_threshold(acc_arr.reshape(-1), delta.reshape(-1), lo, hi, int(theta))
+
+
+def accumulate_steps_reference(
+    acc: np.ndarray, delta: np.ndarray, bits: int, theta: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """accumulate_steps' fast path in numpy (int32 acc and delta of one shape, C-contiguous acc,
+    bits <= 30): the reference its compiled kernel is tested against."""
+    acc_arr = np.asarray(acc)
     lo, hi = -(1 << (int(bits) - 1)), (1 << (int(bits) - 1)) - 1
     np.add(acc_arr, delta, out=acc_arr)  # |acc| < 2^29 and |delta| < 2^30: no int32 overflow
     if theta > hi:  # a step is due only after saturation: clip everything first
@@ -479,7 +505,16 @@ class LfsrRng:
         return tables
 
     def _advance(self, n_draws: int) -> np.ndarray:
-        """States after each of the next ``n_draws`` draws, shape (n_draws, n_lanes)."""
+        """States after each of the next ``n_draws`` draws, shape (n_draws, n_lanes); compiled
+        (_advance_reference is the same in numpy)."""
+        if self._tables is None:
+            self._tables = self._build_tables()
+        out = np.empty((n_draws, self.n_lanes), dtype=np.uint32)
+        kernels.lfsr_advance(self._tables, self._lanes, n_draws, out)
+        return out
+
+    def _advance_reference(self, n_draws: int) -> np.ndarray:
+        """_advance in numpy: the reference its compiled kernel is tested against."""
         if self._tables is None:
             self._tables = self._build_tables()
         tables = self._tables

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimest.devices.model import DeviceModel
+from cimest.engine import kernels
 from cimest.engine.peripherals import adc_quantize, dac_levels
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
@@ -241,6 +242,36 @@ def write_steps(setup: Setup, L: str, trains: np.ndarray) -> int:
     in parallel; in a tile, its rows one after another; in a row, groups of parallel_columns
     cells one after another, each as long as its longest train; groups and rows without a pulse
     skipped. The slowest tile sets the layer's steps. (Pairs: G+ and G- count as two passes.)"""
+    flat = np.ascontiguousarray(trains).reshape(-1)
+    idx = np.flatnonzero(flat)
+    return write_steps_at(setup, L, idx, flat[idx])
+
+
+def write_steps_at(setup: Setup, L: str, idx: np.ndarray, trains: np.ndarray) -> int:
+    """:func:`write_steps` of the trains ``trains`` (> 0) at flat indices ``idx``, every other
+    train empty: one compiled pass over the pulsed devices (write_steps_reference is the same in
+    numpy over the whole layer)."""
+    if idx.size == 0:
+        return 0
+    lm = setup.graph.layer(L)
+    wc = lm.weight_cols_per_tile
+    group = min(getattr(setup.spec.peripherals.update, "parallel_columns", None) or wc, wc)
+    return int(
+        kernels.write_steps(
+            np.asarray(idx, dtype=np.int64),
+            np.asarray(trains, dtype=np.int64),
+            lm.n_out,
+            wc,
+            group,
+            lm.rows // lm.rows_per_input,
+            lm.row_tiles,
+            lm.col_tiles,
+        )
+    )
+
+
+def write_steps_reference(setup: Setup, L: str, trains: np.ndarray) -> int:
+    """:func:`write_steps` in numpy: the reference its compiled kernel is tested against."""
     lm = setup.graph.layer(L)
     if not trains.any():
         return 0
@@ -272,17 +303,11 @@ def program(
     dev = setup.device
     n = n.astype(np.int64)
     n_set = n_reset = 0
-    single = int(np.abs(n).max(initial=0)) <= 1
     if layer.g_minus is None:
-        if single:
-            layer.g = dev.potentiate(layer.g, n > 0, rng, layer.d2d)
-            layer.g = dev.depress(layer.g, n < 0, rng, layer.d2d)
-        else:
-            layer.g = dev.apply(layer.g, n, rng, layer.d2d)
-        n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
-        layer.pulses += np.abs(n).astype(layer.pulses.dtype)
-        programmed = np.count_nonzero(n)
-        steps = write_steps(setup, L, np.abs(n))
+        flat = n.reshape(-1)
+        idx = np.flatnonzero(flat)
+        program_at(setup, layer, idx, flat[idx], rng, meter, L)
+        return
     else:
         kind = dev.kind
         if kind == "pot_dep":
@@ -314,6 +339,33 @@ def program(
     meter.write_steps(L, steps)
 
 
+def program_at(
+    setup: Setup,
+    layer: LayerState,
+    idx: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+    L: str,
+) -> None:
+    """:func:`program` of a reference_column layer whose only non-zero counts are ``n`` at the
+    ascending flat indices ``idx``: the same pulses and draws (pulse k to every device with n >= k,
+    then to every one with n <= -k), meters and wear, touching only those devices."""
+    if idx.size == 0:
+        meter.pulses(L, 0, 0, 0)
+        meter.write_steps(L, 0)
+        return
+    n = np.asarray(n, dtype=np.int64)
+    layer.g = setup.device.apply_at(layer.g, idx, n, rng, layer.d2d)
+    trains = np.abs(n)
+    n_pulses = int(trains.sum())
+    n_set = int(n[n > 0].sum())
+    layer.pulses = np.ascontiguousarray(layer.pulses)
+    layer.pulses.reshape(-1)[idx] += trains.astype(layer.pulses.dtype)
+    meter.pulses(L, n_set, n_pulses - n_set, idx.size)
+    meter.write_steps(L, write_steps_at(setup, L, idx, trains))
+
+
 def single_pulses(
     setup: Setup,
     layer: LayerState,
@@ -326,18 +378,7 @@ def single_pulses(
     """One SET (sign > 0) or RESET (sign < 0) pulse on the single devices at flat indices ``idx``:
     program()'s single-pulse branch for reference_column layers, touching only those devices (the
     same draws in the same order, so the same conductances)."""
-    dev = setup.device
-    layer.g = np.ascontiguousarray(layer.g, dtype=np.float64)
-    pot, dep = idx[sign > 0], idx[sign < 0]
-    dev.pulse_at(layer.g, pot, rng, layer.d2d, "pot")
-    dev.pulse_at(layer.g, dep, rng, layer.d2d, "dep")
-    layer.pulses = np.ascontiguousarray(layer.pulses)
-    layer.pulses.reshape(-1)[idx] += 1
-    meter.pulses(L, pot.size, dep.size, idx.size)
-    if idx.size:
-        trains = np.zeros(layer.g.shape, dtype=np.int64)
-        trains.reshape(-1)[idx] = 1
-        meter.write_steps(L, write_steps(setup, L, trains))
+    program_at(setup, layer, idx, np.sign(sign).astype(np.int64), rng, meter, L)
 
 
 def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
