@@ -77,21 +77,22 @@ def residual_pulses(residual, grad, neg_eta, batch, n_steps, cap):
     n_steps; n = clip(trunc(r), -cap, cap); r -= n. Returns (ascending flat indices with n != 0,
     their n as int64)."""
     n = 0
-    idx = np.empty(16, dtype=np.int64)
-    out = np.empty(16, dtype=np.int64)
+    idx = np.empty(residual.size, dtype=np.int64)
+    out = np.empty(residual.size, dtype=np.int64)
+    fb = np.float64(batch)
+    fs = np.float64(n_steps)
     for i in range(residual.size):
-        r = residual[i] + (neg_eta * (grad[i] / batch)) * n_steps
-        t = np.trunc(r)
-        if t < -cap:
-            t = np.float64(-cap)
-        if t > cap:
-            t = np.float64(cap)
-        k = np.int64(t)
+        g = grad[i] if batch == 1 else grad[i] / fb  # x / 1.0 is x exactly
+        r = residual[i] + (neg_eta * g) * fs
+        # clip(trunc(r), -cap, cap): r beyond +-cap truncates to at least cap in magnitude
+        if r >= cap:
+            k = np.int64(cap)
+        elif r <= -cap:
+            k = -np.int64(cap)
+        else:
+            k = np.int64(r)  # truncation toward zero
         residual[i] = r - k
         if k != 0:
-            if n == idx.size:
-                idx = np.concatenate((idx, np.empty(n, dtype=np.int64)))
-                out = np.concatenate((out, np.empty(n, dtype=np.int64)))
             idx[n] = i
             out[n] = k
             n += 1
