@@ -49,12 +49,16 @@ def pulse_at(g, idx, xi, d2d, pot, r_ratio, c, gamma, g_min, g_max):
 
 
 @njit(cache=True)
-def pulse_trains(g, idx, n, xi, d2d, pot_coef, dep_coef, gamma_p, gamma_d, g_min, g_max):
+def pulse_trains(
+    g, idx, n, xi, d2d, pot_coef, dep_coef, gamma_p, gamma_d, g_min, g_max, can_pot, can_dep
+):
     """Pulse trains on the flat conductances ``g`` in place, in pulse.apply_pulses' order: for
     pulse k = 1, 2, ..., first every device with n >= k, then every one with n <= -k, each in
     ascending index order, consuming one normal of ``xi`` per pulse. ``idx``: ascending flat
     indices of the devices with n != 0; ``n``: their counts; ``pot_coef``/``dep_coef``:
-    (R x ratio, c) of each direction (pulse._coefficients). Returns the normals used."""
+    (R x ratio, c) of each direction (pulse._coefficients). Returns 0, or, touching nothing,
+    1 (-1) when a count asks for potentiation (depression) and ``can_pot`` (``can_dep``) is
+    False."""
     n_pot = 0
     n_dep = 0
     for j in range(n.size):
@@ -62,6 +66,10 @@ def pulse_trains(g, idx, n, xi, d2d, pot_coef, dep_coef, gamma_p, gamma_d, g_min
             n_pot = n[j]
         if -n[j] > n_dep:
             n_dep = -n[j]
+    if n_pot > 0 and not can_pot:
+        return 1
+    if n_dep > 0 and not can_dep:
+        return -1
     used = 0
     for k in range(1, max(n_pot, n_dep) + 1):
         if k <= n_pot:
@@ -80,7 +88,7 @@ def pulse_trains(g, idx, n, xi, d2d, pot_coef, dep_coef, gamma_p, gamma_d, g_min
                     s = _step(gi, xi[used], i, d2d, False, dep_coef[0], dep_coef[1], gamma_d, g_max)
                     g[i] = _clip(gi + s, g_min, g_max)
                     used += 1
-    return used
+    return 0
 
 
 NO_D2D = np.empty(0, dtype=np.float64)

@@ -29,6 +29,7 @@ Conventions (each pinned by tests/devices/test_pulse.py):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -228,6 +229,8 @@ def pulse_at(
 def _flat_d2d(d2d: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     if d2d is None:
         return kernels.NO_D2D
+    if d2d.shape == shape and d2d.dtype == np.float64 and d2d.flags.c_contiguous:
+        return d2d.reshape(-1)
     return np.ascontiguousarray(np.broadcast_to(np.asarray(d2d, dtype=np.float64), shape)).reshape(
         -1
     )
@@ -344,27 +347,29 @@ def apply_pulses_at(
     out = np.ascontiguousarray(g, dtype=np.float64)
     if idx.size == 0:
         return out
-    if int(n.max()) > 0:
-        _require_programmable(model, "pot")
-    if int(n.min()) < 0:
-        _require_programmable(model, "dep")
+    pot, dep = _range_coefficients(model, "pot"), _range_coefficients(model, "dep")
     xi = rng.standard_normal(int(np.abs(n).sum()))  # one normal per pulse, in pulse order
-    kernels.pulse_trains(
+    missing = kernels.pulse_trains(
         out.reshape(-1),
         np.asarray(idx, dtype=np.int64),
-        n,
+        np.asarray(n, dtype=np.int64),
         xi,
         _flat_d2d(d2d, out.shape),
-        _range_coefficients(model, "pot"),
-        _range_coefficients(model, "dep"),
+        pot,
+        dep,
         model.gamma_p,
         model.gamma_d,
         model.g_min_s,
         model.g_max_s,
+        model.n_p > 0,
+        model.n_d > 0,
     )
+    if missing:
+        _require_programmable(model, "pot" if missing > 0 else "dep")
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _range_coefficients(model: PulseModel, direction: Direction) -> tuple[float, float]:
     """(R x ratio, c) of a direction's step (zeros for a direction the device cannot program)."""
     alpha, n = (model.alpha_p, model.n_p) if direction == "pot" else (model.alpha_d, model.n_d)

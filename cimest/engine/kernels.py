@@ -146,3 +146,102 @@ def lfsr_advance(tables, lanes, n_draws, out):
                 out[pos + k, lane] = v
             lanes[lane] = out[pos + k_max - 1, lane]
         pos += k_max
+
+
+@njit(cache=True)
+def program_meter(idx, n, pulses, n_out, wc, group, per_tile_rows, row_tiles, col_tiles):
+    """What programming counts n (int64) at flat indices ``idx`` leave besides conductances: the
+    wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, write steps as
+    :func:`write_steps`)."""
+    n_set = 0
+    n_reset = 0
+    trains = np.empty(idx.size, dtype=np.int64)
+    for j in range(idx.size):
+        v = n[j]
+        if v > 0:
+            n_set += v
+            trains[j] = v
+        else:
+            n_reset -= v
+            trains[j] = -v
+        pulses[idx[j]] += trains[j]
+    steps = write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles)
+    return n_set, n_reset, steps
+
+
+@njit(cache=True)
+def lfsr_exceeds(tables, lanes, x, scale, wide, out):
+    """out = 1 where x > u, else 0, for u the next draws of the LFSR lanes (LfsrRng.uniform:
+    state x 2^-width, in float32 unless ``wide``), x's flat order being draw-major, lane-minor;
+    ``lanes`` advanced in place."""
+    n_lanes = lanes.size
+    n_draws = x.size // n_lanes
+    states = np.empty((n_draws, n_lanes), dtype=np.uint32)
+    lfsr_advance(tables, lanes, n_draws, states)
+    flat_x = x.reshape(-1)
+    flat_out = out.reshape(-1)
+    s32 = np.float32(scale)
+    for d in range(n_draws):
+        for lane in range(n_lanes):
+            i = d * n_lanes + lane
+            if wide:
+                u = np.float64(states[d, lane]) * scale
+                flat_out[i] = 1 if flat_x[i] > u else 0
+            else:
+                u32 = np.float32(states[d, lane]) * s32
+                flat_out[i] = 1 if flat_x[i] > u32 else 0
+
+
+@njit(cache=True)
+def binary_accumulate(x, delta, acc, lo, hi, theta):
+    """binary_stochastic.update's integer gradient G = x^T delta (x in {0, 1}, delta in {-1, 0,
+    1}; integer sums, so exact in any order) added to the flat int32 accumulator as
+    :func:`accumulate_threshold` does, without forming G. Returns (flat indices of the steps,
+    their dw, gradient terms: the sum over samples of non-zero inputs x non-zero errors)."""
+    B = x.shape[0]
+    n_in = x.shape[1]
+    n_out = delta.shape[1]
+    terms = 0
+    for b in range(B):
+        nx = 0
+        nd = 0
+        for i in range(n_in):
+            if x[b, i] != 0:
+                nx += 1
+        for j in range(n_out):
+            if delta[b, j] != 0:
+                nd += 1
+        terms += nx * nd
+    grad = np.zeros(n_out, dtype=np.int64)
+    n = 0
+    idx = np.empty(16, dtype=np.int64)
+    dw = np.empty(16, dtype=np.int64)
+    for i in range(n_in):
+        for j in range(n_out):
+            grad[j] = 0
+        for b in range(B):
+            if x[b, i] != 0:
+                xv = np.int64(x[b, i])
+                for j in range(n_out):
+                    grad[j] += xv * delta[b, j]
+        for j in range(n_out):
+            k = i * n_out + j
+            v = np.int64(acc[k]) + grad[j]
+            if v < lo:
+                v = lo
+            if v > hi:
+                v = hi
+            if v >= theta or v <= -theta:
+                a = v if v >= 0 else -v
+                fix = a // theta
+                if v < 0:
+                    fix = -fix
+                v = v - fix * theta
+                if n == idx.size:
+                    idx = np.concatenate((idx, np.empty(n, dtype=np.int64)))
+                    dw = np.concatenate((dw, np.empty(n, dtype=np.int64)))
+                idx[n] = k
+                dw[n] = -fix
+                n += 1
+            acc[k] = v
+    return idx[:n], dw[:n], terms

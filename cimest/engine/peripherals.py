@@ -252,6 +252,10 @@ class RandomSource(Protocol):
         """float64 array of ``shape`` in [0, 1), each value a multiple of 2**-bits_per_draw."""
         ...
 
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        """Comparators against fresh references: ``(x > self.uniform(x.shape)).astype(dtype)``."""
+        ...
+
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state; ``from_state(state())`` resumes bit-exactly."""
         ...
@@ -292,6 +296,9 @@ class IdealRng:
             0, 1 << self.bits_per_draw, size=_shape_tuple(shape), dtype=self._dtype()
         )
         return k.astype(np.float64) * (2.0**-self.bits_per_draw)
+
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        return (x > self.uniform(x.shape)).astype(dtype)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -544,6 +551,26 @@ class LfsrRng:
         # float64 would, at half the memory traffic
         dtype = np.float32 if self.width <= 24 else np.float64
         return (states.astype(dtype) * dtype(2.0**-self.width)).reshape(shape)
+
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        """``(x > self.uniform(x.shape)).astype(dtype)`` in one compiled pass, no uniforms formed
+        (the same draws and comparisons)."""
+        if x.size % self.n_lanes:
+            raise ValueError(
+                f"size {x.size} of shape {x.shape} is not a multiple of {self.n_lanes} lanes"
+            )
+        if self._tables is None:
+            self._tables = self._build_tables()
+        out = np.empty(x.shape, dtype=dtype)
+        kernels.lfsr_exceeds(
+            self._tables,
+            self._lanes,
+            np.ascontiguousarray(x),
+            2.0**-self.width,
+            self.width > 24,
+            out,
+        )
+        return out
 
     def lane_states(self) -> np.ndarray:
         """Current register state of every lane (uint32 copy)."""

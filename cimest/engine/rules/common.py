@@ -17,6 +17,7 @@ Conventions the engine adds (documented in the README):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
 from cimest.graph.activity import Activity
 from cimest.graph.compile import ComponentGraph
+from cimest.graph.shapes import LayerMap
 
 FORWARD_RANGE = 8.0
 BACKWARD_RANGE = 2.0
@@ -253,21 +255,28 @@ def write_steps_at(setup: Setup, L: str, idx: np.ndarray, trains: np.ndarray) ->
     numpy over the whole layer)."""
     if idx.size == 0:
         return 0
-    lm = setup.graph.layer(L)
-    wc = lm.weight_cols_per_tile
-    group = min(getattr(setup.spec.peripherals.update, "parallel_columns", None) or wc, wc)
     return int(
         kernels.write_steps(
             np.asarray(idx, dtype=np.int64),
             np.asarray(trains, dtype=np.int64),
-            lm.n_out,
-            wc,
-            group,
-            lm.rows // lm.rows_per_input,
-            lm.row_tiles,
-            lm.col_tiles,
+            *_geometry(setup, L),
         )
     )
+
+
+def _geometry(setup: Setup, L: str) -> tuple[int, ...]:
+    """The write schedule's shape of layer ``L``: (n_out, weight columns per tile, columns
+    written in parallel, rows per row tile, row tiles, column tiles)."""
+    update = setup.spec.peripherals.update
+    return _layer_geometry(setup.graph.layer(L), getattr(update, "parallel_columns", None))
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_geometry(lm: LayerMap, parallel: int | None) -> tuple[int, ...]:
+    # Why cached: asked for at every update of every layer; a function of its arguments only
+    wc = lm.weight_cols_per_tile
+    group = min(parallel or wc, wc)
+    return (lm.n_out, wc, group, lm.rows // lm.rows_per_input, lm.row_tiles, lm.col_tiles)
 
 
 def write_steps_reference(setup: Setup, L: str, trains: np.ndarray) -> int:
@@ -357,13 +366,12 @@ def program_at(
         return
     n = np.asarray(n, dtype=np.int64)
     layer.g = setup.device.apply_at(layer.g, idx, n, rng, layer.d2d)
-    trains = np.abs(n)
-    n_pulses = int(trains.sum())
-    n_set = int(n[n > 0].sum())
     layer.pulses = np.ascontiguousarray(layer.pulses)
-    layer.pulses.reshape(-1)[idx] += trains.astype(layer.pulses.dtype)
-    meter.pulses(L, n_set, n_pulses - n_set, idx.size)
-    meter.write_steps(L, write_steps_at(setup, L, idx, trains))
+    n_set, n_reset, steps = kernels.program_meter(
+        idx, n, layer.pulses.reshape(-1), *_geometry(setup, L)
+    )
+    meter.pulses(L, n_set, n_reset, idx.size)
+    meter.write_steps(L, steps)
 
 
 def single_pulses(
