@@ -16,6 +16,15 @@ from numba import njit
 
 
 @njit(cache=True)
+def all_finite(x):
+    """np.all(np.isfinite(x)) of a flat array, in one pass."""
+    finite = True
+    for i in range(x.size):
+        finite &= np.isfinite(x[i])
+    return finite
+
+
+@njit(cache=True)
 def quantize(x, v_min, lsb, top):
     """peripherals._quantize's codes and levels: code = clip(ceil((x - v_min)/lsb - 0.5), 0, top),
     level = v_min + code x lsb. Returns (codes int64, levels float64, any NaN)."""
@@ -42,32 +51,49 @@ def quantize(x, v_min, lsb, top):
 
 
 @njit(cache=True)
-def accumulate_threshold(acc, grad, lo, hi, theta):
-    """peripherals.accumulate_steps' fast path on flat int32 arrays: acc += grad, saturated to
-    [lo, hi], and a step dw = -fix(acc / theta) taken where |acc| >= theta (acc keeps the
-    remainder). Returns (ascending flat indices of the steps, their dw as int64)."""
-    n = 0
-    idx = np.empty(16, dtype=np.int64)
-    dw = np.empty(16, dtype=np.int64)
-    for i in range(acc.size):
-        v = np.int64(acc[i]) + np.int64(grad[i])
-        if v < lo:
-            v = lo
-        if v > hi:
-            v = hi
+def _steps(acc, start, stop, theta, idx, dw, n):
+    """Take the threshold steps of acc[start:stop] (already added and saturated): dw = -fix(acc /
+    theta) where |acc| >= theta, acc keeps the remainder; appended to (idx, dw) from n on."""
+    for k in range(start, stop):
+        v = np.int64(acc[k])
         if v >= theta or v <= -theta:
             a = v if v >= 0 else -v
             fix = a // theta
             if v < 0:
                 fix = -fix
-            v = v - fix * theta
+            acc[k] = v - fix * theta
             if n == idx.size:
                 idx = np.concatenate((idx, np.empty(n, dtype=np.int64)))
                 dw = np.concatenate((dw, np.empty(n, dtype=np.int64)))
-            idx[n] = i
+            idx[n] = k
             dw[n] = -fix
             n += 1
-        acc[i] = v
+    return idx, dw, n
+
+
+@njit(cache=True)
+def _add_saturate(acc, start, grad, lo, hi, theta):
+    """acc[start:start + grad.size] += grad, saturated to [lo, hi]; True if any |acc| >= theta
+    (branch-free, so the loop vectorizes)."""
+    crossed = False
+    for j in range(grad.size):
+        v = np.int64(acc[start + j]) + grad[j]
+        v = min(max(v, lo), hi)
+        acc[start + j] = v
+        crossed |= (v >= theta) | (v <= -theta)
+    return crossed
+
+
+@njit(cache=True)
+def accumulate_threshold(acc, grad, lo, hi, theta):
+    """peripherals.accumulate_steps' fast path on flat int32 arrays: acc += grad, saturated to
+    [lo, hi], and a step dw = -fix(acc / theta) taken where |acc| >= theta (acc keeps the
+    remainder). Returns (ascending flat indices of the steps, their dw as int64)."""
+    idx = np.empty(16, dtype=np.int64)
+    dw = np.empty(16, dtype=np.int64)
+    n = 0
+    if _add_saturate(acc, 0, grad.astype(np.int64), lo, hi, theta):
+        idx, dw, n = _steps(acc, 0, acc.size, theta, idx, dw, n)
     return idx[:n], dw[:n]
 
 
@@ -206,42 +232,38 @@ def binary_accumulate(x, delta, acc, lo, hi, theta):
         nx = 0
         nd = 0
         for i in range(n_in):
-            if x[b, i] != 0:
-                nx += 1
+            nx += x[b, i] != 0
         for j in range(n_out):
-            if delta[b, j] != 0:
-                nd += 1
+            nd += delta[b, j] != 0
         terms += nx * nd
     grad = np.zeros(n_out, dtype=np.int64)
-    n = 0
     idx = np.empty(16, dtype=np.int64)
     dw = np.empty(16, dtype=np.int64)
+    n = 0
     for i in range(n_in):
-        for j in range(n_out):
-            grad[j] = 0
+        start = i * n_out
+        active = False
         for b in range(B):
-            if x[b, i] != 0:
-                xv = np.int64(x[b, i])
-                for j in range(n_out):
-                    grad[j] += xv * delta[b, j]
-        for j in range(n_out):
-            k = i * n_out + j
-            v = np.int64(acc[k]) + grad[j]
-            if v < lo:
-                v = lo
-            if v > hi:
-                v = hi
-            if v >= theta or v <= -theta:
-                a = v if v >= 0 else -v
-                fix = a // theta
-                if v < 0:
-                    fix = -fix
-                v = v - fix * theta
-                if n == idx.size:
-                    idx = np.concatenate((idx, np.empty(n, dtype=np.int64)))
-                    dw = np.concatenate((dw, np.empty(n, dtype=np.int64)))
-                idx[n] = k
-                dw[n] = -fix
-                n += 1
-            acc[k] = v
+            active |= x[b, i] != 0
+        if active:
+            grad[:] = 0
+            for b in range(B):
+                if x[b, i] != 0:
+                    xv = np.int64(x[b, i])
+                    for j in range(n_out):
+                        grad[j] += xv * delta[b, j]
+        else:
+            # a zero gradient row changes only accumulators out of range or at a step (none
+            # after any update; a restored checkpoint could hold some)
+            mn = np.int64(acc[start])
+            mx = mn
+            for j in range(n_out):
+                v = np.int64(acc[start + j])
+                mn = min(mn, v)
+                mx = max(mx, v)
+            if mn >= lo and mx <= hi and mx < theta and mn > -theta:
+                continue
+            grad[:] = 0
+        if _add_saturate(acc, start, grad, lo, hi, theta):
+            idx, dw, n = _steps(acc, start, start + n_out, theta, idx, dw, n)
     return idx[:n], dw[:n], terms

@@ -167,7 +167,7 @@ def softmax(y: np.ndarray) -> np.ndarray:
 
 
 def check_finite(arr: np.ndarray, what: str, epoch: int, layer: str) -> None:
-    if not np.all(np.isfinite(arr)):
+    if not kernels.all_finite(np.ascontiguousarray(arr).reshape(-1)):
         raise TrainingError(
             f"epoch {epoch + 1}, layer {layer}: {what} became NaN or infinite; "
             "lower the learning rate or check the cell parameters"
@@ -201,6 +201,8 @@ def after_update(
         )
         if ls.g_minus is not None:
             check_finite(ls.g_minus, "weights", state.epoch, name)
+        return
+    if changed.size == 0:
         return
     g_new = ls.g.reshape(-1)[changed]
     check_finite(g_new, "weights", state.epoch, name)
