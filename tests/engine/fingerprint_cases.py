@@ -3,6 +3,8 @@ change of the engine's speed can be held bit-identical to the engine before it.
 
     python tests/engine/fingerprint_cases.py   # rewrites tests/fixtures/engine_fingerprints.json
 
+(with ``--engine-commit SHA`` when the cimest imported is another checkout's, at SHA).
+
 A fingerprint is everything a run leaves: accuracy and loss histories (exact floats), every
 epoch's counts and activity, the wear summary, and a SHA-256 of every array of the final state
 (conductances, accumulators, residuals, integer and float weights, pulses per device) and of the
@@ -65,7 +67,7 @@ SOFTWARE = (
     ("weight_update: memristor", "weight_update: float"),
 )
 
-# name -> (architecture, edits); every case runs at batch 1 and at batch 8
+# name -> (architecture, edits); every case runs at batch 1 and at batch 16
 CASES: dict[str, tuple[str, tuple]] = {
     "bsl": (BSL, ()),
     "bsl_ideal_rng": (BSL, IDEAL),
@@ -99,14 +101,19 @@ CASES: dict[str, tuple[str, tuple]] = {
     "pulse_coincidence": (FP, PC),
     "software": (FP, SOFTWARE),
 }
-BATCHES = (1, 8)
-SAMPLES = 48
+BATCHES = (1, 16)
+SAMPLES = 32
+TEST_SAMPLES = 60
 EPOCHS = 2
+
+
+_LIBRARIES: dict = {}  # library names -> LibrarySet, loaded once per process (YAML is slow)
 
 
 def design(case: str, batch: int):
     from cimest.api import bind_design
     from cimest.spec import parse_architecture
+    from cimest.spec.libraries import default_search_path, load_library_set
 
     arch, edits = CASES[case]
     path = ROOT / "architectures" / arch
@@ -118,7 +125,26 @@ def design(case: str, batch: int):
     ):
         assert text.count(old) == 1, (case, old)
         text = text.replace(old, new, 1)
-    return bind_design(parse_architecture(text, str(path)))
+    loaded = parse_architecture(text, str(path))
+    names = tuple(loaded.spec.libraries)
+    if names not in _LIBRARIES:
+        _LIBRARIES[names] = load_library_set(list(names), default_search_path(loaded.path))
+    return bind_design(loaded, libraries=_LIBRARIES[names])
+
+
+def small(data):
+    """The first SAMPLES training and TEST_SAMPLES test samples (the evaluations are most of a
+    short run's time)."""
+    from cimest.engine.datasets import Dataset
+
+    return Dataset(
+        f"{data.name}-small",
+        data.x_train[:SAMPLES],
+        data.y_train[:SAMPLES],
+        data.x_test[:TEST_SAMPLES],
+        data.y_test[:TEST_SAMPLES],
+        data.n_classes,
+    )
 
 
 def _digest(a) -> str:
@@ -142,7 +168,7 @@ def fingerprint(case: str, batch: int, data=None) -> dict:
     from cimest.engine.train import train
 
     d = design(case, batch)
-    data = data if data is not None else load_dataset("digits")
+    data = small(data if data is not None else load_dataset("digits"))
     with tempfile.TemporaryDirectory() as run_dir:
         r = train(d.graph, d.libraries, dataset=data, run_dir=run_dir, identity="fingerprint")
         state = checkpoint.load(run_dir, "fingerprint")
@@ -172,11 +198,20 @@ def keys() -> list[tuple[str, int]]:
 
 
 def main() -> None:
+    import cimest
     from cimest.engine.datasets import load_dataset
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # the commit of the engine that ran: this checkout's, or the one named by --engine-commit when
+    # another checkout's cimest was imported (e.g. main's, to record the fingerprints before a
+    # change)
+    commit = (
+        sys.argv[sys.argv.index("--engine-commit") + 1] if "--engine-commit" in sys.argv else ""
+    )
+    if not commit:
+        assert Path(cimest.__file__).resolve().is_relative_to(ROOT), cimest.__file__
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     data = load_dataset("digits")
     out = {
         "generated_by": "python tests/engine/fingerprint_cases.py",

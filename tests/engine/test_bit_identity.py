@@ -29,7 +29,16 @@ def test_every_case_is_recorded():
     assert sorted(RECORDED) == sorted(f"{c}@{b}" for c, b in cases.keys())
 
 
-@pytest.mark.parametrize(("case", "batch"), cases.keys(), ids=[f"{c}@{b}" for c, b in cases.keys()])
+# Why: every case at batch 1 (the per-sample kernels) and the two shipped designs at batch 16
+# (the BLAS paths) by default, a few seconds; the other batch-16 cases with -m slow
+DEFAULT = {("bsl", 16), ("backprop", 16)}
+PARAMS = [
+    pytest.param(c, b, id=f"{c}@{b}", marks=() if b == 1 or (c, b) in DEFAULT else pytest.mark.slow)
+    for c, b in cases.keys()
+]
+
+
+@pytest.mark.parametrize(("case", "batch"), PARAMS)
 def test_run_is_bit_identical_to_the_recorded_engine(case, batch, digits):
     got = cases.fingerprint(case, batch, digits)
     want = RECORDED[f"{case}@{batch}"]
