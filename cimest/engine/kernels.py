@@ -98,6 +98,24 @@ def accumulate_threshold(acc, grad, lo, hi, theta):
 
 
 @njit(cache=True)
+def _residual_step(residual, i, g, neg_eta, fs, cap, idx, out, n):
+    r = residual[i] + (neg_eta * g) * fs
+    # clip(trunc(r), -cap, cap): r beyond +-cap truncates to at least cap in magnitude
+    if r >= cap:
+        k = np.int64(cap)
+    elif r <= -cap:
+        k = -np.int64(cap)
+    else:
+        k = np.int64(r)  # truncation toward zero
+    residual[i] = r - k
+    if k != 0:
+        idx[n] = i
+        out[n] = k
+        n += 1
+    return n
+
+
+@njit(cache=True)
 def residual_pulses(residual, grad, neg_eta, batch, n_steps, cap):
     """backprop.update's gradient memory, in place on flat float64 arrays: r += (-eta x (G / B)) x
     n_steps; n = clip(trunc(r), -cap, cap); r -= n. Returns (ascending flat indices with n != 0,
@@ -109,19 +127,25 @@ def residual_pulses(residual, grad, neg_eta, batch, n_steps, cap):
     fs = np.float64(n_steps)
     for i in range(residual.size):
         g = grad[i] if batch == 1 else grad[i] / fb  # x / 1.0 is x exactly
-        r = residual[i] + (neg_eta * g) * fs
-        # clip(trunc(r), -cap, cap): r beyond +-cap truncates to at least cap in magnitude
-        if r >= cap:
-            k = np.int64(cap)
-        elif r <= -cap:
-            k = -np.int64(cap)
-        else:
-            k = np.int64(r)  # truncation toward zero
-        residual[i] = r - k
-        if k != 0:
-            idx[n] = i
-            out[n] = k
-            n += 1
+        n = _residual_step(residual, i, g, neg_eta, fs, cap, idx, out, n)
+    return idx[:n], out[:n]
+
+
+@njit(cache=True)
+def residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap):
+    """:func:`residual_pulses` of one sample, G = outer(x, delta) formed element by element (one
+    product each: what BLAS gives for a batch of one)."""
+    n = 0
+    idx = np.empty(residual.size, dtype=np.int64)
+    out = np.empty(residual.size, dtype=np.int64)
+    fs = np.float64(n_steps)
+    n_out = delta.size
+    for i in range(x.size):
+        xi = x[i]
+        for j in range(n_out):
+            n = _residual_step(
+                residual, i * n_out + j, xi * delta[j], neg_eta, fs, cap, idx, out, n
+            )
     return idx[:n], out[:n]
 
 

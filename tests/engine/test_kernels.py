@@ -141,3 +141,15 @@ def test_finiteness_check_equals_numpy():
     for x in ([1.0, 2.0], [1.0, np.nan], [np.inf], [], [-np.inf, 0.0]):
         arr = np.array(x, dtype=np.float32)
         assert kernels.all_finite(arr) == bool(np.all(np.isfinite(arr)))
+
+
+def test_one_sample_gradient_memory_pass_equals_blas_and_the_reference():
+    rng = np.random.default_rng(11)
+    residual = rng.normal(0, 0.6, (6, 9))
+    x, delta = rng.random((1, 6)), rng.normal(0, 2.0, (1, 9))
+    r = residual.copy()
+    idx, n = kernels.residual_pulses_outer(r.reshape(-1), x[0], delta[0], -0.1, 50, 32)
+    want_r, want_n = residual_pulses_reference(residual, -0.1 * (x.T @ delta / 1), 50, 32)
+    assert np.array_equal(r, want_r)
+    assert np.array_equal(idx, np.flatnonzero(want_n))
+    assert np.array_equal(n, want_n.reshape(-1)[idx])

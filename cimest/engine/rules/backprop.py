@@ -110,9 +110,8 @@ def update(
     meter.update(lm.name)
     B = x.shape[0]
     meter.gradient(lm.name, B * lm.n_weights)  # the digital outer product forms every term
-    grad = x.T @ delta
     if setup.variant == "float":
-        layer.w += -setup.eta * (grad / B)
+        layer.w += -setup.eta * (x.T @ delta / B)
         layer.b -= setup.eta * delta.sum(axis=0) / B
         return None
     upd = setup.spec.peripherals.update
@@ -121,14 +120,16 @@ def update(
     # r += dw x n_steps; n = clip(trunc(r), -cap, cap); r -= n, in one compiled pass
     # (residual_pulses_reference is the same in numpy)
     layer.residual = np.ascontiguousarray(layer.residual, dtype=np.float64)
-    idx, n = kernels.residual_pulses(
-        layer.residual.reshape(-1),
-        np.ascontiguousarray(grad, dtype=np.float64).reshape(-1),
-        -setup.eta,
-        B,
-        setup.device.n_steps,
-        cap,
-    )
+    flat = layer.residual.reshape(-1)
+    if B == 1 and x.dtype == np.float64 and delta.dtype == np.float64:
+        # one sample: the outer product formed in the same pass (each term one product, as
+        # BLAS forms it)
+        idx, n = kernels.residual_pulses_outer(
+            flat, x[0], delta[0], -setup.eta, setup.device.n_steps, cap
+        )
+    else:
+        grad = np.ascontiguousarray(x.T @ delta, dtype=np.float64).reshape(-1)
+        idx, n = kernels.residual_pulses(flat, grad, -setup.eta, B, setup.device.n_steps, cap)
     if layer.g_minus is None:
         program_at(setup, layer, idx, n, rng, meter, lm.name)
         return idx
