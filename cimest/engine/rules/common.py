@@ -319,33 +319,32 @@ def program(
         idx = np.flatnonzero(flat)
         program_at(setup, layer, idx, flat[idx], rng, meter, L)
         return
+    kind = dev.kind
+    if kind == "pot_dep":
+        plus, minus = n, -n
+    elif kind == "pot_only":
+        plus, minus = np.maximum(n, 0), np.maximum(-n, 0)
     else:
-        kind = dev.kind
-        if kind == "pot_dep":
-            plus, minus = n, -n
-        elif kind == "pot_only":
-            plus, minus = np.maximum(n, 0), np.maximum(-n, 0)
-        else:
-            plus, minus = np.minimum(n, 0), np.minimum(-n, 0)
-        layer.g = dev.apply(layer.g, plus, rng, layer.d2d)
-        layer.g_minus = dev.apply(layer.g_minus, minus, rng, layer.d2d_minus)
-        for arr in (plus, minus):
-            n_set += int(arr[arr > 0].sum())
-            n_reset += int(-arr[arr < 0].sum())
-        layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
-        layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
-        programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
-        steps = write_steps(setup, L, np.abs(plus)) + write_steps(setup, L, np.abs(minus))
-        if kind != "pot_dep":
-            r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
-            layer.g, layer.g_minus = r.g_plus, r.g_minus
-            n_set += r.n_set
-            n_reset += r.n_reset
-            if r.n_set or r.n_reset:
-                # a refreshed pair: one pulse to the bound on each device, then reprogramming
-                per = np.where(r.refreshed, 1, 0).astype(layer.pulses.dtype)
-                layer.pulses[0] += per
-                layer.pulses[1] += per
+        plus, minus = np.minimum(n, 0), np.minimum(-n, 0)
+    layer.g = dev.apply(layer.g, plus, rng, layer.d2d)
+    layer.g_minus = dev.apply(layer.g_minus, minus, rng, layer.d2d_minus)
+    for arr in (plus, minus):
+        n_set += int(arr[arr > 0].sum())
+        n_reset += int(-arr[arr < 0].sum())
+    layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
+    layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
+    programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
+    steps = write_steps(setup, L, np.abs(plus)) + write_steps(setup, L, np.abs(minus))
+    if kind != "pot_dep":
+        r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
+        layer.g, layer.g_minus = r.g_plus, r.g_minus
+        n_set += r.n_set
+        n_reset += r.n_reset
+        if r.n_set or r.n_reset:
+            # a refreshed pair: one pulse to the bound on each device, then reprogramming
+            per = np.where(r.refreshed, 1, 0).astype(layer.pulses.dtype)
+            layer.pulses[0] += per
+            layer.pulses[1] += per
     meter.pulses(L, n_set, n_reset, programmed)
     meter.write_steps(L, steps)
 
