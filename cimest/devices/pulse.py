@@ -1,12 +1,15 @@
 """Memristor pulse-response model (Li et al., arXiv:2304.12866; the project notes' algorithms.md §2)
 and weight read-out.
 
-Room "devices": imports only numpy and cimest.errors.
+Room "devices": imports only numpy, cimest.errors and the compiled loops of
+cimest.devices.kernels (the per-device arithmetic of :func:`pulse_at` and :func:`apply_pulses`;
+``*_reference`` keep it in numpy, and tests hold the two equal).
 
 Conventions (each pinned by tests/devices/test_pulse.py):
 
 - Conductances are float64 arrays in siemens. Every function returns a new array and leaves its
-  inputs alone, except :func:`pulse_at`, the engine's in-place pulse.
+  inputs alone, except :func:`pulse_at` and :func:`apply_pulses_at`, the engine's in-place
+  pulses.
 - One pulse per masked device. Potentiation and depression follow §2 exactly::
 
       dG_pot = +[R / (1 - exp(-a_p)) - (G - Gmin)] * (1 - exp(-a_p / N_p)) * (1 + gamma_p * xi)
