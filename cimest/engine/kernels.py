@@ -27,23 +27,17 @@ def all_finite(x):
 @njit(cache=True)
 def quantize(x, v_min, lsb, top):
     """peripherals._quantize's codes and levels: code = clip(ceil((x - v_min)/lsb - 0.5), 0, top),
-    level = v_min + code x lsb. Returns (codes int64, levels float64, any NaN)."""
+    level = v_min + code x lsb. Returns (codes int64, levels float64, any NaN); the codes of NaN
+    inputs are undefined (the caller raises)."""
     flat = x.reshape(-1)
     codes = np.empty(flat.size, dtype=np.int64)
     levels = np.empty(flat.size, dtype=np.float64)
     nan = False
-    for i in range(flat.size):
+    ftop = np.float64(top)
+    for i in range(flat.size):  # branch-free, so it vectorizes
         v = np.float64(flat[i])
-        if v != v:
-            nan = True
-            codes[i] = 0
-            levels[i] = v
-            continue
-        s = np.ceil((v - v_min) / lsb - 0.5)
-        if s < 0.0:
-            s = 0.0
-        if s > top:
-            s = np.float64(top)
+        nan |= v != v
+        s = min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop)
         c = np.int64(s)
         codes[i] = c
         levels[i] = v_min + c * lsb
