@@ -71,7 +71,7 @@ def _add_saturate(acc, start, grad, lo, hi, theta):
     (branch-free, so the loop vectorizes)."""
     crossed = False
     for j in range(grad.size):
-        v = np.int64(acc[start + j]) + grad[j]
+        v = np.int64(acc[start + j]) + np.int64(grad[j])
         v = min(max(v, lo), hi)
         acc[start + j] = v
         crossed |= (v >= theta) | (v <= -theta)
@@ -86,7 +86,7 @@ def accumulate_threshold(acc, grad, lo, hi, theta):
     idx = np.empty(16, dtype=np.int64)
     dw = np.empty(16, dtype=np.int64)
     n = 0
-    if _add_saturate(acc, 0, grad.astype(np.int64), lo, hi, theta):
+    if _add_saturate(acc, 0, grad, lo, hi, theta):
         idx, dw, n = _steps(acc, 0, acc.size, theta, idx, dw, n)
     return idx[:n], dw[:n]
 
