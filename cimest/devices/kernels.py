@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
 def _step(g, xi, k, d2d, pot, r_ratio, c, gamma, g_bound):
     """One pulse's new conductance: pulse.nominal_step x (1 + gamma xi) x d2d, clipped."""
     if pot:
@@ -27,7 +27,7 @@ def _step(g, xi, k, d2d, pot, r_ratio, c, gamma, g_bound):
     return step
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
 def _clip(v, lo, hi):
     # np.clip's order: max with lo, then min with hi (NaN passes through)
     if v < lo:
