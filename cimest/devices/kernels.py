@@ -70,24 +70,49 @@ def pulse_trains(
         return 1
     if n_dep > 0 and not can_dep:
         return -1
+    # the devices still owed a pulse of each direction, in index order; after pulse k those
+    # with |n| == k drop out, so the work is the number of pulses, not max|n| x devices
+    pot = np.empty(n.size, dtype=np.int64)
+    dep = np.empty(n.size, dtype=np.int64)
+    m_pot = 0
+    m_dep = 0
+    for j in range(n.size):
+        if n[j] > 0:
+            pot[m_pot] = j
+            m_pot += 1
+        elif n[j] < 0:
+            dep[m_dep] = j
+            m_dep += 1
     used = 0
-    for k in range(1, max(n_pot, n_dep) + 1):
-        if k <= n_pot:
-            for j in range(idx.size):
-                if n[j] >= k:
-                    i = idx[j]
-                    gi = g[i]
-                    s = _step(gi, xi[used], i, d2d, True, pot_coef[0], pot_coef[1], gamma_p, g_min)
-                    g[i] = _clip(gi + s, g_min, g_max)
-                    used += 1
-        if k <= n_dep:
-            for j in range(idx.size):
-                if n[j] <= -k:
-                    i = idx[j]
-                    gi = g[i]
-                    s = _step(gi, xi[used], i, d2d, False, dep_coef[0], dep_coef[1], gamma_d, g_max)
-                    g[i] = _clip(gi + s, g_min, g_max)
-                    used += 1
+    k = 0
+    while m_pot > 0 or m_dep > 0:
+        k += 1
+        if m_pot > 0:
+            keep = 0
+            for t in range(m_pot):
+                j = pot[t]
+                i = idx[j]
+                gi = g[i]
+                s = _step(gi, xi[used], i, d2d, True, pot_coef[0], pot_coef[1], gamma_p, g_min)
+                g[i] = _clip(gi + s, g_min, g_max)
+                used += 1
+                if n[j] > k:
+                    pot[keep] = j
+                    keep += 1
+            m_pot = keep
+        if m_dep > 0:
+            keep = 0
+            for t in range(m_dep):
+                j = dep[t]
+                i = idx[j]
+                gi = g[i]
+                s = _step(gi, xi[used], i, d2d, False, dep_coef[0], dep_coef[1], gamma_d, g_max)
+                g[i] = _clip(gi + s, g_min, g_max)
+                used += 1
+                if -n[j] > k:
+                    dep[keep] = j
+                    keep += 1
+            m_dep = keep
     return 0
 
 
