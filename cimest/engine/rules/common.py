@@ -86,11 +86,13 @@ class Meter:
             a.samples += batch
 
     def inputs(self, layer: str, x: np.ndarray) -> None:
-        """The forward input ``x`` (batch x n_in) applied to the layer's rows."""
+        """The forward input ``x`` applied to the layer's rows: one row per use (batch x n_in;
+        a convolution's unrolled patches, batch x positions rows)."""
         self.activity[layer].inputs_driven += int(np.count_nonzero(x))
 
     def errors(self, layer: str, delta: np.ndarray) -> None:
-        """The layer's error as its drivers apply it (batch x n_out)."""
+        """The layer's error as its drivers apply it (batch x n_out; a convolution's at every
+        output position)."""
         self.activity[layer].errors_driven += int(np.count_nonzero(delta))
 
     def feedback(self, layer: str, delta: np.ndarray) -> None:
