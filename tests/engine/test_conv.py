@@ -263,3 +263,24 @@ def test_bsl_cnn_error_is_the_sign_at_the_pooled_output_routed_to_the_first_arg_
     assert seen["L1"].dtype == np.int8
     np.testing.assert_array_equal(seen["L1"], want)
     assert np.count_nonzero(want) > 0
+
+
+def test_the_shipped_mnist_cnn_has_the_authors_macs_and_its_conv_layers_in_the_breakdown():
+    """Acceptance of issue 16: Li et al.'s MNIST CNN does 346,680 forward MACs per sample
+    (conv1 81 x 8 x 400 positions + conv2 200 x 12 x 36 + dense 108 x 10)."""
+    import json
+    from pathlib import Path
+
+    from cimest.api import estimate_design, load_design
+    from cimest.output import to_json
+
+    root = Path(__file__).resolve().parents[2]
+    d = load_design(root / "architectures" / "bsl_cnn_mnist.yaml")
+    assert [lm.kind for lm in d.graph.layers] == ["conv", "conv", "dense"]
+    assert (
+        d.graph.macs_per_sample()["forward"] == 81 * 8 * 400 + 200 * 12 * 36 + 108 * 10 == 346_680
+    )
+    data = json.loads(to_json(estimate_design(d).to_dict()))  # what estimate --json writes
+    assert data["macs_per_sample"]["forward"] == 346_680
+    layers = {r["layer"] for r in data["breakdown"]}
+    assert {"L1", "L2"} <= layers

@@ -267,6 +267,10 @@ CNN_RULES = {
         "bsl_toy",
         {"weight_encoding__reference_column": "weight_encoding: differential_pair"},
     ),
+    "bsl_rows": (
+        "bsl_toy",
+        {"weight_encoding__reference_column": "weight_encoding: differential_rows"},
+    ),
     "dfa_binary": ("bsl_toy", {"rule__binary_stochastic": "rule: dfa\n  binary_feedback: true"}),
     "backprop": ("fp_toy", {}),
     "dfa": ("fp_toy", {"rule__backprop": "rule: dfa"}),
