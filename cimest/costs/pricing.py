@@ -50,12 +50,63 @@ class Priced:
     provenance: list[Provenance] = field(default_factory=list)
 
 
-def _cell_actions(loc: Located) -> tuple[dict[str, float], dict[str, float], str]:
-    """Read and pulse energies of a cell from its device (device_data.md formulas)."""
+def array_feature_m(spec: ArchitectureSpec) -> float:
+    """F of the array (crossbar.feature_nm, else the technology node), in metres."""
+    return (spec.crossbar.feature_nm or spec.technology.node_nm) * 1e-9
+
+
+def cell_pitch_m(cell: Located, spec: ArchitectureSpec) -> float:
+    """Side of one cell along a word or bit line: sqrt(area) of a square cell (16 F^2 -> 4F)."""
+    e = cell.entry
+    if e.area_f2 is not None:
+        return math.sqrt(e.area_f2) * array_feature_m(spec)
+    return math.sqrt(e.area_m2) if e.area_m2 else array_feature_m(spec)
+
+
+#: NeuroSim's integrate-and-fire read-out fires at this fraction of the read voltage
+#: (MLP_NeuroSim_V3.0 constant.h RATIO_READ_THRESHOLD_VS_VOLTAGE).
+SENSE_THRESHOLD_RATIO = 0.2
+
+
+def sensing_time_s(
+    component: Component, cell: Located, libs: LibrarySet, spec: ArchitectureSpec
+) -> tuple[float, str]:
+    """(seconds, rule) to read a bit line of ``component.line_cells`` cells to
+    ``component.sense_bits`` bits: the line charges its capacitance to the read-out's threshold
+    2^bits times at the largest current (every row at R_on), plus the line's own RC/2.
+
+    Why: MLP+NeuroSim V3.0 sets its read pulse the same way (NeuroSim.cpp, analog 1T1R:
+    readPulseWidth = C_in x V_th / I_max x 2^bits, I_max = rows x V_read / R_on), so a 26 MOhm
+    cell reads far slower than a 100 kOhm one; the cell's own t_read is the floor.
+    """
+    if not component.line_cells:
+        return 0.0, ""
+    d = cell.entry.device
+    w = libs.find("wire", spec.crossbar.wire_variant).entry.wire
+    length = component.line_cells * cell_pitch_m(cell, spec)
+    c_line, r_line = w.c_per_m * length, w.r_per_m * length
+    bits = max(component.sense_bits, 1)
+    i_max = component.line_cells * d.v_read_v * d.g_max_s
+    t_int = c_line * SENSE_THRESHOLD_RATIO * d.v_read_v * 2**bits / i_max
+    t = t_int + r_line * c_line / 2
+    return t, (
+        f"sensing {t * 1e9:.3g} ns = C_bl {c_line * 1e15:.3g} fF x {SENSE_THRESHOLD_RATIO} V_read "
+        f"x 2^{bits} / ({component.line_cells} rows x V_read / R_on) + R_bl C_bl / 2 "
+        "(MLP+NeuroSim V3.0 read pulse)"
+    )
+
+
+def _cell_actions(
+    component: Component, loc: Located, libs: LibrarySet, spec: ArchitectureSpec
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """Read and pulse energies of a cell from its device (device_data.md formulas); the read lasts
+    the device's t_read or the bit line's sensing time, whichever is longer."""
     d = loc.entry.device
     assert d is not None  # the library schema guarantees cells have a device
+    t_sense, sense_rule = sensing_time_s(component, loc, libs, spec)
+    t_read = max(d.t_read_s, t_sense)
     g_mid = (d.g_min_s + d.g_max_s) / 2
-    read = d.v_read_v**2 * g_mid * d.t_read_s
+    read = d.v_read_v**2 * g_mid * t_read
     energy = {
         "read": read,
         "verify_read": read,
@@ -63,12 +114,44 @@ def _cell_actions(loc: Located) -> tuple[dict[str, float], dict[str, float], str
         "reset_pulse": d.v_reset_v**2 * g_mid * d.t_reset_s,
     }
     latency = {
-        "read": d.t_read_s,
-        "verify_read": d.t_read_s,
+        "read": t_read,
+        "verify_read": t_read,
         "set_pulse": d.t_set_s,
         "reset_pulse": d.t_reset_s,
     }
-    return energy, latency, "V^2 * G_mid * t (NeuroSim Cell.cpp form; device_data.md)"
+    rule = "V^2 * G_mid * t (NeuroSim Cell.cpp form; device_data.md)"
+    if t_sense > d.t_read_s:
+        rule += f"; read t = {sense_rule}, above the device's t_read {d.t_read_s * 1e9:g} ns"
+    return energy, latency, rule
+
+
+def _wire_actions(
+    component: Component, loc: Located, libs: LibrarySet, spec: ArchitectureSpec
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """C V^2 of one line of ``component.line_cells`` cell pitches: read at V_read; a selected line
+    at the write voltage; an unselected one held at half of it (NeuroSim's V/2 write scheme).
+    Latency: the line's distributed RC/2."""
+    w = loc.entry.wire
+    cell = libs.cell(spec.crossbar.cell)
+    d = cell.entry.device
+    pitch = cell_pitch_m(cell, spec)
+    length = component.line_cells * pitch
+    c, r = w.c_per_m * length, w.r_per_m * length
+    v_write2 = (d.v_set_v**2 + d.v_reset_v**2) / 2
+    energy = {
+        "read": c * d.v_read_v**2,
+        "write": c * v_write2,
+        "half_select": c * v_write2 / 4,
+    }
+    latency = dict.fromkeys(energy, r * c / 2)
+    rule = (
+        f"C V^2, C = {w.c_ff_per_um:g} fF/um x {component.line_cells} cells x "
+        f"{pitch * 1e9:.4g} nm pitch = {c * 1e15:.4g} fF; R = {r:.4g} Ohm "
+        f"(rho {w.resistivity_ohm_m:g} Ohm m, {w.width_nm:g} nm x AR {w.aspect_ratio:g}); "
+        f"V_read {d.v_read_v:g} V, V_write rms of SET {d.v_set_v:g} / RESET {d.v_reset_v:g} V, "
+        "half-selected at V_write / 2"
+    )
+    return energy, latency, rule
 
 
 #: Kinds that run on the chip's digital clock: one action takes whole clock cycles.
@@ -114,12 +197,12 @@ def _price_table(
         bracket = libs.bracket(component.kind, component.variant, component.bits)
     if bracket is None:
         loc = libs.find(component.kind, component.variant, component.bits)
-        return _price_entry(component, loc, spec, component.bits), loc
+        return _price_entry(component, loc, libs, spec, component.bits), loc
     lo, hi = bracket
     return _interpolate(
         component.bits,
-        _price_entry(component, lo, spec, lo.entry.bits),
-        _price_entry(component, hi, spec, hi.entry.bits),
+        _price_entry(component, lo, libs, spec, lo.entry.bits),
+        _price_entry(component, hi, libs, spec, hi.entry.bits),
         lo,
         hi,
     ), lo
@@ -179,17 +262,24 @@ def _interpolate(bits: int, a: Priced, b: Priced, lo: Located, hi: Located) -> P
 
 
 def _price_entry(
-    component: Component, loc: Located, spec: ArchitectureSpec, bits: int | None
+    component: Component,
+    loc: Located,
+    libs: LibrarySet,
+    spec: ArchitectureSpec,
+    bits: int | None,
 ) -> Priced:
     """``component`` priced from one library entry, its resolution taken to ``bits`` by the entry's law."""
     e = loc.entry
     node_to = spec.technology.node_nm
     is_cell = component.kind == "cell"
+    # Why: cells and array wires are device physics at the array's own geometry, not CMOS
+    # circuits: their numbers are not scaled with the node.
+    is_array = is_cell or component.kind == "wire"
     prov: list[Provenance] = []
     lib_name = loc.library.name
 
     bits_factor = area_bits_factor = 1.0
-    if is_cell:
+    if is_array:
         e_factor = t_factor = 1.0
         e_rule = "none (device physics)"
     else:
@@ -217,7 +307,9 @@ def _price_entry(
     latency: dict[str, float] = {}
     derived_e, derived_t, derived_src = ({}, {}, "")
     if is_cell:
-        derived_e, derived_t, derived_src = _cell_actions(loc)
+        derived_e, derived_t, derived_src = _cell_actions(component, loc, libs, spec)
+    elif component.kind == "wire":
+        derived_e, derived_t, derived_src = _wire_actions(component, loc, libs, spec)
     missing = []
     for action in KIND_ACTIONS[component.kind]:
         cost = e.actions.get(action)
@@ -263,7 +355,7 @@ def _price_entry(
                     loc.node_nm,
                     latency[action],
                     latency[action] / base_t,
-                    ("latency ~ node" if not is_cell else "none (device)") + t_rule,
+                    ("latency ~ node" if not is_array else "none (device)") + t_rule,
                     src,
                     e.confidence,
                     lib_name,
@@ -276,9 +368,9 @@ def _price_entry(
         )
     if is_cell:
         if e.area_f2 is not None:
-            f_m = node_to * 1e-9
+            f_m = array_feature_m(spec)
             area = e.area_f2 * f_m * f_m
-            a_rule, a_base, a_factor = f"{e.area_f2:g} F^2 at F = {node_to:g} nm", e.area_f2, 1.0
+            a_rule, a_base, a_factor = f"{e.area_f2:g} F^2 at F = {f_m * 1e9:g} nm", e.area_f2, 1.0
         else:
             area = e.area_m2 or 0.0
             a_rule, a_base, a_factor = "none (device)", area, 1.0
@@ -308,7 +400,7 @@ def _price_entry(
             lib_name,
         )
     )
-    if is_cell:
+    if is_array:
         leak_factor, leak_rule = 1.0, "none (device)"
     else:
         # Why: leakage follows the transistor count, so resolution scales it like area.
@@ -384,7 +476,7 @@ def price_graph(graph, libs: LibrarySet) -> dict[tuple[str, str], Priced]:
     errors: list[str] = []
     cache: dict[tuple, Priced] = {}
     for key, comp in graph.components.items():
-        ck = (comp.kind, comp.variant, comp.bits)
+        ck = (comp.kind, comp.variant, comp.bits, comp.line_cells, comp.sense_bits)
         try:
             if ck not in cache:
                 cache[ck] = price(comp, libs, graph.spec)

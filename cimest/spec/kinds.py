@@ -26,6 +26,9 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
     "sram_buffer": ("read_bit", "write_bit"),
     "write_driver": ("pulse",),
     "interconnect": ("transfer_bit",),
+    "wire": ("read", "write", "half_select"),
+    "decoder": ("decode",),
+    "level_shifter": ("shift",),
 }
 
 KINDS: tuple[str, ...] = tuple(KIND_ACTIONS)

@@ -99,6 +99,28 @@ class DeviceSpec(StrictModel):
         return self
 
 
+class WireSpec(StrictModel):
+    """Parameters of an array's word and bit lines (kind: wire), per unit of length."""
+
+    c_ff_per_um: float = Field(gt=0, le=100)
+    """Line capacitance per micrometre, fF/um (NeuroSim: 0.2 fF/um at every node)."""
+    resistivity_ohm_m: float = Field(gt=0, le=1e-5)
+    """Resistivity of the line metal at this width, ohm m (size effects included)."""
+    aspect_ratio: float = Field(gt=0, le=10)
+    """Height / width of the line."""
+    width_nm: float = Field(gt=1, le=10000)
+    """Line width; the resistance per length is resistivity / (width^2 x aspect_ratio)."""
+
+    @property
+    def c_per_m(self) -> float:
+        return self.c_ff_per_um * 1e-15 / 1e-6
+
+    @property
+    def r_per_m(self) -> float:
+        w = self.width_nm * 1e-9
+        return self.resistivity_ohm_m / (w * w * self.aspect_ratio)
+
+
 class EntrySpec(StrictModel):
     kind: str
     """Component kind (see the kinds table in the README)."""
@@ -141,6 +163,8 @@ class EntrySpec(StrictModel):
     """Cells only: the device parameters (section 2 model)."""
     datasheet: DatasheetSpec | None = None
     """Cells only, instead of `device`: datasheet numbers, converted to `device` at load."""
+    wire: WireSpec | None = None
+    """Wires only: capacitance and resistance per length of the array's lines."""
 
     @field_validator("kind")
     @classmethod
@@ -159,6 +183,11 @@ class EntrySpec(StrictModel):
                 )
         if self.kind != "cell" and (self.device is not None or self.datasheet is not None):
             raise ValueError(f"device: only cells have device parameters, not {self.kind}")
+        if (self.kind == "wire") != (self.wire is not None):
+            raise ValueError(
+                "wire: a wire entry needs its wire block (c_ff_per_um, resistivity_ohm_m, "
+                "aspect_ratio, width_nm), and only wire entries have one"
+            )
         if self.device is not None and self.datasheet is not None:
             raise ValueError("datasheet: give a device block or a datasheet block, not both")
         if self.datasheet is not None:

@@ -25,6 +25,7 @@ from cimest.spec.architecture import (
     CrossbarSpec,
     DacSpec,
     DigitalBackwardSpec,
+    FeatureBufferSpec,
     IntegratorSpec,
     LayerPeripheralsSpec,
     OutputSpec,
@@ -41,7 +42,14 @@ from cimest.spec.architecture import (
 from cimest.spec.base import RANGES, unit_of
 from cimest.spec.datasheet import DatasheetSpec
 from cimest.spec.kinds import KIND_ACTIONS
-from cimest.spec.library import ActionCostSpec, DeviceSpec, EntrySpec, LibrarySpec, ModelSpreadSpec
+from cimest.spec.library import (
+    ActionCostSpec,
+    DeviceSpec,
+    EntrySpec,
+    LibrarySpec,
+    ModelSpreadSpec,
+    WireSpec,
+)
 from cimest.spec.network import ConvSpec, NetworkEntry, PoolSpec
 from cimest.units import suffix_of
 
@@ -60,6 +68,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("crossbar.per_layer.<layer>", ArraySpec),
     ("peripherals", PeripheralsSpec),
     ("peripherals.per_layer.<layer>", LayerPeripheralsSpec),
+    ("peripherals.feature_buffer", FeatureBufferSpec),
     ("peripherals: {kind: row_driver}", RowDriverSpec),
     ("peripherals: {kind: ternary_driver}", TernaryDriverSpec),
     ("peripherals: {kind: dac}", DacSpec),
@@ -79,6 +88,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("library entries[].model_spread", ModelSpreadSpec),
     ("library entries[].device (cells)", DeviceSpec),
     ("library entries[].datasheet (cells, instead of device)", DatasheetSpec),
+    ("library entries[].wire (wires)", WireSpec),
 ]
 
 

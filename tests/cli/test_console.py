@@ -102,7 +102,7 @@ def test_tables_on_a_terminal_are_drawn_by_rich(toy_libs, monkeypatch, capsys):
     piped = capsys.readouterr().out.splitlines()
     term = _Terminal()
     monkeypatch.setattr(sys, "stdout", term)
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "260")  # wide enough for the toy library's 22 kinds on one line
     assert cli.main(["library", "list"]) == 0
     drawn = term.getvalue().splitlines()
     assert any(set(line.strip()) == {"─"} for line in drawn), "no rule under the header"

@@ -39,7 +39,7 @@ def test_every_cmos_entry_has_leakage_with_a_source(name):
             continue
         where = f"{name}: {e.kind}/{e.variant}/{e.bits}"
         assert e.leakage_source and len(e.leakage_source) > 20, where
-        if (e.kind, e.variant) in ZERO_BY_CONSTRUCTION:
+        if (e.kind, e.variant) in ZERO_BY_CONSTRUCTION or e.kind == "wire":  # array lines
             assert e.leakage_w == 0, where
         else:
             assert e.leakage_w > 0, where

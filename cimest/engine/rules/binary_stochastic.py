@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cimest.engine import kernels
 from cimest.engine.peripherals import accumulate_steps
 from cimest.engine.rules.common import (
     Meter,
@@ -33,6 +34,9 @@ from cimest.engine.rules.common import (
 from cimest.engine.state import EngineState, LayerState
 from cimest.graph.shapes import LayerMap
 
+SMALL_BATCH = 8
+"""Up to this batch the gradient is accumulated by a compiled loop; above, BLAS forms it faster."""
+
 
 def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
     """Sampled forward pass. Returns (crossbar input rows of every layer, sampled derivatives of
@@ -46,22 +50,22 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     a = setup.gain
     s = state.samplers
     W = read_weights(setup, state)
-    h = (xb > s["input"].uniform(xb.shape)).astype(np.float32)
+    h = s["input"].exceeds(xb, np.float32)
     xs, ds, routes = [], [], []
     for i, lm in enumerate(layers[:-1]):
         x = layer_rows(lm, h)
         xs.append(x)
         meter.inputs(lm.name, x)
         z = sigmoid(a * mvm(state, i, x, W[i]))
-        zp, route = layer_output(lm, z)
-        h = (zp > s[f"z{i + 1}"].uniform(zp.shape)).astype(np.float32)
+        zp, route = layer_output(lm, z)  # a convolution's pooled maps (batch, P', Q', K)
+        h = s[f"z{i + 1}"].exceeds(zp.reshape(zp.shape[0], -1), np.float32).reshape(zp.shape)
         d = a * z * (1.0 - z)
-        ds.append((d > s[f"d{i + 1}"].uniform(d.shape)).astype(np.int8))
+        ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
         routes.append(route)
     x = layer_rows(layers[-1], h)
     xs.append(x)
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
-    zs = (p > s["out"].uniform(p.shape)).astype(np.int8)
+    zs = s["out"].exceeds(p, np.int8)
     delta = (zs - onehot(yb, p.shape[1], np.int8)).astype(np.int8)
     return xs, ds, delta, loss, W, routes
 
@@ -82,6 +86,23 @@ def update(
     Returns the flat indices of the only devices changed (single pulses on reference-column
     layers), or None when the update may have changed any weight."""
     L = lm.name
+    rows = x.shape[0]  # batch x uses
+    acc = layer.acc
+    if (
+        setup.variant != "float"
+        and rows <= SMALL_BATCH
+        and acc.dtype == np.int32
+        and acc.flags.c_contiguous
+        and 1 <= setup.acc_bits <= 30
+        and setup.theta >= 1
+    ):
+        # small batches: the gradient added to the accumulator in one compiled pass, never
+        # formed (integer sums: the same in any order; the numpy path below is the reference)
+        lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
+        idx, dw, terms = kernels.binary_accumulate(x, delta, acc.reshape(-1), lo, hi, setup.theta)
+        meter.gradient(L, terms)
+        meter.update(L)
+        return _apply_steps(setup, layer, idx, dw, rng, meter, L)
     # Why float32: numpy's integer matmul bypasses BLAS and is ~50x slower; sums of B terms in
     # {-1, 0, 1} are exact in float32 up to 2^24, above any batch size cimest allows (10^6), so
     # every partial sum is an exact integer and the cast to int32 exact too. A convolution sums
@@ -92,15 +113,28 @@ def update(
     nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
     meter.gradient(L, int(nz_x @ nz_d))
     meter.update(L)
-    B = x.shape[0] // lm.uses_per_sample
+    B = rows // lm.uses_per_sample
     if setup.variant == "float":
         layer.w -= setup.eta * grad / B
         bias_step(layer, delta, setup.eta, B)
         return None
     # acc changes in place; only the weights whose accumulator crossed +-theta come back
     idx, dw = accumulate_steps(
-        layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=x.shape[0]
+        layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=rows
     )  # |x^T delta| <= the rows summed
+    return _apply_steps(setup, layer, idx, dw, rng, meter, L)
+
+
+def _apply_steps(
+    setup: Setup,
+    layer: LayerState,
+    idx: np.ndarray,
+    dw: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+    L: str,
+) -> np.ndarray | None:
+    """The integer or memristor update of the steps ``dw`` at flat indices ``idx``."""
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
         w = np.ascontiguousarray(layer.w_int)
