@@ -24,6 +24,14 @@ def all_finite(x):
     return finite
 
 
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
+def level(v, v_min, lsb, ftop):
+    """One quantizer level: v_min + clip(ceil((v - v_min)/lsb - 0.5), 0, top) x lsb (branch-free);
+    the level of NaN is undefined (callers check)."""
+    s = min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop)
+    return v_min + np.int64(s) * lsb
+
+
 @njit(cache=True)
 def quantize(x, v_min, lsb, top):
     """peripherals._quantize's codes and levels: code = clip(ceil((x - v_min)/lsb - 0.5), 0, top),

@@ -19,6 +19,7 @@ from cimest.counts import EventCounts, sum_counts
 from cimest.devices.model import DEVICE_MODELS
 from cimest.devices.pulse import PulseModel
 from cimest.engine.datasets import Dataset, load_dataset
+from cimest.engine.fast import batch1_step
 from cimest.engine.peripherals import IdealRng, LfsrRng
 from cimest.engine.rules import Meter, Setup, predict, predict_float, train_batch
 from cimest.engine.state import EngineState, LayerState
@@ -403,6 +404,8 @@ def train(
         )
     check_resources(graph, len(x_train), x_train.shape[1])
     setup = make_setup(graph, libraries)
+    # the fused one-sample step where it applies (bit-identical to the rule's; engine/fast.py)
+    step = batch1_step(setup) or train_batch
     state = None
     if run_dir is not None and identity is None:
         from cimest.engine.identity import run_identity
@@ -456,7 +459,7 @@ def train(
             # Why errstate: non-finite values are reported as a TrainingError with the epoch and
             # layer (rules.check_finite and below); numpy's own warnings would only add noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss = train_batch(setup, state, x_train[sel], y_train[sel], meter)
+                loss = step(setup, state, x_train[sel], y_train[sel], meter)
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"epoch {state.epoch + 1}: the loss became NaN or infinite; "

@@ -1,0 +1,567 @@
+"""A fused one-sample step for all-dense networks: backprop with pulse trains and binary
+stochastic learning on reference-column memristor arrays, the designs online learning runs.
+
+Room: engine (numpy, numba; cimest.engine and cimest.devices below it). The general rules
+(cimest/engine/rules/) make ~100 numpy calls per sample, most of a batch-1 step's time; here each
+stage between the calls that must stay numpy (BLAS products, tanh, exp, log, the device
+generator's normals) is one compiled kernel that also counts what the Meter needs. Every kernel
+performs the float operations of the general path element by element in the same order (no
+fast-math), so a run is bit-identical with and without this module; the general path stays the
+reference and tests/engine/test_fast.py holds the two equal on several designs (the fingerprints
+of tests/engine/test_bit_identity.py run through here too).
+
+:func:`batch1_step` gives the step where it applies, else None; the step itself falls back to the
+general rule for any batch that is not a single sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+from cimest.devices import kernels as device_kernels
+from cimest.devices import pulse
+from cimest.devices.model import LiPulseDevice
+from cimest.engine import kernels
+from cimest.engine.rules import train_batch
+from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
+from cimest.engine.rules.common import (
+    OUTPUT_RANGE,
+    Meter,
+    Setup,
+    _geometry,
+    backward_weights,
+    read_weights,
+)
+from cimest.engine.state import EngineState
+from cimest.errors import TrainingError
+
+Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
+
+
+# --- kernels ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def levels_count(x, v_min, lsb, top):
+    """dac_levels(x)[1] of a float64 array, its count of non-zeros, and whether x had a NaN."""
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    nnz = 0
+    nan = False
+    ftop = np.float64(top)
+    for j in range(flat.size):
+        v = np.float64(flat[j])
+        nan |= v != v
+        out[j] = kernels.level(v, v_min, lsb, ftop)
+        nnz += out[j] != 0.0
+    return out.reshape(x.shape), nnz, nan
+
+
+@njit(cache=True)
+def bp_hidden_pre(y, v_min, lsb, top, gain):
+    """A hidden layer's read-out ADC then the tanh argument of sigmoid(gain x level):
+    0.5 x (gain x level), float64. Returns (argument, y all finite)."""
+    flat = y.reshape(-1)
+    if not kernels.all_finite(flat):
+        return np.empty(y.shape, dtype=np.float64), False
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    for j in range(flat.size):
+        out[j] = 0.5 * (gain * kernels.level(np.float64(flat[j]), v_min, lsb, ftop))
+    return out.reshape(y.shape), True
+
+
+@njit(cache=True)
+def bp_hidden_post(th, gain, dac, v_min, lsb, top):
+    """The rest of the sigmoid from th = tanh(argument): z = 0.5 x (1 + th), its derivative
+    gain x z x (1 - z), and the next layer's input (its DAC's levels if ``dac``). Returns (input,
+    derivative, non-zero inputs)."""
+    flat = th.reshape(-1)
+    x = np.empty(flat.size, dtype=np.float64)
+    dz = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nnz = 0
+    for j in range(flat.size):
+        z = 0.5 * (1.0 + flat[j])
+        dz[j] = gain * z * (1.0 - z)
+        x[j] = kernels.level(z, v_min, lsb, ftop) if dac else z
+        nnz += x[j] != 0.0
+    return x.reshape(th.shape), dz.reshape(th.shape), nnz
+
+
+@njit(cache=True)
+def output_shifted(y, v_min, lsb, top):
+    """The output ADC's levels minus their largest (softmax's shift). Returns (shifted, y all
+    finite)."""
+    flat = y.reshape(-1)
+    if not kernels.all_finite(flat):
+        return np.empty(y.shape, dtype=np.float64), False
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    for j in range(flat.size):
+        out[j] = kernels.level(np.float64(flat[j]), v_min, lsb, ftop)
+    m = out[0]
+    for j in range(1, flat.size):
+        m = max(m, out[j])
+    for j in range(flat.size):
+        out[j] = out[j] - m
+    return out.reshape(y.shape), True
+
+
+@njit(cache=True)
+def bp_output_error(e, s, label):
+    """p = e / s (the softmax), then the error p - onehot(label) in place of e. Returns (error,
+    p[label], the error's largest magnitude, its non-zeros)."""
+    flat = e.reshape(-1)
+    p_label = 0.0
+    peak = 0.0
+    nnz = 0
+    for j in range(flat.size):
+        p = flat[j] / s
+        if j == label:
+            p_label = p
+            p = p - 1.0
+        flat[j] = p
+        mag = abs(p)
+        if mag > peak or mag != mag:  # np.max propagates NaN
+            peak = mag
+        nnz += p != 0.0
+    return e, p_label, peak, nnz
+
+
+@njit(cache=True)
+def bp_error_drive(d, mode, scale, v_min, lsb, top):
+    """The errors as the column drivers apply them: ``mode`` 0 as they are, 1 their sign, 2 the
+    error DAC's levels of d / scale. Returns (driven, non-zeros, a NaN met by the DAC)."""
+    if mode == 0:
+        nnz = 0
+        for v in d.reshape(-1):
+            nnz += v != 0.0
+        return d, nnz, False
+    if mode == 1:
+        out = np.sign(d)
+        nnz = 0
+        for v in out.reshape(-1):
+            nnz += v != 0.0
+        return out, nnz, False
+    flat = d.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nnz = 0
+    nan = False
+    for j in range(flat.size):
+        v = flat[j] / scale
+        nan |= v != v
+        out[j] = kernels.level(v, v_min, lsb, ftop)
+        nnz += out[j] != 0.0
+    return out.reshape(d.shape), nnz, nan
+
+
+@njit(cache=True)
+def bp_error_read(v, adc, v_min, lsb, top, scale, dz):
+    """The error read-out (ADC levels if ``adc``) x scale x the activation derivative: the next
+    layer down's error. Returns (error, its largest magnitude, its non-zeros, a NaN met by the
+    ADC)."""
+    flat = v.reshape(-1)
+    dflat = dz.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    peak = 0.0
+    nnz = 0
+    nan = False
+    for j in range(flat.size):
+        r = flat[j]
+        if adc:
+            nan |= r != r
+            r = kernels.level(r, v_min, lsb, ftop)
+        r = r * scale * dflat[j]
+        out[j] = r
+        mag = abs(r)
+        if mag > peak or mag != mag:  # np.max propagates NaN
+            peak = mag
+        nnz += r != 0.0
+    return out.reshape(v.shape), peak, nnz, nan
+
+
+@njit(cache=True)
+def bp_residual(residual, x, delta, neg_eta, n_steps, cap):
+    """kernels.residual_pulses_outer, and the pulses its counts ask for (the normals to draw)."""
+    idx, n = kernels.residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap)
+    total = 0
+    for k in n:
+        total += abs(k)
+    return idx, n, total
+
+
+@njit(cache=True)
+def bsl_accumulate(x, delta, acc, lo, hi, theta):
+    """kernels.binary_accumulate, its steps as single pulses sign(dw). Returns (flat indices,
+    pulses, gradient terms)."""
+    idx, dw, terms = kernels.binary_accumulate(x, delta, acc, lo, hi, theta)
+    return idx, np.sign(dw), terms
+
+
+@njit(cache=True)
+def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row):
+    """rules.common.program_at of a reference-column layer, then after_update's refresh of the
+    read weights at the devices changed: pulse trains (devices.kernels.pulse_trains), wear and
+    write steps (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``.
+    ``coef``: pot R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal
+    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Returns (missing direction as
+    pulse_trains, SET pulses, RESET pulses, write steps, the new conductances all finite)."""
+    missing = device_kernels.pulse_trains(
+        g,
+        idx,
+        n,
+        xi,
+        d2d,
+        (coef[0], coef[1]),
+        (coef[2], coef[3]),
+        coef[4],
+        coef[5],
+        coef[6],
+        coef[7],
+        can_pot,
+        can_dep,
+    )
+    if missing != 0:
+        return missing, 0, 0, 0, True
+    n_set, n_reset, steps = kernels.program_meter(
+        idx,
+        n,
+        pulses,
+        geometry[0],
+        geometry[1],
+        geometry[2],
+        geometry[3],
+        geometry[4],
+        geometry[5],
+    )
+    finite = True
+    for k in idx:
+        finite &= np.isfinite(g[k])
+    if not finite:
+        return 0, n_set, n_reset, steps, False
+    n_out = geometry[0]
+    for k in idx:
+        ref = ref_row[k // n_out] if ref_row.size else coef[8]
+        cache[k] = np.float32((g[k] - ref) / coef[9])
+    return 0, n_set, n_reset, steps, True
+
+
+@njit(cache=True)
+def bsl_hidden_pre(y, gain):
+    """0.5 x (gain x y) in float32 (sigmoid's tanh argument; numpy's float32 arithmetic)."""
+    flat = y.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    for j in range(flat.size):
+        out[j] = np.float32(0.5) * (g * flat[j])
+    return out.reshape(y.shape)
+
+
+@njit(cache=True)
+def bsl_hidden_post(th, gain):
+    """z = 0.5 x (1 + th) and the derivative gain x z x (1 - z), float32."""
+    flat = th.reshape(-1)
+    z = np.empty(flat.size, dtype=np.float32)
+    d = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    one = np.float32(1.0)
+    for j in range(flat.size):
+        zj = np.float32(0.5) * (one + flat[j])
+        z[j] = zj
+        d[j] = g * zj * (one - zj)
+    return z.reshape(th.shape), d.reshape(th.shape)
+
+
+@njit(cache=True)
+def bsl_output_error(zs, label):
+    """delta = zs - onehot(label), int8, and its non-zeros."""
+    flat = zs.reshape(-1)
+    out = np.empty(flat.size, dtype=np.int8)
+    nnz = 0
+    for j in range(flat.size):
+        v = np.int8(flat[j] - (1 if j == label else 0))
+        out[j] = v
+        nnz += v != 0
+    return out.reshape(zs.shape), nnz
+
+
+@njit(cache=True)
+def bsl_error_down(v, ds):
+    """sign(v) x ds as int8 (sign(0) = 0): the error of the layer below, and its non-zeros."""
+    flat = v.reshape(-1)
+    dflat = ds.reshape(-1)
+    out = np.empty(flat.size, dtype=np.int8)
+    nnz = 0
+    for j in range(flat.size):
+        s = 1 if flat[j] > 0 else (-1 if flat[j] < 0 else 0)
+        out[j] = np.int8(s * dflat[j])
+        nnz += out[j] != 0
+    return out.reshape(v.shape), nnz
+
+
+@njit(cache=True)
+def count_nonzero(x):
+    n = 0
+    for v in x.reshape(-1):
+        n += v != 0
+    return n
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def batch1_step(setup: Setup) -> Step | None:
+    """The fused one-sample step of the setup's rule, or None where it does not apply: another
+    rule or variant, a convolutional layer, differential pairs, another device model, or a
+    float-reference (ideal) design."""
+    g = setup.graph
+    if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
+        return None
+    if setup.spec.crossbar.weight_encoding != "reference_column":
+        return None
+    if any(lm.kind != "dense" or lm.pool is not None for lm in g.layers):
+        return None
+    if setup.rule == "backprop":
+        one = _backprop_step(setup)
+    elif setup.rule == "binary_stochastic":
+        one = _bsl_step(setup)
+    else:
+        return None
+
+    def step(setup_: Setup, state, xb, yb, meter) -> float:
+        if xb.shape[0] != 1:
+            return train_batch(setup_, state, xb, yb, meter)
+        return one(state, xb, yb, meter)
+
+    return step
+
+
+def _quantizer(bits: int, v_min: float, v_max: float) -> tuple[float, float, int]:
+    """(v_min, lsb, top) of peripherals._quantize."""
+    top = (1 << int(bits)) - 1
+    return float(v_min), (v_max - v_min) / top, top
+
+
+class _Device:
+    """What program_refresh needs of the device and a layer, fixed for the run."""
+
+    def __init__(self, setup: Setup):
+        dev = setup.device
+        m = dev.model
+        pot = pulse._range_coefficients(m, "pot")
+        dep = pulse._range_coefficients(m, "dep")
+        self.model = m
+        self.coef = np.array(
+            [*pot, *dep, m.gamma_p, m.gamma_d, m.g_min_s, m.g_max_s, dev.reference_s(), m.g0_s],
+            dtype=np.float64,
+        )
+        self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
+        self.geometry = [
+            np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
+        ]
+
+    def program(self, setup, state, i, name, idx, n, total, cache, act) -> None:
+        """Pulse the devices at ``idx`` (counts ``n``, ``total`` pulses), meter and refresh."""
+        ls = state.layers[i]
+        if idx.size == 0:  # program_at's meter calls, and nothing else
+            return
+        g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
+        xi = state.device_rng.standard_normal(total)  # one normal per pulse, in pulse order
+        ls.pulses = np.ascontiguousarray(ls.pulses)
+        missing, n_set, n_reset, steps, finite = program_refresh(
+            g.reshape(-1),
+            idx,
+            n,
+            xi,
+            pulse._flat_d2d(ls.d2d, g.shape),
+            self.coef,
+            self.can_pot,
+            self.can_dep,
+            ls.pulses.reshape(-1),
+            self.geometry[i],
+            cache.reshape(-1),
+            device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
+        )
+        if missing:
+            pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
+        act.set_pulses += int(n_set)
+        act.reset_pulses += int(n_reset)
+        act.devices_programmed += int(idx.size)
+        act.program_steps += int(steps)
+        if not finite:
+            raise _diverged(state, name, "weights")
+
+
+def _diverged(state: EngineState, name: str, what: str) -> TrainingError:
+    """rules.common.check_finite's error."""
+    return TrainingError(
+        f"epoch {state.epoch + 1}, layer {name}: {what} became NaN or infinite; "
+        "lower the learning rate or check the cell parameters"
+    )
+
+
+def _nan(what: str) -> TrainingError:
+    """peripherals._quantize's error."""
+    return TrainingError(f"{what}: input contains NaN (training diverged?)")
+
+
+def _backprop_step(setup: Setup):
+    """rules.backprop.train_batch of one sample."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    per = setup.spec.peripherals
+    a = float(setup.gain)
+    first = g.plan(names[0]).per.input_driver
+    in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0) if first.kind == "dac" else None
+    hidden = []
+    for i in range(len(layers) - 1):
+        r = FORWARD_RANGE / a
+        nxt = g.plan(names[i + 1]).per.input_driver
+        dac = nxt.kind == "dac"
+        hidden.append(
+            (
+                _quantizer(g.plan(names[i]).readout_spec.bits, -r, r),
+                dac,
+                _quantizer(nxt.bits, 0.0, 1.0) if dac else (0.0, 1.0, 1),
+            )
+        )
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    analog = per.backward is None
+    err_dac = analog and per.error_input.kind == "dac"
+    mode = 2 if err_dac else (1 if analog else 0)
+    drive_q = _quantizer(per.error_input.bits, -1.0, 1.0) if err_dac else (0.0, 1.0, 1)
+    adc = analog and per.error_readout.kind == "adc"
+    read_q = (
+        _quantizer(per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)
+        if adc
+        else (0.0, 1.0, 1)
+    )
+    upd = per.update
+    cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    neg_eta = -setup.eta
+    n_steps = setup.device.n_steps
+    n_weights = [lm.n_weights for lm in layers]
+    device = _Device(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        acts = [meter.activity[n] for n in names]
+        W = read_weights(setup, state)
+        x = xb.astype(np.float64)
+        if in_q is not None:
+            x, nnz, nan = levels_count(x, *in_q)
+            if nan:
+                raise _nan("dac_levels")
+        else:
+            nnz = count_nonzero(x)
+        xs, dz = [x], []
+        for i, (ro, dac, q) in enumerate(hidden):
+            acts[i].inputs_driven += int(nnz)
+            y = x.astype(np.float32) @ W[i]
+            t, finite = bp_hidden_pre(y, *ro, a)
+            if not finite:
+                raise _diverged(state, names[i], "pre-activation")
+            np.tanh(t, out=t)
+            x, d, nnz = bp_hidden_post(t, a, dac, *q)
+            dz.append(d)
+            xs.append(x)
+        acts[-1].inputs_driven += int(nnz)
+        shifted, finite = output_shifted(x.astype(np.float32) @ W[-1], *out_q)
+        if not finite:
+            raise _diverged(state, names[-1], "output")
+        e = np.exp(shifted)
+        label = int(yb[0])
+        delta, p_label, peak, nnz = bp_output_error(e, e.sum(axis=1, keepdims=True)[0, 0], label)
+        loss = float(-np.log(np.maximum(p_label, 1e-300)))
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            if i > 0:
+                # error_path's drive: the power-of-two scale only in front of an error DAC
+                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
+                dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
+                if nan:
+                    raise _nan("dac_levels")
+                act.errors_driven += int(nnz)
+                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
+                below, peak, nnz, nan = bp_error_read(v, adc, *read_q, float(scale), dz[i - 1])
+                if nan:
+                    raise _nan("adc_quantize")
+            else:
+                act.errors_driven += int(nnz)
+            act.updates += 1
+            act.gradient_terms += n_weights[i]
+            ls = state.layers[i]
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            idx, n, total = bp_residual(
+                ls.residual.reshape(-1), xs[i][0], delta[0], neg_eta, n_steps, cap
+            )
+            device.program(setup, state, i, names[i], idx, n, total, W[i], act)
+            if i > 0:
+                delta = below
+        return loss
+
+    return step
+
+
+def _bsl_step(setup: Setup):
+    """rules.binary_stochastic.train_batch of one sample."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    a = float(setup.gain)
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    n_hidden = len(layers) - 1
+    # binary_stochastic.update's conditions for binary_accumulate, besides the accumulator's
+    # layout (checked at each step) and the batch (1 <= SMALL_BATCH)
+    fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
+    lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
+    device = _Device(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        accs = [ls.acc for ls in state.layers]
+        if not fused or any(
+            acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
+        ):
+            return train_batch(setup, state, xb, yb, meter)
+        acts = [meter.activity[n] for n in names]
+        s = state.samplers
+        W = read_weights(setup, state)
+        x = s["input"].exceeds(xb, np.float32)
+        xs, ds = [x], []
+        for i in range(n_hidden):
+            acts[i].inputs_driven += int(count_nonzero(x))
+            t = bsl_hidden_pre(x @ W[i], a)
+            np.tanh(t, out=t)
+            z, d = bsl_hidden_post(t, a)
+            x = s[f"z{i + 1}"].exceeds(z, np.float32)
+            ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
+            xs.append(x)
+        acts[-1].inputs_driven += int(count_nonzero(x))
+        shifted, finite = output_shifted(x @ W[-1], *out_q)
+        if not finite:
+            raise _diverged(state, names[-1], "output")
+        e = np.exp(shifted)
+        p = e / e.sum(axis=1, keepdims=True)
+        label = int(yb[0])
+        loss = float(-np.log(np.maximum(p[0, label], 1e-300)))
+        delta, nnz = bsl_output_error(s["out"].exceeds(p, np.int8), label)
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            act.errors_driven += int(nnz)
+            d_i = delta
+            if i > 0:
+                v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
+                delta, nnz = bsl_error_down(v, ds[i - 1])
+            idx, n, terms = bsl_accumulate(xs[i], d_i, accs[i].reshape(-1), lo, hi, setup.theta)
+            act.gradient_terms += int(terms)
+            act.updates += 1
+            device.program(setup, state, i, names[i], idx, n, int(idx.size), W[i], act)
+        return loss
+
+    return step

@@ -1,0 +1,88 @@
+"""The fused one-sample step (cimest/engine/fast.py) against the general rules it replaces: the
+same run, with and without it, must leave the same fingerprint (histories, measured activity,
+wear, every array and random state), on designs longer and more varied than the recorded
+fingerprints of test_bit_identity.py."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from cimest.engine import fast
+from cimest.engine import train as train_module
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("fingerprint_cases", HERE / "fingerprint_cases.py")
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+
+DEEP = (("network: [64, 128, 10]", "network: [64, 40, 30, 10]"),)
+EXTRA = {
+    "fast_backprop_deep": (cases.FP, DEEP),
+    "fast_bsl_deep": (cases.BSL, DEEP),
+    "fast_backprop_deep_noisy_refs": (cases.FP, (*DEEP, *cases.NOISY, *cases.REFS)),
+    "fast_backprop_deep_digital_backward": (cases.FP, (*DEEP, *cases.DIGITAL_BACKWARD)),
+    "fast_bsl_deep_ideal_noisy": (cases.BSL, (*DEEP, *cases.IDEAL, *cases.NOISY)),
+    "fast_bsl_deep_reference_cells": (cases.BSL, (*DEEP, *cases.REFS)),
+}
+# Why two by default: each runs twice (fused and general) over 160 samples, about a second each
+DEFAULT = {"fast_backprop_deep", "fast_bsl_deep"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from cimest.engine.datasets import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=() if c in DEFAULT else pytest.mark.slow) for c in EXTRA]
+)
+def test_fused_step_equals_the_general_rule(case, digits, monkeypatch):
+    monkeypatch.setitem(cases.CASES, case, EXTRA[case])
+    monkeypatch.setattr(cases, "SAMPLES", 160)
+    taken = []
+    real = fast.batch1_step
+
+    def counting(setup):
+        step = real(setup)
+        assert step is not None  # every case here is one the fused step covers
+
+        def counted(*args):
+            taken.append(1)
+            return step(*args)
+
+        return counted
+
+    monkeypatch.setattr(train_module, "batch1_step", counting)
+    fused = cases.fingerprint(case, 1, digits)
+    assert len(taken) == 160 * cases.EPOCHS  # every step went through the fused path
+    monkeypatch.setattr(train_module, "batch1_step", lambda setup: None)
+    general = cases.fingerprint(case, 1, digits)
+    for key in general:  # one key at a time, so a failure names what moved
+        assert fused[key] == general[key], key
+
+
+@pytest.mark.parametrize(
+    ("case", "covered"),
+    [
+        ("backprop", True),
+        ("bsl", True),
+        ("bsl_noisy", True),
+        ("backprop_single_pulse", True),
+        ("backprop_pair", False),  # differential pairs: the general path
+        ("bsl_rows", False),
+        ("bsl_float", False),
+        ("software", False),
+        ("dfa", False),
+        ("pulse_coincidence", False),
+    ],
+)
+def test_fused_step_applies_where_documented(case, covered):
+    from cimest.engine.train import make_setup
+
+    d = cases.design(case, 1)
+    assert (fast.batch1_step(make_setup(d.graph, d.libraries)) is not None) == covered
