@@ -404,15 +404,18 @@ def _price_entry(
         leak_factor, leak_rule = 1.0, "none (device)"
     else:
         # Why: leakage follows the transistor count, so resolution scales it like area.
+        transistor = spec.technology.transistor
         leak_factor = (
             scaling.leakage_factor(loc.node_nm, node_to)
             * scaling.leakage_voltage_factor(loc.vdd_v, spec.technology.vdd_v)
             * area_bits_factor
+            * scaling.transistor_leakage_factor(node_to, transistor)
         )
         leak_rule = (
             f"stillmaker_baas_leakage {loc.node_nm:g}->{node_to:g} nm; "
             f"V/V0 {loc.vdd_v:g}->{spec.technology.vdd_v:g} V"
             + (f"; like area {e.bits}->{bits} bits" if area_bits_factor != 1.0 else "")
+            + (f"; neurosim_hp_off_current at {node_to:g} nm" if transistor == "hp" else "")
         )
     leakage = e.leakage_w * leak_factor
     if e.leakage_w:

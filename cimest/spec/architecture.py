@@ -35,6 +35,11 @@ class TechnologySpec(StrictModel):
     """Supply voltage of the peripherals; energies scale with (V/V0)^2 from the library's V0."""
     clock_hz: Quantity("clock_mhz") = quantity("clock_mhz", positive=True)
     """Clock of the digital logic."""
+    transistor: Literal["lp", "hp"] = "lp"
+    """Transistor flavour of the CMOS peripherals, for their leakage only: lp (low standby
+    power, the libraries' convention) or hp (high performance, NeuroSim's default: about 1000x
+    the off-current, NeuroSim's HP/LSTP tables per node). Dynamic energy and delay keep the
+    libraries' figures."""
 
 
 class ActivityFactors(StrictModel):
