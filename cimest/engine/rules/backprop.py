@@ -8,7 +8,9 @@ the quantized weight change:
                                    one nominal step of 1/n_steps in weight units)
     n = fix(r) capped at max_pulses;  r -= n
 
-The gradient memory keeps the remainder r for the next batch, as in the binary rule. The
+The gradient memory keeps the remainder r for the next batch, as in the binary rule; a chip
+without one (online SGD, no gradient_accumulator) rounds each change at half a pulse,
+n = sign(q) floor(|q| + 1/2) with q = -eta * G * n_steps, and loses the rest. The
 functions here are shared by the other full-precision rules (software, DFA, pulse coincidence).
 """
 
@@ -26,6 +28,7 @@ from cimest.engine.rules.common import (
     Setup,
     backward_weights,
     check_finite,
+    drive_levels,
     effective_weights,
     mvm,
     onehot,
@@ -45,8 +48,9 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     a = setup.gain
     W = [effective_weights(setup, ls) for ls in state.layers]
     x = xb.astype(np.float64)
-    if not setup.ideal and g.plan(layers[0].name).per.input_driver.kind == "dac":
-        x = dac_levels(x, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+    if not setup.ideal:
+        first = g.plan(layers[0].name).per.input_driver
+        x = drive_levels(first, x, setup.spec.workload.input_bits)
     xs, dz = [x], []
     for i, lm in enumerate(layers[:-1]):
         meter.inputs(lm.name, x)
@@ -59,8 +63,8 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
         dz.append(a * z * (1.0 - z))
         x = z
         nxt = g.plan(layers[i + 1].name).per.input_driver
-        if not setup.ideal and nxt.kind == "dac":
-            x = dac_levels(z, nxt.bits, 0.0, 1.0)[1]
+        if not setup.ideal:
+            x = drive_levels(nxt, z, getattr(nxt, "bits", 1))
         xs.append(x)
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
     return xs, dz, p - onehot(yb, p.shape[1], p.dtype), loss, W
@@ -111,6 +115,14 @@ def update(
         return
     upd = setup.spec.peripherals.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    if setup.spec.peripherals.gradient_accumulator is None:
+        # Why: online SGD without a gradient memory has nowhere to keep a remainder; each update's
+        # change is rounded to whole pulses at half a pulse and the rest is lost, as MLP+NeuroSim
+        # V3.0 programs (Cell.cpp RealDevice::Write: truncate(dW, levels), threshold 0.5).
+        q = dw * setup.device.n_steps
+        n = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -cap, cap).astype(np.int64)
+        program(setup, layer, n, rng, meter, lm.name)
+        return
     # The accumulator keeps what a whole pulse cannot express yet (remainder carried, as in BSL).
     layer.residual = layer.residual + dw * setup.device.n_steps
     n = np.clip(np.trunc(layer.residual), -cap, cap).astype(np.int64)

@@ -107,8 +107,10 @@ class Meter:
         a.reset_pulses += int(n_reset)
         a.devices_programmed += int(programmed)
 
-    def write_steps(self, layer: str, steps: int) -> None:
-        self.activity[layer].program_steps += int(steps)
+    def write_steps(self, layer: str, set_steps: int, reset_steps: int) -> None:
+        a = self.activity[layer]
+        a.program_steps += int(set_steps) + int(reset_steps)
+        a.program_set_steps += int(set_steps)
 
     def coincidence(self, layer: str, row_pulses: int, col_pulses: int) -> None:
         a = self.activity[layer]
@@ -258,6 +260,16 @@ def write_steps(setup: Setup, L: str, trains: np.ndarray) -> int:
     return int(per_tile.max())
 
 
+def polarity_steps(setup: Setup, L: str, n: np.ndarray) -> tuple[int, int]:
+    """(SET, RESET) write steps of signed pulse counts ``n``: a write group first applies its
+    SET trains, as long as the longest, then its RESET trains, as long as the longest (MLP+NeuroSim
+    V3.0 Train.cpp: each batch write takes maxLatencyLTP + maxLatencyLTD)."""
+    return (
+        write_steps(setup, L, np.maximum(n, 0)),
+        write_steps(setup, L, np.maximum(-n, 0)),
+    )
+
+
 def program(
     setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator, meter: Meter, L: str
 ) -> None:
@@ -282,7 +294,7 @@ def program(
         n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
         layer.pulses += np.abs(n).astype(layer.pulses.dtype)
         programmed = np.count_nonzero(n)
-        steps = write_steps(setup, L, np.abs(n))
+        steps = polarity_steps(setup, L, n)
     else:
         kind = dev.kind
         if kind == "pot_dep":
@@ -299,7 +311,13 @@ def program(
         layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
         layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
         programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
-        steps = write_steps(setup, L, np.abs(plus)) + write_steps(setup, L, np.abs(minus))
+        # G+ and G- count as two passes
+        steps = tuple(
+            a + b
+            for a, b in zip(
+                polarity_steps(setup, L, plus), polarity_steps(setup, L, minus), strict=True
+            )
+        )
         if kind != "pot_dep":
             r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
             layer.g, layer.g_minus = r.g_plus, r.g_minus
@@ -311,7 +329,7 @@ def program(
                 layer.pulses[0] += per
                 layer.pulses[1] += per
     meter.pulses(L, n_set, n_reset, programmed)
-    meter.write_steps(L, steps)
+    meter.write_steps(L, *steps)
 
 
 def single_pulses(
@@ -336,8 +354,25 @@ def single_pulses(
     meter.pulses(L, pot.size, dep.size, idx.size)
     if idx.size:
         trains = np.zeros(layer.g.shape, dtype=np.int64)
-        trains.reshape(-1)[idx] = 1
-        meter.write_steps(L, write_steps(setup, L, trains))
+        trains.reshape(-1)[pot] = 1
+        trains.reshape(-1)[dep] = -1
+        meter.write_steps(L, *polarity_steps(setup, L, trains))
+
+
+ON_OFF_THRESHOLD = 0.5
+"""An on/off row driver of a full-precision rule drives a row when its value is >= 0.5 (ties
+on), as MLP+NeuroSim V3.0 binarises its 1-bit inputs and hidden activations (formula.cpp
+truncate and round_th with BWthreshold = Hthreshold = 0.5)."""
+
+
+def drive_levels(driver, x: np.ndarray, input_bits: int) -> np.ndarray:
+    """What a layer's input driver applies to its rows: DAC levels of ``input_bits`` for a
+    ``dac`` (``bits`` of its own for a hidden layer's), 0/1 for an on/off ``row_driver``."""
+    if driver.kind == "dac":
+        return dac_levels(x, input_bits, 0.0, 1.0)[1]
+    if driver.kind == "row_driver":
+        return (x >= ON_OFF_THRESHOLD).astype(np.float64)
+    return x
 
 
 def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
@@ -389,14 +424,15 @@ def predict(
                 h = (z > uniform(z.shape)).astype(np.float32)
             total += output(h)
         return np.argmax(total, axis=1)
-    h = x.astype(np.float64)
-    if g.plan(layers[0].name).per.input_driver.kind == "dac":
-        h = dac_levels(h, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+    h = drive_levels(
+        g.plan(layers[0].name).per.input_driver,
+        x.astype(np.float64),
+        setup.spec.workload.input_bits,
+    )
     for i, lm in enumerate(layers[:-1]):
         r = FORWARD_RANGE / a
         y = adc_quantize(mvm(state, i, h, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
         h = sigmoid(a * y)
         nxt = g.plan(layers[i + 1].name).per.input_driver
-        if nxt.kind == "dac":
-            h = dac_levels(h, nxt.bits, 0.0, 1.0)[1]
+        h = drive_levels(nxt, h, getattr(nxt, "bits", 1))
     return np.argmax(output(h), axis=1)
