@@ -330,11 +330,16 @@ class CrossbarSpec(StrictModel):
     """Tile size of one layer (L1, L2, ...), overriding rows, cols and size."""
     feature_nm: float | None = Field(None, gt=1, le=1000)
     """F of the array: cell areas in F^2 and the cell pitch along the word and bit lines are
-    taken at it (MLP+NeuroSim lays its arrays out at its 100 nm array wire width). Omitted: the
-    technology node."""
+    taken at it (MLP+NeuroSim lays its cross-point arrays out at its array wire width, its 1T1R
+    arrays at the CMOS node). Omitted: the technology node."""
     wire_variant: str | None = None
     """Library variant of the array's word and bit lines (kind wire); the library's default when
     omitted."""
+    access: Literal["1t1r", "cross_point"] = "1t1r"
+    """How a write keeps the other cells of the selected row unchanged. 1t1r (pseudo-crossbar):
+    the unselected columns are held at the SET voltage during the SET phase, nothing in the RESET
+    phase (MLP+NeuroSim V3.0 Train.cpp, 1T1R write energy); cross_point: they are half-selected
+    at V_write / 2."""
 
 
 # --- peripherals: each role is a union discriminated by `kind` -----------------------------
@@ -418,8 +423,8 @@ class SinglePulseSpec(StrictModel):
     """write_driver variant."""
     parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
     """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
-    in groups of this many, each group as long as its longest pulse train, groups and rows without
-    a pulse skipped. Omitted: every column of a tile at once."""
+    in groups of this many, each group as long as its longest SET train plus its longest RESET
+    train, groups and rows without a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class PulseTrainSpec(StrictModel):
@@ -431,8 +436,8 @@ class PulseTrainSpec(StrictModel):
     """write_driver variant."""
     parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
     """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
-    in groups of this many, each group as long as its longest pulse train, groups and rows without
-    a pulse skipped. Omitted: every column of a tile at once."""
+    in groups of this many, each group as long as its longest SET train plus its longest RESET
+    train, groups and rows without a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class SramBufferSpec(_Component):
