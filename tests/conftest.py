@@ -46,3 +46,25 @@ def idx_folder(tmp_path) -> Path:
             )
             (folder / f"{prefix}-{what}").write_bytes(head + array.astype(np.uint8).tobytes())
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """The engine's numba kernels compiled (or loaded from numba's cache) before any test times a
+    command. Why: a fresh checkout compiles them on first use, tens of seconds on a loaded
+    machine, which would land in whichever timed CLI test trains first."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fingerprint_cases", Path(__file__).parent / "engine" / "fingerprint_cases.py"
+    )
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    for case, batch in (
+        ("bsl", 1),
+        ("bsl", 16),
+        ("backprop", 1),
+        ("backprop", 16),
+        ("bsl_pair", 1),
+    ):
+        cases.fingerprint(case, batch)

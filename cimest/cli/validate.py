@@ -31,18 +31,23 @@ def validate(args) -> int:
 
 def graph(args) -> int:
     from cimest.api import load_design
+    from cimest.graph.shapes import layer_text
 
     d = load_design(args.file)
     g = d.graph
     s = d.spec
     say(f"{s.name}: {len(g.layers)} layers, {g.n_tiles} tiles ({s.crossbar.weight_encoding})")
     for lm in g.layers:
+        copies = f" x {lm.duplicate} copies" if lm.duplicate > 1 else ""
+        slices = f", {lm.slices} columns per weight" if lm.slices > 1 else ""
         say(
-            f"  {lm.name}: {lm.n_in} x {lm.n_out} -> {lm.row_tiles} x {lm.col_tiles} tiles "
-            f"of {lm.rows}x{lm.cols} ({lm.n_tiles}), {lm.n_devices:,} weight devices; "
+            f"  {lm.name}: {lm.n_in} x {lm.n_out} -> {lm.row_tiles} x {lm.col_tiles} tiles{copies} "
+            f"of {lm.rows}x{lm.cols} ({lm.n_tiles}){slices}, {lm.n_devices:,} weight devices; "
             f"{100 * lm.utilisation:.0f} % of the cells and {lm.n_out} of "
             f"{lm.col_tiles * lm.weight_cols_per_tile} weight columns in use"
         )
+        if lm.kind != "dense":
+            say(f"      {layer_text(lm)}")
     for fb in g.feedback:
         say(f"  {fb.name}: feedback {fb.n_in} x {fb.n_out} -> {fb.n_tiles} tiles")
     table = Table(

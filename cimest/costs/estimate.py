@@ -16,6 +16,7 @@ from cimest.errors import LibraryError
 from cimest.graph.activity import Activity
 from cimest.graph.analytic import analytic_activity, default_activity_warning
 from cimest.graph.compile import ComponentGraph
+from cimest.graph.shapes import layer_summary
 from cimest.spec.libraries import LibrarySet
 
 
@@ -74,6 +75,9 @@ class Estimate:
     """False for the software rule: the float reference has no chip, its figures are n/a."""
     accuracy_float: float | None = None
     """Accuracy of the same weights evaluated in float."""
+    layers: list[dict] = field(default_factory=list)
+    """Per layer: kind, shapes (a convolution's kernel, stride, padding, positions, pooling) and
+    mapping (tiles, duplicate, slices), as cimest/graph/shapes.py layer_summary gives them."""
 
     def top_consumers(self, n: int = 8) -> list[tuple[str, float]]:
         """(role.action, energy per sample) summed over layers and phases, largest first; roles
@@ -112,6 +116,7 @@ class Estimate:
             "activity": self.activity,
             "warnings": self.warnings,
             "priced_hardware": self.priced_hardware,
+            "layers": self.layers,
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -185,6 +190,7 @@ def estimate(
             provenance=[],
             accuracy=accuracy,
             priced_hardware=False,
+            layers=[layer_summary(lm) for lm in graph.layers],
             warnings=[
                 f"rule {graph.spec.algorithm.rule} is the float reference: no hardware is "
                 "priced (energy, area and latency are n/a)"
@@ -291,4 +297,5 @@ def estimate(
             }
         },
         warnings=warnings,
+        layers=[layer_summary(lm) for lm in graph.layers],
     )

@@ -4,7 +4,9 @@ Room: costs. A step's duration is the sum of the contributions its components' r
 (cimest/graph/roles.py: input drive x bit cycles, cell read, ADC conversions serial over the
 columns sharing one ADC, partial-sum adds, activation, integration steps, accumulator
 read-modify-writes row by row, programming once per batch row by row with a SET and a RESET
-phase as long as the measured pulse trains, ...), given the latency of one action of one
+phase as long as the measured pulse trains, ...), given for one output position: a convolution's
+forward and backward steps repeat ceil(positions / duplicate) times (weights mapped as NeuroSim
+and ISAAC do, the array reused at every position; duplicated copies share the positions), given the latency of one action of one
 instance and the activity: a measured estimate's own (pulse-train lengths, updates per sample),
 else the architecture's activity factors. A component whose role the registry does not know is
 an error, never 0 s.
@@ -53,9 +55,12 @@ def step_durations(
         def lat(action: str, p=p) -> float:
             return p.latency_s[action]
 
+        # a convolution's forward and backward steps repeat at every output position its copy
+        # of the array computes; the roles give one position (the update's are whole)
+        repeat = graph.plan(layer).lm.positions_per_copy
         for phase, seconds in r.latency(comp, graph.plan(layer), lat, act):
             if (layer, phase) in out:
-                out[(layer, phase)] += seconds
+                out[(layer, phase)] += seconds * (repeat if phase != "update" else 1)
     return out
 
 

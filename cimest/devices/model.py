@@ -63,6 +63,17 @@ class DeviceModel(Protocol):
     ) -> np.ndarray:
         """Pulse trains: n > 0 potentiating, n < 0 depressing pulses per device."""
 
+    def apply_at(
+        self,
+        g: np.ndarray,
+        idx: np.ndarray,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        d2d: np.ndarray | None,
+    ) -> np.ndarray:
+        """``apply`` with the non-zero counts ``n`` at ascending flat indices ``idx`` only; may
+        work in place on ``g`` and returns the conductances."""
+
     def weights(self, g: np.ndarray, g_ref: np.ndarray | float | None = None) -> np.ndarray:
         """Weights of single devices read against ``g_ref`` (default: the ideal reference)."""
 
@@ -146,6 +157,9 @@ class LiPulseDevice:
 
     def apply(self, g, n, rng, d2d):
         return pulse.apply_pulses(self.model, g, n, rng, d2d)
+
+    def apply_at(self, g, idx, n, rng, d2d):
+        return pulse.apply_pulses_at(self.model, g, idx, n, rng, d2d)
 
     def weights(self, g, g_ref=None):
         return pulse.weights_reference(

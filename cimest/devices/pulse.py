@@ -1,12 +1,15 @@
 """Memristor pulse-response model (Li et al., arXiv:2304.12866; the project notes' algorithms.md §2)
 and weight read-out.
 
-Room "devices": imports only numpy and cimest.errors.
+Room "devices": imports only numpy, cimest.errors and the compiled loops of
+cimest.devices.kernels (the per-device arithmetic of :func:`pulse_at` and :func:`apply_pulses`;
+``*_reference`` keep it in numpy, and tests hold the two equal).
 
 Conventions (each pinned by tests/devices/test_pulse.py):
 
 - Conductances are float64 arrays in siemens. Every function returns a new array and leaves its
-  inputs alone, except :func:`pulse_at`, the engine's in-place pulse.
+  inputs alone, except :func:`pulse_at` and :func:`apply_pulses_at`, the engine's in-place
+  pulses.
 - One pulse per masked device. Potentiation and depression follow §2 exactly::
 
       dG_pot = +[R / (1 - exp(-a_p)) - (G - Gmin)] * (1 - exp(-a_p / N_p)) * (1 + gamma_p * xi)
@@ -29,12 +32,14 @@ Conventions (each pinned by tests/devices/test_pulse.py):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
 
+from cimest.devices import kernels
 from cimest.errors import LibraryError
 
 #: Below this |alpha| the pulse response is taken as linear.
@@ -200,7 +205,49 @@ def pulse_at(
 ) -> None:
     """One pulse on the devices at flat indices ``idx`` (ascending) of the C-contiguous float64
     array ``g``, in place; the cycle-to-cycle normals are drawn as potentiate/depress draw them
-    (one per pulsed device, in index order), so both give the same conductances."""
+    (one per pulsed device, in index order), so both give the same conductances. Compiled
+    (cimest.devices.kernels); :func:`pulse_at_reference` is the same in numpy."""
+    _require_programmable(model, direction)
+    if g.dtype != np.float64 or not g.flags.c_contiguous:
+        raise ValueError("pulse_at needs a C-contiguous float64 conductance array")
+    xi = rng.standard_normal(idx.size)
+    if idx.size == 0:
+        return
+    pot = direction == "pot"
+    ratio, c = _coefficients(*((model.alpha_p, model.n_p) if pot else (model.alpha_d, model.n_d)))
+    kernels.pulse_at(
+        g.reshape(-1),
+        np.asarray(idx, dtype=np.int64),
+        xi,
+        _flat_d2d(d2d, g.shape),
+        pot,
+        model.g_range_s * ratio,
+        c,
+        model.gamma_p if pot else model.gamma_d,
+        model.g_min_s,
+        model.g_max_s,
+    )
+
+
+def _flat_d2d(d2d: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if d2d is None:
+        return kernels.NO_D2D
+    if d2d.shape == shape and d2d.dtype == np.float64 and d2d.flags.c_contiguous:
+        return d2d.reshape(-1)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(d2d, dtype=np.float64), shape)).reshape(
+        -1
+    )
+
+
+def pulse_at_reference(
+    model: PulseModel,
+    g: np.ndarray,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None,
+    direction: Direction,
+) -> None:
+    """:func:`pulse_at` in numpy: the reference its compiled kernel is tested against."""
     _require_programmable(model, direction)
     if g.dtype != np.float64 or not g.flags.c_contiguous:
         raise ValueError("pulse_at needs a C-contiguous float64 conductance array")
@@ -263,7 +310,9 @@ def apply_pulses(
 
     Pulse k (k = 1 … max |n|) goes, in this order, to the devices with n >= k (potentiation) and
     then to those with n <= -k (depression), each as one call of :func:`potentiate` /
-    :func:`depress`. A direction with no device at a given k draws nothing.
+    :func:`depress`. A direction with no device at a given k draws nothing. Compiled: the normals
+    of every pulse are drawn in one call (the same stream) and one loop applies them;
+    :func:`apply_pulses_reference` is the same in numpy.
 
     Raises:
         ValueError: a count asks for a direction the model cannot program, or shapes disagree.
@@ -282,11 +331,74 @@ def apply_pulses(
     if n_max_dep > 0:
         _require_programmable(model, "dep")
     out = np.array(g, dtype=np.float64, order="C", copy=True)
+    flat_n = np.ascontiguousarray(n).reshape(-1)
+    idx = np.flatnonzero(flat_n)
+    return apply_pulses_at(model, out, idx, flat_n[idx].astype(np.int64), rng, d2d)
+
+
+def apply_pulses_at(
+    model: PulseModel,
+    g: np.ndarray,
+    idx: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`apply_pulses` with the non-zero counts given as ``n`` (int64) at the ascending flat
+    indices ``idx``, every other count 0: the same pulses and draws, applied in place to ``g``
+    when it is C-contiguous float64 (else to such a copy), which is returned."""
+    out = np.ascontiguousarray(g, dtype=np.float64)
+    if idx.size == 0:
+        return out
+    pot, dep = _range_coefficients(model, "pot"), _range_coefficients(model, "dep")
+    xi = rng.standard_normal(int(np.abs(n).sum()))  # one normal per pulse, in pulse order
+    missing = kernels.pulse_trains(
+        out.reshape(-1),
+        np.asarray(idx, dtype=np.int64),
+        np.asarray(n, dtype=np.int64),
+        xi,
+        _flat_d2d(d2d, out.shape),
+        pot,
+        dep,
+        model.gamma_p,
+        model.gamma_d,
+        model.g_min_s,
+        model.g_max_s,
+        model.n_p > 0,
+        model.n_d > 0,
+    )
+    if missing:
+        _require_programmable(model, "pot" if missing > 0 else "dep")
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _range_coefficients(model: PulseModel, direction: Direction) -> tuple[float, float]:
+    """(R x ratio, c) of a direction's step (zeros for a direction the device cannot program)."""
+    alpha, n = (model.alpha_p, model.n_p) if direction == "pot" else (model.alpha_d, model.n_d)
+    if n == 0:
+        return 0.0, 0.0
+    ratio, c = _coefficients(alpha, n)
+    return model.g_range_s * ratio, c
+
+
+def apply_pulses_reference(
+    model: PulseModel,
+    g: np.ndarray,
+    n_pulses: np.ndarray,
+    rng: np.random.Generator,
+    d2d: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`apply_pulses` in numpy, one :func:`pulse_at_reference` per pulse index and
+    direction: the reference its compiled kernel is tested against."""
+    n = np.asarray(n_pulses)
+    out = np.array(g, dtype=np.float64, order="C", copy=True)
+    n_max_pot, n_max_dep = int(n.max(initial=0)), int(-n.min(initial=0))
     for k in range(1, max(n_max_pot, n_max_dep) + 1):
         if k <= n_max_pot:
-            out = _pulse(model, out, n >= k, rng, d2d, "pot")
+            pulse_at_reference(model, out, np.flatnonzero(n >= k), rng, d2d, "pot")
         if k <= n_max_dep:
-            out = _pulse(model, out, n <= -k, rng, d2d, "dep")
+            pulse_at_reference(model, out, np.flatnonzero(n <= -k), rng, d2d, "dep")
     return out
 
 

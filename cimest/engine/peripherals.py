@@ -1,7 +1,7 @@
 """Behaviour of digital and mixed-signal peripherals: quantizers, comparators, accumulators, RNGs.
 
-Room "engine". This module imports only numpy and cimest.errors (no spec, graph or devices), so it
-stays a leaf the learning rules build on.
+Room "engine". This module imports only numpy, cimest.errors and its compiled loops
+(cimest.engine.kernels; no spec, graph or devices), so it stays a leaf the learning rules build on.
 
 Conventions, each pinned by tests/engine/test_peripherals.py:
 
@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cimest.engine import kernels
 from cimest.errors import TrainingError
 
 # ----------------------------------------------------------------------------------------------
@@ -51,6 +52,20 @@ def _reject_nan(x: np.ndarray, what: str) -> None:
 def _quantize(
     x: np.ndarray, bits: int, v_min: float, v_max: float, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
+    _check_range(bits, v_min, v_max)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    top = (1 << int(bits)) - 1
+    lsb = (v_max - v_min) / top
+    codes, values, nan = kernels.quantize(x, float(v_min), lsb, top)
+    if nan:
+        raise TrainingError(f"{what}: input contains NaN (training diverged?)")
+    return codes, values
+
+
+def _quantize_reference(
+    x: np.ndarray, bits: int, v_min: float, v_max: float, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """_quantize in numpy: the reference its compiled kernel is tested against."""
     _check_range(bits, v_min, v_max)
     x = np.asarray(x, dtype=np.float64)
     _reject_nan(x, what)
@@ -201,6 +216,17 @@ def accumulate_steps(
     if isinstance(theta, bool) or not isinstance(theta, int | np.integer) or theta < 1:
         raise ValueError(f"theta must be an integer >= 1, got {theta!r}")
     lo, hi = -(1 << (int(bits) - 1)), (1 << (int(bits) - 1)) - 1
+    # one compiled pass (accumulate_steps_reference is the same in numpy)
+    return kernels.accumulate_threshold(acc_arr.reshape(-1), delta.reshape(-1), lo, hi, int(theta))
+
+
+def accumulate_steps_reference(
+    acc: np.ndarray, delta: np.ndarray, bits: int, theta: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """accumulate_steps' fast path in numpy (int32 acc and delta of one shape, C-contiguous acc,
+    bits <= 30): the reference its compiled kernel is tested against."""
+    acc_arr = np.asarray(acc)
+    lo, hi = -(1 << (int(bits) - 1)), (1 << (int(bits) - 1)) - 1
     np.add(acc_arr, delta, out=acc_arr)  # |acc| < 2^29 and |delta| < 2^30: no int32 overflow
     if theta > hi:  # a step is due only after saturation: clip everything first
         np.clip(acc_arr, lo, hi, out=acc_arr)
@@ -224,6 +250,10 @@ class RandomSource(Protocol):
 
     def uniform(self, shape: int | tuple[int, ...]) -> np.ndarray:
         """float64 array of ``shape`` in [0, 1), each value a multiple of 2**-bits_per_draw."""
+        ...
+
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        """Comparators against fresh references: ``(x > self.uniform(x.shape)).astype(dtype)``."""
         ...
 
     def state(self) -> dict[str, Any]:
@@ -266,6 +296,9 @@ class IdealRng:
             0, 1 << self.bits_per_draw, size=_shape_tuple(shape), dtype=self._dtype()
         )
         return k.astype(np.float64) * (2.0**-self.bits_per_draw)
+
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        return (x > self.uniform(x.shape)).astype(dtype)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -479,7 +512,16 @@ class LfsrRng:
         return tables
 
     def _advance(self, n_draws: int) -> np.ndarray:
-        """States after each of the next ``n_draws`` draws, shape (n_draws, n_lanes)."""
+        """States after each of the next ``n_draws`` draws, shape (n_draws, n_lanes); compiled
+        (_advance_reference is the same in numpy)."""
+        if self._tables is None:
+            self._tables = self._build_tables()
+        out = np.empty((n_draws, self.n_lanes), dtype=np.uint32)
+        kernels.lfsr_advance(self._tables, self._lanes, n_draws, out)
+        return out
+
+    def _advance_reference(self, n_draws: int) -> np.ndarray:
+        """_advance in numpy: the reference its compiled kernel is tested against."""
         if self._tables is None:
             self._tables = self._build_tables()
         tables = self._tables
@@ -509,6 +551,26 @@ class LfsrRng:
         # float64 would, at half the memory traffic
         dtype = np.float32 if self.width <= 24 else np.float64
         return (states.astype(dtype) * dtype(2.0**-self.width)).reshape(shape)
+
+    def exceeds(self, x: np.ndarray, dtype: type) -> np.ndarray:
+        """``(x > self.uniform(x.shape)).astype(dtype)`` in one compiled pass, no uniforms formed
+        (the same draws and comparisons)."""
+        if x.size % self.n_lanes:
+            raise ValueError(
+                f"size {x.size} of shape {x.shape} is not a multiple of {self.n_lanes} lanes"
+            )
+        if self._tables is None:
+            self._tables = self._build_tables()
+        out = np.empty(x.shape, dtype=dtype)
+        kernels.lfsr_exceeds(
+            self._tables,
+            self._lanes,
+            np.ascontiguousarray(x),
+            2.0**-self.width,
+            self.width > 24,
+            out,
+        )
+        return out
 
     def lane_states(self) -> np.ndarray:
         """Current register state of every lane (uint32 copy)."""

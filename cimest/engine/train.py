@@ -422,6 +422,7 @@ def train(
     mode = "train"
     started = time.perf_counter()
     events_done = 0
+    events_at = -math.inf
     samples_done = 0
     software = setup.rule == "software"
     per_unit = graph.events_per_unit()
@@ -464,12 +465,17 @@ def train(
                     "lower algorithm.learning_rate"
                 )
             epoch_samples += len(sel)
-            if not software:
-                events_done = events_before + sum(
-                    w * getattr(meter.activity[layer], field)
-                    for layer, weights in per_unit.items()
-                    for field, w in weights.items()
-                )
+            if not software and progress is not None:
+                # Why at most every 0.1 s: a display rate; summing it costs more than a
+                # one-sample step
+                now = time.perf_counter()
+                if now - events_at >= 0.1 or state.batch + 1 == n_batches:
+                    events_at = now
+                    events_done = events_before + sum(
+                        w * getattr(meter.activity[layer], field)
+                        for layer, weights in per_unit.items()
+                        for field, w in weights.items()
+                    )
             state.epoch_loss_sum += loss
             state.epoch_samples += len(sel)
             state.batch += 1

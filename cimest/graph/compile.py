@@ -150,6 +150,11 @@ def _array(spec: ArchitectureSpec, layer: str) -> tuple[int, int, bool]:
     return rows, cols, size == "fit"
 
 
+def _duplicate(spec: ArchitectureSpec, layer: str) -> int:
+    own = spec.crossbar.per_layer.get(layer)
+    return own.duplicate if own is not None else 1
+
+
 def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
     """Map every layer onto tiles and list the components of every role with instance counts."""
     xb = spec.crossbar
@@ -171,6 +176,8 @@ def compile_graph(spec: ArchitectureSpec) -> ComponentGraph:
                 xb.weight_encoding,
                 fit,
                 shape,
+                slices=xb.slices,
+                duplicate=_duplicate(spec, name),
             )
         )
     traits = RULES[spec.algorithm.rule]

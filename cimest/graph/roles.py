@@ -199,8 +199,9 @@ def _cell_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Eve
         return
     if p.backward == "transpose" and p.per.backward is None:
         yield "backward", "read", a.errors_driven * lm.cells_read_per_col
-    yield "update", "set_pulse", a.set_pulses
-    yield "update", "reset_pulse", a.reset_pulses
+    # every copy of a duplicated layer is programmed alike
+    yield "update", "set_pulse", a.set_pulses * lm.duplicate
+    yield "update", "reset_pulse", a.reset_pulses * lm.duplicate
 
 
 def _cell_latency(c, p: LayerPlan, lat: Latency, a: Activity):
@@ -268,9 +269,7 @@ def _input_driver_latency(c: Component, p, lat: Latency, a):
 def _readout(p: LayerPlan) -> Component:
     lm, ro = p.lm, p.readout_spec
     if isinstance(ro, ComparatorSpec):
-        return Component(
-            lm.name, "readout", "comparator", ro.variant, lm.col_tiles * lm.weight_cols_per_tile, 1
-        )
+        return Component(lm.name, "readout", "comparator", ro.variant, _comparator_columns(lm), 1)
     units = lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
     integration = p.integration()
     phases = integration[0] if integration else (1,)
@@ -286,12 +285,33 @@ def _readout(p: LayerPlan) -> Component:
     )
 
 
+def _comparator_columns(lm: LayerMap) -> int:
+    """One comparator per weight column of every tile copy."""
+    return lm.col_tiles * lm.weight_cols_per_tile * lm.duplicate
+
+
+def _parallel_rows(p: LayerPlan) -> int | None:
+    return getattr(p.readout_spec, "parallel_rows", None)
+
+
+def _row_groups(p: LayerPlan) -> int:
+    """Row groups converted one after another per output column, over all row tiles."""
+    return p.lm.row_groups(_parallel_rows(p))
+
+
+def _groups_per_tile(p: LayerPlan) -> int:
+    """Row groups one tile reads one after another (NeuroSim's parallel read)."""
+    pr = _parallel_rows(p)
+    if pr is None:
+        return 1
+    return math.ceil(min(p.lm.rows, p.lm.n_in * p.lm.rows_per_input) / pr)
+
+
 def _adc_conversions(p: LayerPlan, a: Activity) -> float:
-    """Conversions of the forward ADC read-out: every lane (output x row tile) per use, per input
-    bit of a bit-serial input; an integrating read-out converts once per phase, a phase resolving
-    fewer bits being that fraction of a conversion."""
-    lm = p.lm
-    lanes = _uses(p, a) * lm.n_out * lm.row_tiles
+    """Conversions of the forward ADC read-out: every lane (output slice x row group) per use, per
+    input bit of a bit-serial input; an integrating read-out converts once per phase, a phase
+    resolving fewer bits being that fraction of a conversion."""
+    lanes = _lanes(p, a)
     integration = p.integration()
     if integration is not None:
         return lanes * integration[1] / p.readout_spec.bits
@@ -312,6 +332,7 @@ def _readout_latency(c: Component, p: LayerPlan, lat: Latency, a):
     ro = p.readout_spec
     integration = p.integration()
     conversions = integration[1] / ro.bits if integration else p.input_cycles
+    conversions *= _groups_per_tile(p)
     yield "forward", min(ro.columns_per_adc, p.lm.cols) * conversions * lat("convert")
 
 
@@ -326,7 +347,7 @@ def _readout_mux(p: LayerPlan) -> Component | None:
 def _readout_mux_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
     integration = p.integration()
     if integration is not None:
-        yield "forward", "switch", _uses(p, a) * p.lm.n_out * p.lm.row_tiles * len(integration[0])
+        yield "forward", "switch", _lanes(p, a) * len(integration[0])
     else:
         yield "forward", "switch", _adc_conversions(p, a)
 
@@ -336,24 +357,25 @@ def _is_adc(p: LayerPlan) -> bool:
 
 
 def _partial_sum_adder(p: LayerPlan) -> Component | None:
-    if _is_adc(p) and p.lm.row_tiles > 1:
+    if _is_adc(p) and _row_groups(p) > 1:
         return Component(
             p.lm.name,
             "partial_sum_adder",
             "adder",
             p.per.digital_variant,
-            p.lm.n_out,
+            p.lm.n_out * p.lm.duplicate,
             p.readout_spec.bits,
         )
     return None
 
 
 def _partial_sum_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
-    yield "forward", "op", _uses(p, a) * p.lm.n_out * (p.lm.row_tiles - 1)
+    # the partial sums of the row groups (row tiles, and groups of parallel_rows within a tile)
+    yield "forward", "op", _uses(p, a) * p.lm.n_out * (_row_groups(p) - 1)
 
 
 def _partial_sum_latency(c, p: LayerPlan, lat: Latency, a):
-    yield "forward", math.ceil(math.log2(p.lm.row_tiles)) * lat("op")
+    yield "forward", math.ceil(math.log2(_row_groups(p))) * lat("op")
 
 
 def _integrator(p: LayerPlan) -> Component | None:
@@ -375,7 +397,8 @@ def _integrator(p: LayerPlan) -> Component | None:
 
 
 def _lanes(p: LayerPlan, a: Activity) -> float:
-    return _uses(p, a) * p.lm.n_out * p.lm.row_tiles
+    """Column reads per use: every output's weight slices in every row group."""
+    return _uses(p, a) * p.lm.n_out * p.lm.slices * _row_groups(p)
 
 
 def _sample_hold(p: LayerPlan) -> Component | None:
@@ -409,15 +432,12 @@ def _neuron_wordline(p: LayerPlan) -> Component | None:
 
 
 def _shift_add(p: LayerPlan) -> Component | None:
-    if isinstance(p.per.input_driver, DacSpec) and p.per.input_driver.bit_serial:
-        return Component(
-            p.lm.name,
-            "shift_add",
-            "shift_add",
-            p.per.digital_variant,
-            p.lm.n_tiles * p.lm.cols,
-            None,
-        )
+    bit_serial = isinstance(p.per.input_driver, DacSpec) and p.per.input_driver.bit_serial
+    if bit_serial or (p.lm.slices > 1 and _is_adc(p)):
+        # one per ADC: it shifts and adds that ADC's conversions in turn (NeuroSim's ShiftAdd has
+        # numCol / numColMuxed units); one per column behind comparators
+        units = _readout(p).count if _is_adc(p) else p.lm.n_tiles * p.lm.cols
+        return Component(p.lm.name, "shift_add", "shift_add", p.per.digital_variant, units, None)
     return None
 
 
@@ -482,7 +502,7 @@ def _readout_rng(p: LayerPlan) -> Component | None:
     ro = _comparator_readout(p)
     if ro is None:
         return None
-    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    n = _comparator_columns(p.lm)
     return Component(p.lm.name, "readout_rng", "rng", _rng_variant(ro), n, ro.rng_bits)
 
 
@@ -490,7 +510,7 @@ def _derivative_comparator(p: LayerPlan) -> Component | None:
     ro = _comparator_readout(p)
     if ro is None or not p.train:
         return None
-    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    n = _comparator_columns(p.lm)
     return Component(p.lm.name, "derivative_comparator", "comparator", ro.variant, n, 1)
 
 
@@ -498,7 +518,7 @@ def _derivative_rng(p: LayerPlan) -> Component | None:
     ro = _comparator_readout(p)
     if ro is None or not p.train:
         return None
-    n = p.lm.col_tiles * p.lm.weight_cols_per_tile
+    n = _comparator_columns(p.lm)
     return Component(p.lm.name, "derivative_rng", "rng", _rng_variant(ro), n, ro.rng_bits)
 
 
@@ -536,7 +556,8 @@ def _input_rng(p: LayerPlan) -> Component | None:
 
 
 def _input_rng_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
-    yield "forward", "bit", _uses(p, a) * p.lm.n_in * (c.bits or 1)
+    # each input value is sampled once per pass, however many windows of a convolution read it
+    yield "forward", "bit", a.samples * math.prod(p.lm.in_shape) * (c.bits or 1)
 
 
 # --- backward ---------------------------------------------------------------------------------
@@ -641,7 +662,13 @@ def _mvm_readout(prefix: str):
         ro = p.per.error_readout
         if ro.kind == "comparator":
             return Component(
-                p.lm.name, f"{prefix}readout", "comparator", ro.variant, n_read, 1, phase="backward"
+                p.lm.name,
+                f"{prefix}readout",
+                "comparator",
+                ro.variant,
+                n_read * array.duplicate,
+                1,
+                phase="backward",
             )
         side = array.rows if prefix == "error_" else array.cols
         units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
@@ -794,13 +821,16 @@ def _gradient_accumulator_events(c: Component, p: LayerPlan, a: Activity, traini
     if not training:
         return
     bits = c.bits or 1
-    if p.binary:
-        yield "update", "read_bit", a.gradient_terms * bits + a.updates * p.lm.n_weights * bits
-        yield "update", "write_bit", a.gradient_terms * bits
+    lm = p.lm
+    if lm.uses_per_sample > 1:
+        # a convolution's terms over its positions are summed in the column's gradient adder;
+        # the accumulator is read-modify-written once per weight per sample (per-weight work)
+        rmw = a.samples * lm.n_weights
     else:
-        ops = _uses(p, a) * p.lm.n_weights
-        yield "update", "read_bit", ops * bits
-        yield "update", "write_bit", ops * bits
+        rmw = a.gradient_terms if p.binary else a.samples * lm.n_weights
+    scan = a.updates * lm.n_weights if p.binary else 0.0
+    yield "update", "read_bit", (rmw + scan) * bits
+    yield "update", "write_bit", rmw * bits
 
 
 def _gradient_unit(role: str, kind: str, note: str = ""):
@@ -830,9 +860,10 @@ def _gradient_ops(c, p: LayerPlan, a: Activity, training: bool) -> Events:
 
 
 def _row_serial_latency(c, p: LayerPlan, lat: Latency, a):
-    # accumulators are read-modify-written per input row of weights, columns in parallel
+    # accumulators are read-modify-written per input row of weights, columns in parallel; a
+    # convolution adds its terms row by row at each position a copy computes
     weight_rows = min(p.lm.rows // p.lm.rows_per_input, p.lm.n_in)
-    yield "update", weight_rows * lat("op")
+    yield "update", p.lm.positions_per_copy * weight_rows * lat("op")
 
 
 def _write_driver(p: LayerPlan) -> Component | None:
@@ -851,7 +882,7 @@ def _write_driver(p: LayerPlan) -> Component | None:
 
 def _write_driver_events(c, p, a: Activity, training: bool) -> Events:
     if training:
-        yield "update", "pulse", a.pulses
+        yield "update", "pulse", a.pulses * p.lm.duplicate
 
 
 def _coincidence(p: LayerPlan) -> bool:
@@ -1050,6 +1081,114 @@ def _level_shifter_events(c, p: LayerPlan, a: Activity, training: bool) -> Event
         yield "update", "shift", _write_groups(p, a) + a.pulses
 
 
+# --- convolution: pooling and the feature maps between layers ----------------------------------
+# Issue 16. A convolution's input map sits in a buffer: each value is written once per sample and
+# read once for every window it falls in (n_in values per position); its pooled output crosses the
+# bus to the next layer once per value. Pooling compares (max) or adds (average) size^2 - 1 values
+# per pooled output, digitally, after the activation. Dense layers read their input vector straight
+# from the previous read-out, so they have none of these (dense designs' figures do not move).
+
+
+def _conv(p: LayerPlan) -> bool:
+    return p.lm.kind == "conv"
+
+
+def _output_bits(p: LayerPlan) -> int:
+    """Bits of one value the layer hands on: its ADC's resolution, 1 for comparators."""
+    return 1 if not _is_adc(p) else p.readout_spec.bits
+
+
+def _pool(p: LayerPlan) -> Component | None:
+    pool = p.lm.pool
+    if not _conv(p) or pool is None:
+        return None
+    return Component(
+        p.lm.name,
+        "pool",
+        "adder",
+        p.per.digital_variant,
+        p.lm.n_out * p.lm.duplicate,
+        _output_bits(p),
+        note=f"{pool.kind} pooling {pool.size}x{pool.size}, one digital unit per map"
+        + (" (a compare is a subtraction)" if pool.kind == "max" else ""),
+    )
+
+
+def _pool_ops(p: LayerPlan) -> int:
+    """Compares or adds of one sample: size^2 - 1 per pooled output."""
+    return p.lm.pooled_outputs * (p.lm.pool.size**2 - 1)
+
+
+def _pool_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "op", a.samples * _pool_ops(p)
+
+
+def _pool_latency(c: Component, p: LayerPlan, lat: Latency, a):
+    # one unit per map works through its pooled outputs as the positions come out: its share of
+    # the sample's work at each position (the schedule repeats a position's step)
+    per_unit = _pool_ops(p) / p.lm.n_out / p.lm.duplicate
+    yield "forward", per_unit / p.lm.positions_per_copy * lat("op")
+
+
+def _feature_buffer(p: LayerPlan) -> Component | None:
+    if not _conv(p):
+        return None
+    values = math.prod(p.lm.in_shape)
+    return Component(
+        p.lm.name,
+        "feature_buffer",
+        "sram_buffer",
+        p.per.feature_buffer.variant,
+        values * p.input_bits,
+        p.input_bits,
+        note=f"input maps {'x'.join(map(str, p.lm.in_shape))} of {p.input_bits} bits",
+    )
+
+
+def _feature_buffer_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    bits = c.bits or 1
+    yield "forward", "write_bit", a.samples * math.prod(p.lm.in_shape) * bits
+    yield "forward", "read_bit", _uses(p, a) * p.lm.n_in * bits
+
+
+def _feature_bus(p: LayerPlan) -> Component | None:
+    if not _conv(p):
+        return None
+    return Component(
+        p.lm.name,
+        "feature_bus",
+        "interconnect",
+        p.per.feature_buffer.interconnect_variant,
+        1,
+        _output_bits(p),
+        note=f"{p.lm.pooled_outputs} values to the next layer",
+    )
+
+
+def _feature_bus_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "transfer_bit", a.samples * p.lm.pooled_outputs * (c.bits or 1)
+
+
+CONV_ROLES = (
+    Role("pool", _pool, _pool_events, _pool_latency, "pooling after a convolution's activation"),
+    # buffer and bus bandwidth are taken to keep up with the array's steps (no latency of their own)
+    Role(
+        "feature_buffer",
+        _feature_buffer,
+        _feature_buffer_events,
+        _none,
+        "a convolution's input maps",
+    ),
+    Role(
+        "feature_bus",
+        _feature_bus,
+        _feature_bus_events,
+        _none,
+        "a convolution's output to the next layer",
+    ),
+)
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 ROLES: dict[str, Role] = {
@@ -1144,6 +1283,7 @@ ROLES: dict[str, Role] = {
         _decoder("row"),
         _decoder("column"),
         Role("level_shifter", _level_shifter, _level_shifter_events, _none),
+        *CONV_ROLES,
     )
 }
 

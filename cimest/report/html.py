@@ -237,7 +237,7 @@ def _layer_table(d: ReportDesign) -> str:
     info = {lm["name"]: lm for lm in d.layers}
     for name in names:
         lm = info.get(name, {})
-        shape = f"{lm['n_in']} × {lm['n_out']}" if lm else ""
+        shape = lm.get("text") or (f"{lm['n_in']} × {lm['n_out']}" if lm else "")
         ph = lat.get(name, {})
         rows.append(
             [

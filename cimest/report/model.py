@@ -74,6 +74,7 @@ def design_from(
 ) -> ReportDesign:
     """A ReportDesign from a ``cimest.api.Design`` (read by attribute, not imported)."""
     spec = design.spec
+    texts = {lm["name"]: lm.get("text", "") for lm in estimate.layers}
     layers = [
         {
             "name": lm.name,
@@ -83,6 +84,8 @@ def design_from(
             "n_devices": lm.n_devices,
             "tile": f"{lm.rows}×{lm.cols}",
             "utilisation": lm.utilisation,
+            "kind": lm.kind,
+            "text": texts.get(lm.name, ""),
         }
         for lm in design.graph.layers
     ]

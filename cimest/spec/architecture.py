@@ -273,6 +273,10 @@ class ArraySpec(StrictModel):
     """Columns (outputs) of this layer's tiles."""
     size: Literal["fixed", "fit"] | None = None
     """fixed or fit (see crossbar.size)."""
+    duplicate: int = Field(1, ge=1, le=4096)
+    """Copies of this layer's tiles, each computing a share of a convolution's output positions
+    (ceil(positions / duplicate) each), trading area for latency (NeuroSim's weight duplication);
+    training programs every copy."""
 
 
 class ReferenceCellsSpec(StrictModel):
@@ -326,8 +330,15 @@ class CrossbarSpec(StrictModel):
     size: Literal["fixed", "fit"] = "fixed"
     """fixed: every tile has rows x cols cells; fit: a layer smaller than a tile gets a tile sized
     to it (rows and cols are then the largest tile), as MLP+NeuroSim sizes arrays to layers."""
+    weight_bits: int | None = Field(None, ge=1, le=32)
+    """Bits of a weight split over cells of bits_per_cell (inference workloads): each weight takes
+    ceil(weight_bits / bits_per_cell) neighbouring columns per device, read out one by one and
+    shift-added (ISAAC: 16-bit weights on 2-bit cells; NeuroSim: 8-bit on 1-bit). Omitted: one
+    cell per device holds the whole weight."""
+    bits_per_cell: int = Field(1, ge=1, le=8)
+    """Bits one cell holds when weights are split (weight_bits)."""
     per_layer: dict[str, ArraySpec] = Field(default_factory=dict)
-    """Tile size of one layer (L1, L2, ...), overriding rows, cols and size."""
+    """Tile size and duplication of one layer (L1, L2, ...), overriding rows, cols and size."""
     feature_nm: float | None = Field(None, gt=1, le=1000)
     """F of the array: cell areas in F^2 and the cell pitch along the word and bit lines are
     taken at it (MLP+NeuroSim lays its cross-point arrays out at its array wire width, its 1T1R
@@ -340,6 +351,13 @@ class CrossbarSpec(StrictModel):
     the unselected columns are held at the SET voltage during the SET phase, nothing in the RESET
     phase (MLP+NeuroSim V3.0 Train.cpp, 1T1R write energy); cross_point: they are half-selected
     at V_write / 2."""
+
+    @property
+    def slices(self) -> int:
+        """Columns per weight device: ceil(weight_bits / bits_per_cell), 1 when not split."""
+        if self.weight_bits is None:
+            return 1
+        return math.ceil(self.weight_bits / self.bits_per_cell)
 
 
 # --- peripherals: each role is a union discriminated by `kind` -----------------------------
@@ -414,6 +432,10 @@ class AdcSpec(_Component):
     integrator: IntegratorSpec | None = None
     """Integrate bit-serial inputs in each column before converting (inference workloads with a
     bit-serial input_driver); omitted: no analog integration stage."""
+    parallel_rows: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
+    """Rows read at once per conversion (DNN+NeuroSim's parallel read): a tile's rows are read in
+    groups of this many, each group converted and the groups' partial sums added digitally.
+    Omitted: all rows of a tile at once."""
 
 
 class SinglePulseSpec(StrictModel):
@@ -461,6 +483,17 @@ class DigitalBackwardSpec(StrictModel):
     """sram_buffer variant of the weight copy."""
 
 
+class FeatureBufferSpec(StrictModel):
+    """The buffers holding a convolution's input maps and the bus carrying each convolution's
+    (pooled) output to the next layer."""
+
+    variant: str | None = None
+    """sram_buffer variant of the feature-map buffers (library default when omitted; large maps
+    want a larger macro, e.g. cacti_256kb)."""
+    interconnect_variant: str | None = None
+    """interconnect variant of the bus between layers (library default when omitted)."""
+
+
 InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
 Readout = Annotated[ComparatorSpec | AdcSpec, Field(discriminator="kind")]
 ErrorReadout = Annotated[SignComparatorSpec | AdcSpec, Field(discriminator="kind")]
@@ -492,6 +525,8 @@ class OutputSpec(_Component):
     """Columns sharing one ADC."""
     integrator: IntegratorSpec | None = None
     """As readout.integrator, for the output layer."""
+    parallel_rows: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
+    """As readout.parallel_rows, for the output layer."""
 
 
 class LayerPeripheralsSpec(StrictModel):
@@ -530,6 +565,10 @@ class PeripheralsSpec(StrictModel):
     """Output layer read-out (both designs digitise it for the softmax)."""
     activation_variant: str | None = None
     """Library variant of the sigmoid/softmax unit."""
+    feature_buffer: FeatureBufferSpec = Field(default_factory=FeatureBufferSpec)
+    """Convolutional networks: the buffer of every convolution's input maps (written once per
+    value, read once per value of every window) and the bus to the next layer; dense layers read
+    their input straight from the previous read-out and have neither."""
     digital_variant: str | None = None
     """Variant of the digital adders/multipliers."""
     rng_variant: str | None = None
@@ -694,6 +733,31 @@ class ArchitectureSpec(StrictModel):
                     f"{top}, below algorithm.update_threshold {theta}, so weights could move one way "
                     f"or not at all; use bits: {need} or more, or a threshold of at most {top}"
                 )
+        xb = self.crossbar
+        per_device = xb.slices * (2 if xb.weight_encoding == "differential_pair" else 1)
+        need = per_device + (1 if xb.weight_encoding == "reference_column" else 0)
+        for where, cols in [("crossbar.cols", xb.cols)] + [
+            (f"crossbar.per_layer.{n}.cols", a.cols)
+            for n, a in xb.per_layer.items()
+            if a.cols is not None
+        ]:
+            if cols < need:
+                return (
+                    f"{where}: a weight of {xb.weight_bits} bits on {xb.bits_per_cell}-bit cells "
+                    f"takes {per_device} columns ({xb.weight_encoding}), so a tile needs at "
+                    f"least {need} columns; got {cols}"
+                )
+        if train and self.crossbar.slices > 1:
+            return (
+                "crossbar.weight_bits: weights split over several cells are modelled for "
+                "inference workloads (the training engine programs one device per weight); use "
+                "workload.mode: inference or remove weight_bits"
+            )
+        if getattr(p.error_readout, "parallel_rows", None) is not None:
+            return (
+                "peripherals.error_readout.parallel_rows: parallel row reads are modelled on the "
+                "forward read-out only (readout, output_readout); remove parallel_rows"
+            )
         if getattr(p.error_readout, "integrator", None) is not None:
             return (
                 "peripherals.error_readout: integrating neurons are modelled on the "

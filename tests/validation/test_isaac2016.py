@@ -89,3 +89,20 @@ def test_a_whole_isaac_like_inference_is_costed(isaac):
     drives = [r for r in est.breakdown if r.kind == "row_driver" and r.phase != "static"]
     # bit-serial: 16 input bits x 128 driven rows (input_density 1) x 0.417 pJ
     assert sum(r.energy_j for r in drives) == pytest.approx(16 * 128 * 0.417e-12, rel=REL)
+
+
+def test_isaacs_16_bit_weights_on_2_bit_cells_are_read_slice_by_slice(isaac):
+    """ISAAC's mapping: a 16-bit weight over 8 two-bit cells of neighbouring columns, each column
+    digitised on its own for every input bit and the slices shift-added (Shafiee et al. 2016,
+    section 4). The same crossbar holds (128 - 1 reference) // 8 = 15 weights per row."""
+    from cimest.api import bind_design, estimate_design
+
+    text = ARCH.replace("[128, 127]", "[128, 15]").replace(
+        "cell: isaac_cell}", "cell: isaac_cell, weight_bits: 16, bits_per_cell: 2}"
+    )
+    est = estimate_design(bind_design(parse_architecture(text)))
+    adc = [r for r in est.breakdown if r.kind == "adc" and r.phase != "static"]
+    # 16 input bits x 15 outputs x 8 slices conversions at 1.667 pJ
+    assert sum(r.energy_j for r in adc) == pytest.approx(16 * 15 * 8 * 1.667e-12, rel=REL)
+    sa = [r for r in est.breakdown if r.kind == "shift_add" and r.phase != "static"]
+    assert sum(r.count for r in sa) == pytest.approx(16 * 15 * 8, rel=REL)

@@ -20,20 +20,23 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cimest.engine import kernels
 from cimest.engine.peripherals import adc_quantize, dac_levels
 from cimest.engine.rules.common import (
     BACKWARD_RANGE,
     FORWARD_RANGE,
     Meter,
     Setup,
+    after_update,
     backward_weights,
     check_finite,
     drive_levels,
-    effective_weights,
     mvm,
     onehot,
     output_probabilities,
     program,
+    program_at,
+    read_weights,
     sigmoid,
 )
 from cimest.engine.state import EngineState, LayerState
@@ -46,7 +49,7 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     g = setup.graph
     layers = g.layers
     a = setup.gain
-    W = [effective_weights(setup, ls) for ls in state.layers]
+    W = read_weights(setup, state)
     x = xb.astype(np.float64)
     if not setup.ideal:
         first = g.plan(layers[0].name).per.input_driver
@@ -103,31 +106,65 @@ def update(
     delta: np.ndarray,
     rng: np.random.Generator,
     meter: Meter,
-) -> None:
-    """Digital outer-product gradient, then float SGD or pulse trains of quantized length."""
+) -> np.ndarray | None:
+    """Digital outer-product gradient, then float SGD or pulse trains of quantized length.
+
+    Returns the flat indices of the only devices changed (reference_column layers), or None when
+    the update may have changed any weight."""
     meter.update(lm.name)
     B = x.shape[0]
     meter.gradient(lm.name, B * lm.n_weights)  # the digital outer product forms every term
-    dw = -setup.eta * (x.T @ delta / B)
     if setup.variant == "float":
-        layer.w += dw
+        layer.w += -setup.eta * (x.T @ delta / B)
         layer.b -= setup.eta * delta.sum(axis=0) / B
-        return
+        return None
     upd = setup.spec.peripherals.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
     if setup.spec.peripherals.gradient_accumulator is None:
         # Why: online SGD without a gradient memory has nowhere to keep a remainder; each update's
         # change is rounded to whole pulses at half a pulse and the rest is lost, as MLP+NeuroSim
         # V3.0 programs (Cell.cpp RealDevice::Write: truncate(dW, levels), threshold 0.5).
-        q = dw * setup.device.n_steps
+        q = -setup.eta * (x.T @ delta / B) * setup.device.n_steps
         n = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -cap, cap).astype(np.int64)
+        if layer.g_minus is None:
+            flat = n.reshape(-1)
+            idx = np.flatnonzero(flat)
+            program_at(setup, layer, idx, flat[idx], rng, meter, lm.name)
+            return idx
         program(setup, layer, n, rng, meter, lm.name)
-        return
-    # The accumulator keeps what a whole pulse cannot express yet (remainder carried, as in BSL).
-    layer.residual = layer.residual + dw * setup.device.n_steps
-    n = np.clip(np.trunc(layer.residual), -cap, cap).astype(np.int64)
-    layer.residual -= n
-    program(setup, layer, n, rng, meter, lm.name)
+        return None
+    # The accumulator keeps what a whole pulse cannot express yet (remainder carried, as in BSL):
+    # r += dw x n_steps; n = clip(trunc(r), -cap, cap); r -= n, in one compiled pass
+    # (residual_pulses_reference is the same in numpy)
+    layer.residual = np.ascontiguousarray(layer.residual, dtype=np.float64)
+    flat = layer.residual.reshape(-1)
+    if B == 1 and x.dtype == np.float64 and delta.dtype == np.float64:
+        # one sample: the outer product formed in the same pass (each term one product, as
+        # BLAS forms it)
+        idx, n = kernels.residual_pulses_outer(
+            flat, x[0], delta[0], -setup.eta, setup.device.n_steps, cap
+        )
+    else:
+        grad = np.ascontiguousarray(x.T @ delta, dtype=np.float64).reshape(-1)
+        idx, n = kernels.residual_pulses(flat, grad, -setup.eta, B, setup.device.n_steps, cap)
+    if layer.g_minus is None:
+        program_at(setup, layer, idx, n, rng, meter, lm.name)
+        return idx
+    dense = np.zeros(layer.residual.shape, dtype=np.int64)
+    dense.reshape(-1)[idx] = n
+    program(setup, layer, dense, rng, meter, lm.name)
+    return None
+
+
+def residual_pulses_reference(
+    residual: np.ndarray, dw: np.ndarray, n_steps: int, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient memory's step in numpy: (new residual, pulse counts n) for the weight change
+    ``dw``: the reference kernels.residual_pulses is tested against."""
+    residual = residual + dw * n_steps
+    n = np.clip(np.trunc(residual), -cap, cap).astype(np.int64)
+    residual -= n
+    return residual, n
 
 
 def backward_transpose(
@@ -166,9 +203,8 @@ def train_batch(
     layers = setup.graph.layers
 
     def update_layer(i: int, d: np.ndarray) -> None:
-        update(setup, state.layers[i], layers[i], xs[i], d, state.device_rng, meter)
-        ls = state.layers[i]
-        check_finite(ls.g if ls.g is not None else ls.w, "weights", state.epoch, layers[i].name)
+        changed = update(setup, state.layers[i], layers[i], xs[i], d, state.device_rng, meter)
+        after_update(setup, state, i, layers[i].name, changed)
 
     backward_transpose(setup, state, W, delta, dz, meter, update_layer)
     return loss

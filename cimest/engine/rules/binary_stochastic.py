@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cimest.engine import kernels
 from cimest.engine.peripherals import accumulate_steps
 from cimest.engine.rules.common import (
     Meter,
@@ -28,6 +29,9 @@ from cimest.engine.rules.common import (
 from cimest.engine.state import EngineState, LayerState
 from cimest.graph.shapes import LayerMap
 
+SMALL_BATCH = 8
+"""Up to this batch the gradient is accumulated by a compiled loop; above, BLAS forms it faster."""
+
 
 def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
     """Sampled forward pass. Returns (inputs of every layer, sampled derivatives of the hidden
@@ -36,17 +40,17 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     a = setup.gain
     s = state.samplers
     W = read_weights(setup, state)
-    x = (xb > s["input"].uniform(xb.shape)).astype(np.float32)
+    x = s["input"].exceeds(xb, np.float32)
     xs, ds = [x], []
     for i, lm in enumerate(layers[:-1]):
         meter.inputs(lm.name, x)
         z = sigmoid(a * mvm(state, i, x, W[i]))
-        x = (z > s[f"z{i + 1}"].uniform(z.shape)).astype(np.float32)
+        x = s[f"z{i + 1}"].exceeds(z, np.float32)
         d = a * z * (1.0 - z)
-        ds.append((d > s[f"d{i + 1}"].uniform(d.shape)).astype(np.int8))
+        ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
         xs.append(x)
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
-    zs = (p > s["out"].uniform(p.shape)).astype(np.int8)
+    zs = s["out"].exceeds(p, np.int8)
     delta = (zs - onehot(yb, p.shape[1], np.int8)).astype(np.int8)
     return xs, ds, delta, loss, W
 
@@ -65,6 +69,23 @@ def update(
     Returns the flat indices of the only devices changed (single pulses on reference-column
     layers), or None when the update may have changed any weight."""
     L = lm.name
+    B = x.shape[0]
+    acc = layer.acc
+    if (
+        setup.variant != "float"
+        and B <= SMALL_BATCH
+        and acc.dtype == np.int32
+        and acc.flags.c_contiguous
+        and 1 <= setup.acc_bits <= 30
+        and setup.theta >= 1
+    ):
+        # small batches: the gradient added to the accumulator in one compiled pass, never
+        # formed (integer sums: the same in any order; the numpy path below is the reference)
+        lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
+        idx, dw, terms = kernels.binary_accumulate(x, delta, acc.reshape(-1), lo, hi, setup.theta)
+        meter.gradient(L, terms)
+        meter.update(L)
+        return _apply_steps(setup, layer, idx, dw, rng, meter, L)
     # Why float32: numpy's integer matmul bypasses BLAS and is ~50x slower; sums of B terms in
     # {-1, 0, 1} are exact in float32 up to 2^24, above any batch size cimest allows (10^6), so
     # every partial sum is an exact integer and the cast to int32 exact too.
@@ -73,7 +94,6 @@ def update(
     nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
     meter.gradient(L, int(nz_x @ nz_d))
     meter.update(L)
-    B = x.shape[0]
     if setup.variant == "float":
         layer.w -= setup.eta * grad / B
         layer.b -= setup.eta * delta.sum(axis=0) / B
@@ -82,6 +102,19 @@ def update(
     idx, dw = accumulate_steps(
         layer.acc, grad, setup.acc_bits, setup.theta, delta_bound=B
     )  # |x^T delta| <= B
+    return _apply_steps(setup, layer, idx, dw, rng, meter, L)
+
+
+def _apply_steps(
+    setup: Setup,
+    layer: LayerState,
+    idx: np.ndarray,
+    dw: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+    L: str,
+) -> np.ndarray | None:
+    """The integer or memristor update of the steps ``dw`` at flat indices ``idx``."""
     if setup.variant == "integer":
         top = (1 << (setup.spec.algorithm.integer_bits - 1)) - 1
         w = np.ascontiguousarray(layer.w_int)

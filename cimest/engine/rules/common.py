@@ -17,16 +17,19 @@ Conventions the engine adds (documented in the README):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from cimest.devices.model import DeviceModel
+from cimest.engine import kernels
 from cimest.engine.peripherals import adc_quantize, dac_levels
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
 from cimest.graph.activity import Activity
 from cimest.graph.compile import ComponentGraph
+from cimest.graph.shapes import LayerMap
 
 FORWARD_RANGE = 8.0
 BACKWARD_RANGE = 2.0
@@ -166,7 +169,7 @@ def softmax(y: np.ndarray) -> np.ndarray:
 
 
 def check_finite(arr: np.ndarray, what: str, epoch: int, layer: str) -> None:
-    if not np.all(np.isfinite(arr)):
+    if not kernels.all_finite(np.ascontiguousarray(arr).reshape(-1)):
         raise TrainingError(
             f"epoch {epoch + 1}, layer {layer}: {what} became NaN or infinite; "
             "lower the learning rate or check the cell parameters"
@@ -200,6 +203,8 @@ def after_update(
         )
         if ls.g_minus is not None:
             check_finite(ls.g_minus, "weights", state.epoch, name)
+        return
+    if changed.size == 0:
         return
     g_new = ls.g.reshape(-1)[changed]
     check_finite(g_new, "weights", state.epoch, name)
@@ -243,6 +248,43 @@ def write_steps(setup: Setup, L: str, trains: np.ndarray) -> int:
     in parallel; in a tile, its rows one after another; in a row, groups of parallel_columns
     cells one after another, each as long as its longest train; groups and rows without a pulse
     skipped. The slowest tile sets the layer's steps. (Pairs: G+ and G- count as two passes.)"""
+    flat = np.ascontiguousarray(trains).reshape(-1)
+    idx = np.flatnonzero(flat)
+    return write_steps_at(setup, L, idx, flat[idx])
+
+
+def write_steps_at(setup: Setup, L: str, idx: np.ndarray, trains: np.ndarray) -> int:
+    """:func:`write_steps` of the trains ``trains`` (> 0) at flat indices ``idx``, every other
+    train empty: one compiled pass over the pulsed devices (write_steps_reference is the same in
+    numpy over the whole layer)."""
+    if idx.size == 0:
+        return 0
+    return int(
+        kernels.write_steps(
+            np.asarray(idx, dtype=np.int64),
+            np.asarray(trains, dtype=np.int64),
+            *_geometry(setup, L),
+        )
+    )
+
+
+def _geometry(setup: Setup, L: str) -> tuple[int, ...]:
+    """The write schedule's shape of layer ``L``: (n_out, weight columns per tile, columns
+    written in parallel, rows per row tile, row tiles, column tiles)."""
+    update = setup.spec.peripherals.update
+    return _layer_geometry(setup.graph.layer(L), getattr(update, "parallel_columns", None))
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_geometry(lm: LayerMap, parallel: int | None) -> tuple[int, ...]:
+    # Why cached: asked for at every update of every layer; a function of its arguments only
+    wc = lm.weight_cols_per_tile
+    group = min(parallel or wc, wc)
+    return (lm.n_out, wc, group, lm.rows // lm.rows_per_input, lm.row_tiles, lm.col_tiles)
+
+
+def write_steps_reference(setup: Setup, L: str, trains: np.ndarray) -> int:
+    """:func:`write_steps` in numpy: the reference its compiled kernel is tested against."""
     lm = setup.graph.layer(L)
     if not trains.any():
         return 0
@@ -284,52 +326,73 @@ def program(
     dev = setup.device
     n = n.astype(np.int64)
     n_set = n_reset = 0
-    single = int(np.abs(n).max(initial=0)) <= 1
     if layer.g_minus is None:
-        if single:
-            layer.g = dev.potentiate(layer.g, n > 0, rng, layer.d2d)
-            layer.g = dev.depress(layer.g, n < 0, rng, layer.d2d)
-        else:
-            layer.g = dev.apply(layer.g, n, rng, layer.d2d)
-        n_set, n_reset = int(n[n > 0].sum()), int(-n[n < 0].sum())
-        layer.pulses += np.abs(n).astype(layer.pulses.dtype)
-        programmed = np.count_nonzero(n)
-        steps = polarity_steps(setup, L, n)
+        flat = n.reshape(-1)
+        idx = np.flatnonzero(flat)
+        program_at(setup, layer, idx, flat[idx], rng, meter, L)
+        return
+    kind = dev.kind
+    if kind == "pot_dep":
+        plus, minus = n, -n
+    elif kind == "pot_only":
+        plus, minus = np.maximum(n, 0), np.maximum(-n, 0)
     else:
-        kind = dev.kind
-        if kind == "pot_dep":
-            plus, minus = n, -n
-        elif kind == "pot_only":
-            plus, minus = np.maximum(n, 0), np.maximum(-n, 0)
-        else:
-            plus, minus = np.minimum(n, 0), np.minimum(-n, 0)
-        layer.g = dev.apply(layer.g, plus, rng, layer.d2d)
-        layer.g_minus = dev.apply(layer.g_minus, minus, rng, layer.d2d_minus)
-        for arr in (plus, minus):
-            n_set += int(arr[arr > 0].sum())
-            n_reset += int(-arr[arr < 0].sum())
-        layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
-        layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
-        programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
-        # G+ and G- count as two passes
-        steps = tuple(
-            a + b
-            for a, b in zip(
-                polarity_steps(setup, L, plus), polarity_steps(setup, L, minus), strict=True
-            )
-        )
-        if kind != "pot_dep":
-            r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
-            layer.g, layer.g_minus = r.g_plus, r.g_minus
-            n_set += r.n_set
-            n_reset += r.n_reset
-            if r.n_set or r.n_reset:
-                # a refreshed pair: one pulse to the bound on each device, then reprogramming
-                per = np.where(r.refreshed, 1, 0).astype(layer.pulses.dtype)
-                layer.pulses[0] += per
-                layer.pulses[1] += per
+        plus, minus = np.minimum(n, 0), np.minimum(-n, 0)
+    layer.g = dev.apply(layer.g, plus, rng, layer.d2d)
+    layer.g_minus = dev.apply(layer.g_minus, minus, rng, layer.d2d_minus)
+    for arr in (plus, minus):
+        n_set += int(arr[arr > 0].sum())
+        n_reset += int(-arr[arr < 0].sum())
+    layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
+    layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
+    programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
+    # G+ and G- count as two passes
+    plus_steps, minus_steps = polarity_steps(setup, L, plus), polarity_steps(setup, L, minus)
+    steps = (plus_steps[0] + minus_steps[0], plus_steps[1] + minus_steps[1])
+    if kind != "pot_dep":
+        r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
+        layer.g, layer.g_minus = r.g_plus, r.g_minus
+        n_set += r.n_set
+        n_reset += r.n_reset
+        if r.n_set or r.n_reset:
+            # a refreshed pair: one pulse to the bound on each device, then reprogramming
+            per = np.where(r.refreshed, 1, 0).astype(layer.pulses.dtype)
+            layer.pulses[0] += per
+            layer.pulses[1] += per
     meter.pulses(L, n_set, n_reset, programmed)
     meter.write_steps(L, *steps)
+
+
+def program_at(
+    setup: Setup,
+    layer: LayerState,
+    idx: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator,
+    meter: Meter,
+    L: str,
+) -> None:
+    """:func:`program` of a reference_column layer whose only non-zero counts are ``n`` at the
+    ascending flat indices ``idx``: the same pulses and draws (pulse k to every device with n >= k,
+    then to every one with n <= -k), meters and wear, touching only those devices."""
+    if idx.size == 0:
+        meter.pulses(L, 0, 0, 0)
+        meter.write_steps(L, 0, 0)
+        return
+    n = np.asarray(n, dtype=np.int64)
+    layer.g = setup.device.apply_at(layer.g, idx, n, rng, layer.d2d)
+    layer.pulses = np.ascontiguousarray(layer.pulses)
+    n_set, n_reset, _ = kernels.program_meter(
+        idx, n, layer.pulses.reshape(-1), *_geometry(setup, L)
+    )
+    meter.pulses(L, n_set, n_reset, idx.size)
+    # a write group's longest SET train, then its longest RESET train (see polarity_steps)
+    pot, dep = n > 0, n < 0
+    meter.write_steps(
+        L,
+        write_steps_at(setup, L, idx[pot], n[pot]),
+        write_steps_at(setup, L, idx[dep], -n[dep]),
+    )
 
 
 def single_pulses(
@@ -344,19 +407,7 @@ def single_pulses(
     """One SET (sign > 0) or RESET (sign < 0) pulse on the single devices at flat indices ``idx``:
     program()'s single-pulse branch for reference_column layers, touching only those devices (the
     same draws in the same order, so the same conductances)."""
-    dev = setup.device
-    layer.g = np.ascontiguousarray(layer.g, dtype=np.float64)
-    pot, dep = idx[sign > 0], idx[sign < 0]
-    dev.pulse_at(layer.g, pot, rng, layer.d2d, "pot")
-    dev.pulse_at(layer.g, dep, rng, layer.d2d, "dep")
-    layer.pulses = np.ascontiguousarray(layer.pulses)
-    layer.pulses.reshape(-1)[idx] += 1
-    meter.pulses(L, pot.size, dep.size, idx.size)
-    if idx.size:
-        trains = np.zeros(layer.g.shape, dtype=np.int64)
-        trains.reshape(-1)[pot] = 1
-        trains.reshape(-1)[dep] = -1
-        meter.write_steps(L, *polarity_steps(setup, L, trains))
+    program_at(setup, layer, idx, np.sign(sign).astype(np.int64), rng, meter, L)
 
 
 ON_OFF_THRESHOLD = 0.5

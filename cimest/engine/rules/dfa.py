@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimest.engine.rules import backprop, binary_stochastic
-from cimest.engine.rules.common import Meter, Setup, after_update, check_finite
+from cimest.engine.rules.common import Meter, Setup, after_update
 from cimest.engine.state import EngineState
 
 
@@ -46,9 +46,8 @@ def train_batch(
         deltas[i] = read(dq @ state.feedback[i], scale) * dz[i]
         meter.errors(lm.name, deltas[i])
     for i in range(len(layers) - 1, -1, -1):
-        backprop.update(
+        changed = backprop.update(
             setup, state.layers[i], layers[i], xs[i], deltas[i], state.device_rng, meter
         )
-        ls = state.layers[i]
-        check_finite(ls.g if ls.g is not None else ls.w, "weights", state.epoch, layers[i].name)
+        after_update(setup, state, i, layers[i].name, changed)
     return loss

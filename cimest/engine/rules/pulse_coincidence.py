@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from cimest.engine.rules import backprop
-from cimest.engine.rules.common import Meter, Setup, check_finite, program
+from cimest.engine.rules.common import Meter, Setup, after_update, program
 from cimest.engine.state import EngineState, LayerState
 from cimest.graph.shapes import LayerMap
 
@@ -58,8 +58,7 @@ def train_batch(
 
     def update_layer(i: int, d: np.ndarray) -> None:
         update(setup, state, state.layers[i], layers[i], xs[i], d, meter)
-        ls = state.layers[i]
-        check_finite(ls.g, "weights", state.epoch, layers[i].name)
+        after_update(setup, state, i, layers[i].name, None)
 
     backprop.backward_transpose(setup, state, W, delta, dz, meter, update_layer)
     return loss

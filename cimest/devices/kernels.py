@@ -1,0 +1,119 @@
+"""Compiled loops of the pulse model: the per-device work of cimest.devices.pulse, for the engine's
+one-sample updates, where numpy's per-call overhead was most of the time.
+
+Room: devices (numpy, numba). Each kernel performs, element by element, exactly the float64
+operations of the numpy expression it replaces, in the same order (no fast-math, no fused
+multiply-add), so the results are bit-identical; tests/devices/test_kernels.py holds each kernel
+equal to its numpy reference. Random numbers are never drawn here: the caller draws the
+cycle-to-cycle normals with numpy's Generator (one call, the same stream) and passes them in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
+def _step(g, xi, k, d2d, pot, r_ratio, c, gamma, g_bound):
+    """One pulse's new conductance: pulse.nominal_step x (1 + gamma xi) x d2d, clipped."""
+    if pot:
+        step = r_ratio - (g - g_bound) * c
+    else:
+        step = -(r_ratio - (g_bound - g) * c)
+    step = step * (1.0 + gamma * xi)
+    if d2d.size:
+        step = step * d2d[k]
+    return step
+
+
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
+def _clip(v, lo, hi):
+    # np.clip's order: max with lo, then min with hi (NaN passes through)
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
+@njit(cache=True)
+def pulse_at(g, idx, xi, d2d, pot, r_ratio, c, gamma, g_min, g_max):
+    """One pulse on the flat float64 conductances ``g`` at ``idx``, in place; ``xi`` one normal
+    per index; ``d2d`` the flat step multipliers or an empty array; ``pot`` the direction."""
+    bound = g_min if pot else g_max
+    for j in range(idx.size):
+        k = idx[j]
+        gk = g[k]
+        g[k] = _clip(gk + _step(gk, xi[j], k, d2d, pot, r_ratio, c, gamma, bound), g_min, g_max)
+
+
+@njit(cache=True)
+def pulse_trains(
+    g, idx, n, xi, d2d, pot_coef, dep_coef, gamma_p, gamma_d, g_min, g_max, can_pot, can_dep
+):
+    """Pulse trains on the flat conductances ``g`` in place, in pulse.apply_pulses' order: for
+    pulse k = 1, 2, ..., first every device with n >= k, then every one with n <= -k, each in
+    ascending index order, consuming one normal of ``xi`` per pulse. ``idx``: ascending flat
+    indices of the devices with n != 0; ``n``: their counts; ``pot_coef``/``dep_coef``:
+    (R x ratio, c) of each direction (pulse._coefficients). Returns 0, or, touching nothing,
+    1 (-1) when a count asks for potentiation (depression) and ``can_pot`` (``can_dep``) is
+    False."""
+    n_pot = 0
+    n_dep = 0
+    for j in range(n.size):
+        if n[j] > n_pot:
+            n_pot = n[j]
+        if -n[j] > n_dep:
+            n_dep = -n[j]
+    if n_pot > 0 and not can_pot:
+        return 1
+    if n_dep > 0 and not can_dep:
+        return -1
+    # the devices still owed a pulse of each direction, in index order; after pulse k those
+    # with |n| == k drop out, so the work is the number of pulses, not max|n| x devices
+    pot = np.empty(n.size, dtype=np.int64)
+    dep = np.empty(n.size, dtype=np.int64)
+    m_pot = 0
+    m_dep = 0
+    for j in range(n.size):
+        if n[j] > 0:
+            pot[m_pot] = j
+            m_pot += 1
+        elif n[j] < 0:
+            dep[m_dep] = j
+            m_dep += 1
+    used = 0
+    k = 0
+    while m_pot > 0 or m_dep > 0:
+        k += 1
+        if m_pot > 0:
+            keep = 0
+            for t in range(m_pot):
+                j = pot[t]
+                i = idx[j]
+                gi = g[i]
+                s = _step(gi, xi[used], i, d2d, True, pot_coef[0], pot_coef[1], gamma_p, g_min)
+                g[i] = _clip(gi + s, g_min, g_max)
+                used += 1
+                if n[j] > k:
+                    pot[keep] = j
+                    keep += 1
+            m_pot = keep
+        if m_dep > 0:
+            keep = 0
+            for t in range(m_dep):
+                j = dep[t]
+                i = idx[j]
+                gi = g[i]
+                s = _step(gi, xi[used], i, d2d, False, dep_coef[0], dep_coef[1], gamma_d, g_max)
+                g[i] = _clip(gi + s, g_min, g_max)
+                used += 1
+                if -n[j] > k:
+                    dep[keep] = j
+                    keep += 1
+            m_dep = keep
+    return 0
+
+
+NO_D2D = np.empty(0, dtype=np.float64)

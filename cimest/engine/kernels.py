@@ -1,0 +1,292 @@
+"""Compiled loops of the engine's peripherals and update arithmetic, for the small batches of online
+learning, where numpy's per-call overhead (not arithmetic) was most of the training time.
+
+Room: engine (numpy, numba; imports nothing from cimest). Each kernel performs the integer or
+float64 operations of the numpy expression it replaces, element by element and in the same order
+(no fast-math), so results are bit-identical; the numpy versions stay in the code as references
+(peripherals.py, rules/common.py) and tests/engine/test_kernels.py holds each pair equal. BLAS
+products and transcendental functions (exp, tanh, log) stay in numpy: their rounding depends on
+the library's kernels, which a loop here would not reproduce.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def all_finite(x):
+    """np.all(np.isfinite(x)) of a flat array, in one pass."""
+    finite = True
+    for i in range(x.size):
+        finite &= np.isfinite(x[i])
+    return finite
+
+
+@njit(cache=True)
+def quantize(x, v_min, lsb, top):
+    """peripherals._quantize's codes and levels: code = clip(ceil((x - v_min)/lsb - 0.5), 0, top),
+    level = v_min + code x lsb. Returns (codes int64, levels float64, any NaN); the codes of NaN
+    inputs are undefined (the caller raises)."""
+    flat = x.reshape(-1)
+    codes = np.empty(flat.size, dtype=np.int64)
+    levels = np.empty(flat.size, dtype=np.float64)
+    nan = False
+    ftop = np.float64(top)
+    for i in range(flat.size):  # branch-free, so it vectorizes
+        v = np.float64(flat[i])
+        nan |= v != v
+        s = min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop)
+        c = np.int64(s)
+        codes[i] = c
+        levels[i] = v_min + c * lsb
+    return codes.reshape(x.shape), levels.reshape(x.shape), nan
+
+
+@njit(cache=True)
+def _steps(acc, start, stop, theta, idx, dw, n):
+    """Take the threshold steps of acc[start:stop] (already added and saturated): dw = -fix(acc /
+    theta) where |acc| >= theta, acc keeps the remainder; appended to (idx, dw) from n on."""
+    for k in range(start, stop):
+        v = np.int64(acc[k])
+        if v >= theta or v <= -theta:
+            a = v if v >= 0 else -v
+            fix = a // theta
+            if v < 0:
+                fix = -fix
+            acc[k] = v - fix * theta
+            if n == idx.size:
+                idx = np.concatenate((idx, np.empty(n, dtype=np.int64)))
+                dw = np.concatenate((dw, np.empty(n, dtype=np.int64)))
+            idx[n] = k
+            dw[n] = -fix
+            n += 1
+    return idx, dw, n
+
+
+@njit(cache=True, inline="always")  # Why: a call per element otherwise
+def _add_saturate(acc, start, grad, lo, hi, theta):
+    """acc[start:start + grad.size] += grad, saturated to [lo, hi]; True if any |acc| >= theta
+    (branch-free, so the loop vectorizes)."""
+    crossed = False
+    for j in range(grad.size):
+        v = np.int64(acc[start + j]) + np.int64(grad[j])
+        v = min(max(v, lo), hi)
+        acc[start + j] = v
+        crossed |= (v >= theta) | (v <= -theta)
+    return crossed
+
+
+@njit(cache=True)
+def accumulate_threshold(acc, grad, lo, hi, theta):
+    """peripherals.accumulate_steps' fast path on flat int32 arrays: acc += grad, saturated to
+    [lo, hi], and a step dw = -fix(acc / theta) taken where |acc| >= theta (acc keeps the
+    remainder). Returns (ascending flat indices of the steps, their dw as int64)."""
+    idx = np.empty(16, dtype=np.int64)
+    dw = np.empty(16, dtype=np.int64)
+    n = 0
+    if _add_saturate(acc, 0, grad, lo, hi, theta):
+        idx, dw, n = _steps(acc, 0, acc.size, theta, idx, dw, n)
+    return idx[:n], dw[:n]
+
+
+@njit(cache=True)
+def residual_pulses(residual, grad, neg_eta, batch, n_steps, cap):
+    """backprop.update's gradient memory, in place on flat float64 arrays: r += (-eta x (G / B)) x
+    n_steps; n = clip(trunc(r), -cap, cap); r -= n. Returns (ascending flat indices with n != 0,
+    their n as int64)."""
+    n = 0
+    idx = np.empty(residual.size, dtype=np.int64)
+    out = np.empty(residual.size, dtype=np.int64)
+    fb = np.float64(batch)
+    fs = np.float64(n_steps)
+    for i in range(residual.size):
+        g = grad[i] if batch == 1 else grad[i] / fb  # x / 1.0 is x exactly
+        r = residual[i] + (neg_eta * g) * fs
+        # clip(trunc(r), -cap, cap): r beyond +-cap truncates to at least cap in magnitude
+        if r >= cap:
+            k = np.int64(cap)
+        elif r <= -cap:
+            k = -np.int64(cap)
+        else:
+            k = np.int64(r)  # truncation toward zero
+        residual[i] = r - k
+        if k != 0:
+            idx[n] = i
+            out[n] = k
+            n += 1
+    return idx[:n], out[:n]
+
+
+@njit(cache=True)
+def residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap):
+    """:func:`residual_pulses` of one sample, G = outer(x, delta) formed element by element (one
+    product each: what BLAS gives for a batch of one). Written out, not sharing a helper with
+    residual_pulses: a call per element was three times slower."""
+    n = 0
+    idx = np.empty(residual.size, dtype=np.int64)
+    out = np.empty(residual.size, dtype=np.int64)
+    fs = np.float64(n_steps)
+    n_out = delta.size
+    for i in range(x.size):
+        xi = x[i]
+        base = i * n_out
+        for j in range(n_out):
+            r = residual[base + j] + (neg_eta * (xi * delta[j])) * fs
+            if r >= cap:
+                k = np.int64(cap)
+            elif r <= -cap:
+                k = -np.int64(cap)
+            else:
+                k = np.int64(r)
+            residual[base + j] = r - k
+            if k != 0:
+                idx[n] = base + j
+                out[n] = k
+                n += 1
+    return idx[:n], out[:n]
+
+
+@njit(cache=True)
+def write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles):
+    """rules.common.write_steps from the non-zero trains only: ``idx`` flat indices into the
+    (n_in x n_out) layer, ``trains`` their lengths (> 0). A row's groups of ``group`` columns of a
+    tile one after another, each as long as its longest train; a tile's rows one after another;
+    the slowest tile sets the steps."""
+    n_groups = -(-wc // group)
+    n_in = row_tiles * per_tile_rows
+    longest = np.zeros((n_in, col_tiles, n_groups), dtype=np.int64)
+    for j in range(idx.size):
+        i = idx[j] // n_out
+        c = idx[j] % n_out
+        t = c // wc
+        gr = (c % wc) // group
+        if trains[j] > longest[i, t, gr]:
+            longest[i, t, gr] = trains[j]
+    worst = 0
+    for rt in range(row_tiles):
+        for t in range(col_tiles):
+            s = 0
+            for i in range(rt * per_tile_rows, (rt + 1) * per_tile_rows):
+                for gr in range(n_groups):
+                    s += longest[i, t, gr]
+            if s > worst:
+                worst = s
+    return worst
+
+
+@njit(cache=True)
+def lfsr_advance(tables, lanes, n_draws, out):
+    """LfsrRng._advance: the states after each of the next ``n_draws`` draws of every lane into
+    ``out`` (n_draws x n_lanes, uint32), from the per-byte tables of A**(k+1), blocks of
+    tables.shape[1] draws; ``lanes`` is updated in place."""
+    block = tables.shape[1]
+    n_bytes = tables.shape[0]
+    pos = 0
+    while pos < n_draws:
+        k_max = min(block, n_draws - pos)
+        for lane in range(lanes.size):
+            s = lanes[lane]
+            for k in range(k_max):
+                v = tables[0, k, s & 0xFF]
+                for b in range(1, n_bytes):
+                    v ^= tables[b, k, (s >> (8 * b)) & 0xFF]
+                out[pos + k, lane] = v
+            lanes[lane] = out[pos + k_max - 1, lane]
+        pos += k_max
+
+
+@njit(cache=True)
+def program_meter(idx, n, pulses, n_out, wc, group, per_tile_rows, row_tiles, col_tiles):
+    """What programming counts n (int64) at flat indices ``idx`` leave besides conductances: the
+    wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, write steps as
+    :func:`write_steps`)."""
+    n_set = 0
+    n_reset = 0
+    trains = np.empty(idx.size, dtype=np.int64)
+    for j in range(idx.size):
+        v = n[j]
+        if v > 0:
+            n_set += v
+            trains[j] = v
+        else:
+            n_reset -= v
+            trains[j] = -v
+        pulses[idx[j]] += trains[j]
+    steps = write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles)
+    return n_set, n_reset, steps
+
+
+@njit(cache=True)
+def lfsr_exceeds(tables, lanes, x, scale, wide, out):
+    """out = 1 where x > u, else 0, for u the next draws of the LFSR lanes (LfsrRng.uniform:
+    state x 2^-width, in float32 unless ``wide``), x's flat order being draw-major, lane-minor;
+    ``lanes`` advanced in place."""
+    n_lanes = lanes.size
+    n_draws = x.size // n_lanes
+    states = np.empty((n_draws, n_lanes), dtype=np.uint32)
+    lfsr_advance(tables, lanes, n_draws, states)
+    flat_x = x.reshape(-1)
+    flat_out = out.reshape(-1)
+    s32 = np.float32(scale)
+    for d in range(n_draws):
+        for lane in range(n_lanes):
+            i = d * n_lanes + lane
+            if wide:
+                u = np.float64(states[d, lane]) * scale
+                flat_out[i] = 1 if flat_x[i] > u else 0
+            else:
+                u32 = np.float32(states[d, lane]) * s32
+                flat_out[i] = 1 if flat_x[i] > u32 else 0
+
+
+@njit(cache=True)
+def binary_accumulate(x, delta, acc, lo, hi, theta):
+    """binary_stochastic.update's integer gradient G = x^T delta (x in {0, 1}, delta in {-1, 0,
+    1}; integer sums, so exact in any order) added to the flat int32 accumulator as
+    :func:`accumulate_threshold` does, without forming G. Returns (flat indices of the steps,
+    their dw, gradient terms: the sum over samples of non-zero inputs x non-zero errors)."""
+    B = x.shape[0]
+    n_in = x.shape[1]
+    n_out = delta.shape[1]
+    terms = 0
+    for b in range(B):
+        nx = 0
+        nd = 0
+        for i in range(n_in):
+            nx += x[b, i] != 0
+        for j in range(n_out):
+            nd += delta[b, j] != 0
+        terms += nx * nd
+    grad = np.zeros(n_out, dtype=np.int64)
+    idx = np.empty(16, dtype=np.int64)
+    dw = np.empty(16, dtype=np.int64)
+    n = 0
+    for i in range(n_in):
+        start = i * n_out
+        active = False
+        for b in range(B):
+            active |= x[b, i] != 0
+        if active:
+            grad[:] = 0
+            for b in range(B):
+                if x[b, i] != 0:
+                    xv = np.int64(x[b, i])
+                    for j in range(n_out):
+                        grad[j] += xv * delta[b, j]
+        else:
+            # a zero gradient row changes only accumulators out of range or at a step (none
+            # after any update; a restored checkpoint could hold some)
+            mn = np.int64(acc[start])
+            mx = mn
+            for j in range(n_out):
+                v = np.int64(acc[start + j])
+                mn = min(mn, v)
+                mx = max(mx, v)
+            if mn >= lo and mx <= hi and mx < theta and mn > -theta:
+                continue
+            grad[:] = 0
+        if _add_saturate(acc, start, grad, lo, hi, theta):
+            idx, dw, n = _steps(acc, start, start + n_out, theta, idx, dw, n)
+    return idx[:n], dw[:n], terms

@@ -1,0 +1,155 @@
+"""The engine's compiled loops (cimest.engine.kernels) against the numpy code they replace, kept
+as references: equal bit for bit (integers, float64 levels, LFSR states, accumulators) on random
+inputs and at the edges (ties, infinities, saturation, steps, restored out-of-range state)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimest.api import bind_design
+from cimest.engine import kernels
+from cimest.engine.peripherals import (
+    LfsrRng,
+    _quantize,
+    _quantize_reference,
+    accumulate_steps,
+    accumulate_steps_reference,
+)
+from cimest.engine.rules.backprop import residual_pulses_reference
+from cimest.engine.rules.common import write_steps, write_steps_reference
+from cimest.engine.train import make_setup
+from cimest.errors import TrainingError
+from cimest.spec import parse_architecture
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits", [1, 3, 8])
+def test_quantizer_equals_the_numpy_reference(dtype, bits):
+    rng = np.random.default_rng(bits)
+    lsb = 2.0 / ((1 << bits) - 1)
+    ties = -1.0 + lsb * (np.arange(-2, (1 << bits) + 2) + 0.5)  # midpoints, in and out of range
+    x = np.concatenate([rng.normal(0, 1.5, 200), ties, [np.inf, -np.inf, 0.0, -0.0]]).astype(dtype)
+    x = x.reshape(2, -1)
+    got, want = _quantize(x, bits, -1.0, 1.0, "t"), _quantize_reference(x, bits, -1.0, 1.0, "t")
+    assert got[0].dtype == want[0].dtype and got[1].dtype == want[1].dtype
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_quantizer_rejects_nan_as_the_reference_does():
+    x = np.array([0.1, np.nan])
+    for f in (_quantize, _quantize_reference):
+        with pytest.raises(TrainingError, match="NaN"):
+            f(x, 4, 0.0, 1.0, "adc_quantize")
+
+
+@pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (8, 127), (8, 128), (5, 200)])
+def test_accumulator_threshold_pass_equals_the_numpy_reference(bits, theta):
+    rng = np.random.default_rng(theta)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    acc = rng.integers(max(lo, -theta + 1), min(hi, theta - 1) + 1, (9, 11)).astype(np.int32)
+    delta = rng.integers(-70, 71, acc.shape).astype(np.int32)
+    a, b = acc.copy(), acc.copy()
+    got = accumulate_steps(a, delta, bits, theta, delta_bound=70)
+    acc = a
+    want = accumulate_steps_reference(b, delta, bits, theta)
+    assert np.array_equal(a, b)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert bool(got[0].size) == (theta <= hi + 1)  # steps taken, unless theta is out of reach
+    assert acc.min() >= lo and acc.max() <= hi
+
+
+def binary_reference(x, delta, acc, bits, theta):
+    """binary_stochastic.update's numpy path: the BLAS gradient, then accumulate_steps."""
+    grad = (x.T.astype(np.float32) @ delta.astype(np.float32)).astype(np.int32)
+    terms = int(np.count_nonzero(x, axis=1) @ np.count_nonzero(delta, axis=1))
+    idx, dw = accumulate_steps_reference(acc, grad, bits, theta)
+    return idx, dw, terms
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+@pytest.mark.parametrize("restored", [False, True])
+def test_binary_gradient_accumulation_equals_the_numpy_reference(batch, restored):
+    rng = np.random.default_rng(batch)
+    bits, theta = 8, 4
+    x = (rng.random((batch, 13)) < 0.4).astype(np.float32)
+    x[:, 0] = 0  # a row without input
+    delta = rng.integers(-1, 2, (batch, 7)).astype(np.int8)
+    acc = rng.integers(-3, 4, (13, 7)).astype(np.int32)
+    if restored:  # a restored state may hold accumulators at or beyond a step in idle rows
+        acc[0, :3] = [5, -4, 127]
+    a, b = acc.copy(), acc.copy()
+    got = kernels.binary_accumulate(x, delta, a.reshape(-1), -128, 127, theta)
+    want = binary_reference(x, delta, b, bits, theta)
+    assert np.array_equal(a, b)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert got[2] == want[2]
+
+
+@pytest.mark.parametrize(("batch", "cap"), [(1, 32), (5, 32), (1, 1)])
+def test_gradient_memory_pass_equals_the_numpy_reference(batch, cap):
+    rng = np.random.default_rng(batch + cap)
+    residual = rng.normal(0, 0.6, (6, 9))
+    grad = rng.normal(0, 3.0, (6, 9))
+    grad[0, 0] = 1e6  # far beyond the cap
+    eta, n_steps = 0.1, 50
+    r = residual.copy()
+    idx, n = kernels.residual_pulses(r.reshape(-1), grad.reshape(-1), -eta, batch, n_steps, cap)
+    want_r, want_n = residual_pulses_reference(residual, -eta * (grad / batch), n_steps, cap)
+    assert np.array_equal(r, want_r)
+    assert np.array_equal(idx, np.flatnonzero(want_n))
+    assert np.array_equal(n, want_n.reshape(-1)[idx])
+
+
+@pytest.mark.parametrize("group", [None, 1, 2, 5])
+def test_write_schedule_equals_the_numpy_reference(fp_toy, group):
+    par = "" if group is None else f", parallel_columns: {group}"
+    text = fp_toy.read_text()
+    for old, new in (
+        ("rows: 128\n  cols: 128", "rows: 8\n  cols: 6"),
+        (
+            "update: {kind: pulse_train, max_pulses: 32}",
+            f"update: {{kind: pulse_train, max_pulses: 32{par}}}",
+        ),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    d = bind_design(parse_architecture(text, str(fp_toy)))
+    setup = make_setup(d.graph, d.libraries)
+    rng = np.random.default_rng(7)
+    for L, shape in (("L1", (64, 128)), ("L2", (128, 10))):
+        for density in (0.0, 0.01, 0.3, 1.0):
+            trains = rng.integers(1, 33, shape) * (rng.random(shape) < density)
+            assert write_steps(setup, L, trains) == write_steps_reference(setup, L, trains)
+
+
+@pytest.mark.parametrize("width", [8, 16, 24, 31])
+@pytest.mark.parametrize("lanes", [1, 10])
+def test_lfsr_draws_and_comparators_equal_the_numpy_reference(width, lanes):
+    a, b = LfsrRng(5, lanes, width), LfsrRng(5, lanes, width)
+    assert np.array_equal(a._advance(300), b._advance_reference(300))  # across a 256-draw block
+    assert np.array_equal(a.lane_states(), b.lane_states())
+    x = np.random.default_rng(width).random((30, lanes))
+    for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
+        got = a.exceeds(xs, dtype)
+        want = (xs > b.uniform(xs.shape)).astype(dtype)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert a.state() == b.state()
+
+
+def test_finiteness_check_equals_numpy():
+    for x in ([1.0, 2.0], [1.0, np.nan], [np.inf], [], [-np.inf, 0.0]):
+        arr = np.array(x, dtype=np.float32)
+        assert kernels.all_finite(arr) == bool(np.all(np.isfinite(arr)))
+
+
+def test_one_sample_gradient_memory_pass_equals_blas_and_the_reference():
+    rng = np.random.default_rng(11)
+    residual = rng.normal(0, 0.6, (6, 9))
+    x, delta = rng.random((1, 6)), rng.normal(0, 2.0, (1, 9))
+    r = residual.copy()
+    idx, n = kernels.residual_pulses_outer(r.reshape(-1), x[0], delta[0], -0.1, 50, 32)
+    want_r, want_n = residual_pulses_reference(residual, -0.1 * (x.T @ delta / 1), 50, 32)
+    assert np.array_equal(r, want_r)
+    assert np.array_equal(idx, np.flatnonzero(want_n))
+    assert np.array_equal(n, want_n.reshape(-1)[idx])

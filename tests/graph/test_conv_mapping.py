@@ -1,0 +1,215 @@
+"""Convolutions mapped as the field does (NeuroSim, ISAAC): the kernel unrolled along C*R*S rows,
+the maps along columns, the array reused at every output position; duplication, weights split over
+cells, parallel row reads; pooling and the feature maps between layers. Every expected value is
+worked out by hand from the shapes in the comment beside it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cimest.api import bind_design, estimate_design
+from cimest.errors import CimestError
+from cimest.graph import compile_graph
+from cimest.graph.analytic import analytic_activity, count_analytic
+from cimest.spec import parse_architecture
+
+BASE = """
+name: t
+technology: {node_nm: 32, vdd_v: 0.9, clock_mhz: 1000}
+libraries: [toy_cmos, toy_cells]
+workload:
+  network: NET
+  mode: MODE
+  batch_size: 10
+  activity: {input_density: 0.5, error_density: 0.25, gradient_density: 0.1}
+algorithm: {rule: backprop}
+crossbar:
+  rows: 128
+  cols: 128
+  cell: toy_rram
+XBAR
+peripherals:
+  input_driver: {kind: dac, bits: 8}
+  readout: {kind: adc, bits: 8, columns_per_adc: 8READOUT}
+  error_input: {kind: dac, bits: 8}
+  error_readout: {kind: adc, bits: 8, columns_per_adc: 8}
+  update: {kind: pulse_train, max_pulses: 16}
+  gradient_accumulator: {kind: sram_buffer, bits: 8}
+"""
+
+# MNIST-like: 1x28x28 -> conv 9x9, 8 maps ('valid': 20x20 positions) -> 10
+CONV = "[[1, 28, 28], {conv: {maps: 8, kernel: 9}}, 10]"
+DENSE = "[81, 8, 10]"  # the same 81 x 8 weight matrix, used once
+
+
+def spec(net=CONV, mode="train", xbar="", readout=""):
+    text = (
+        BASE.replace("NET", net)
+        .replace("MODE", mode)
+        .replace("XBAR", xbar)
+        .replace("READOUT", readout)
+    )
+    return parse_architecture(text)
+
+
+def steps(est):
+    return {(s.layer, s.phase): s.duration_s for s in est.schedule}
+
+
+def test_a_convolution_repeats_its_step_at_every_position(toy_libs):
+    conv = steps(estimate_design(bind_design(spec(CONV))))
+    dense = steps(estimate_design(bind_design(spec(DENSE))))
+    # 20 x 20 = 400 positions, one array: the forward step of L1 is 400 times the dense one's
+    assert conv[("L1", "forward")] == pytest.approx(400 * dense[("L1", "forward")], rel=1e-12)
+    # L1 (the first layer) has no backward MVM; L2 is dense in both
+    assert conv[("L2", "backward")] == pytest.approx(dense[("L2", "backward")], rel=1e-12)
+
+
+def test_duplication_shares_the_positions_and_multiplies_the_tiles(toy_libs):
+    one = estimate_design(bind_design(spec(CONV)))
+    dup = spec(CONV, xbar="  per_layer: {L1: {duplicate: 4}}")
+    four = estimate_design(bind_design(dup))
+    # ceil(400 / 4) = 100 positions per copy
+    assert steps(four)[("L1", "forward")] == pytest.approx(
+        steps(one)[("L1", "forward")] / 4, rel=1e-12
+    )
+    g1, g4 = compile_graph(spec(CONV).spec), compile_graph(dup.spec)
+    assert g4.component("L1", "cell").count == 4 * g1.component("L1", "cell").count
+    assert g4.component("L1", "readout").count == 4 * g1.component("L1", "readout").count
+    # the forward work is the same, only spread over the copies
+    c1, c4 = count_analytic(g1), count_analytic(g4)
+    fwd = [k for k in c1.counts if k[0] == "L1" and k[1] == "forward"]
+    assert fwd and all(c4.counts[k] == pytest.approx(c1.counts[k], rel=1e-12) for k in fwd)
+    # every copy is programmed: 4x the pulses of L1
+    pulses = ("L1", "update", "write_driver", "pulse")
+    assert c4.counts[pulses] == pytest.approx(4 * c1.counts[pulses], rel=1e-12)
+
+
+def test_per_weight_work_once_per_sample_per_term_work_per_term(toy_libs):
+    g = compile_graph(spec(CONV).spec)
+    c = count_analytic(g)
+    n_weights, uses = 81 * 8, 400
+    # the accumulator is read-modify-written once per weight per sample (8 bits), not per position
+    assert c.counts[("L1", "update", "gradient_accumulator", "write_bit")] == pytest.approx(
+        n_weights * 8
+    )
+    # the gradient adder and multiplier work per term: every weight at every position
+    assert c.counts[("L1", "update", "gradient_adder", "op")] == pytest.approx(n_weights * uses)
+    # the adders take the positions one after another, each row by row (81 rows, 1 ns per add)
+    est = estimate_design(bind_design(spec(CONV)))
+    dense = estimate_design(bind_design(spec(DENSE)))
+    extra = steps(est)[("L1", "update")] - steps(dense)[("L1", "update")]
+    assert extra == pytest.approx((uses - 1) * 81 * 2 * 1e-9, rel=1e-9)  # adder + multiplier
+
+
+def test_forward_counts_scale_with_the_positions(toy_libs):
+    g = compile_graph(spec(CONV).spec)
+    c = count_analytic(g)
+    # DAC converts: 81 inputs x 1 column tile per position; ADC: 8 outputs x 1 row tile
+    assert c.counts[("L1", "forward", "input_driver", "convert")] == pytest.approx(400 * 81)
+    assert c.counts[("L1", "forward", "readout", "convert")] == pytest.approx(400 * 8)
+    # cell reads: driven inputs (density 0.5) x (8 weights + 1 reference)
+    assert c.counts[("L1", "forward", "cell", "read")] == pytest.approx(0.5 * 81 * 400 * 9)
+
+
+def test_pooling_and_feature_maps_are_priced_roles(toy_libs):
+    net = "[[1, 28, 28], {conv: {maps: 8, kernel: 9}}, {pool: {kind: max, size: 2}}, 10]"
+    g = compile_graph(spec(net).spec)
+    c = count_analytic(g)
+    # 8 maps of 20x20 pooled 2x2 -> 8 x 10 x 10 = 800 outputs, 3 compares each
+    assert c.counts[("L1", "forward", "pool", "op")] == pytest.approx(800 * 3)
+    # the input map (784 values of 8 bits) written once, an 81-value window read per position
+    assert c.counts[("L1", "forward", "feature_buffer", "write_bit")] == pytest.approx(784 * 8)
+    assert c.counts[("L1", "forward", "feature_buffer", "read_bit")] == pytest.approx(400 * 81 * 8)
+    # the pooled maps cross the bus at the read-out's 8 bits
+    assert c.counts[("L1", "forward", "feature_bus", "transfer_bit")] == pytest.approx(800 * 8)
+    assert g.component("L1", "feature_buffer").count == 784 * 8
+
+
+def test_dense_layers_have_no_feature_map_roles(toy_libs):
+    g = compile_graph(spec(DENSE).spec)
+    roles = {r for _, r in g.components}
+    assert not roles & {"pool", "feature_buffer", "feature_bus"}
+
+
+def test_weights_split_over_cells(toy_libs):
+    xbar = "  weight_bits: 8\n  bits_per_cell: 2"
+    s = spec("[128, 31]", mode="inference", xbar=xbar)
+    g = compile_graph(s.spec)
+    L1 = g.layer("L1")
+    # 4 slices per weight: (128 - 1 reference) // 4 = 31 outputs per tile, 4 x 31 + 1 columns read
+    assert (L1.slices, L1.weight_cols_per_tile, L1.col_tiles) == (4, 31, 1)
+    assert L1.cols_read_per_row == 4 * 31 + 1
+    c = count_analytic(g)
+    # every slice column is converted on its own and shift-added
+    assert c.counts[("L1", "forward", "readout", "convert")] == pytest.approx(31 * 4)
+    assert c.counts[("L1", "forward", "shift_add", "op")] == pytest.approx(31 * 4)
+    assert g.component("L1", "shift_add").count == g.component("L1", "readout").count
+
+
+def test_split_weights_are_refused_for_training(toy_libs):
+    with pytest.raises(CimestError, match="weight_bits"):
+        spec("[128, 31]", xbar="  weight_bits: 8")
+
+
+@pytest.mark.parametrize(("n_in", "groups"), [(128, 4), (27, 1), (300, 4 + 4 + 2)])
+def test_parallel_rows_read_a_tile_in_groups(toy_libs, n_in, groups):
+    s = spec(f"[{n_in}, 10, 10]", mode="inference", readout=", parallel_rows: 32")
+    g = compile_graph(s.spec)
+    c = count_analytic(g)
+    # rows read 32 at a time: ceil(rows in each tile / 32) groups, each converted and summed
+    assert c.counts[("L1", "forward", "readout", "convert")] == pytest.approx(10 * groups)
+    adds = c.counts.get(("L1", "forward", "partial_sum_adder", "op"), 0.0)
+    assert adds == pytest.approx(10 * (groups - 1))
+    est = estimate_design(bind_design(s))
+    per_tile = math.ceil(min(128, n_in) / 32)
+    plain = estimate_design(bind_design(spec(f"[{n_in}, 10, 10]", mode="inference")))
+    # a tile's groups are converted one after another: its ADC step is per_tile times as long
+    adc = 8 * 1e-9  # 8 columns per ADC, 1 ns each (toy ADC)
+    extra = steps(est)[("L1", "forward")] - steps(plain)[("L1", "forward")]
+    log_adds = math.ceil(math.log2(groups)) if groups > 1 else 0
+    plain_adds = math.ceil(math.log2(math.ceil(n_in / 128))) if n_in > 128 else 0
+    assert extra == pytest.approx((per_tile - 1) * adc + (log_adds - plain_adds) * 1e-9)
+
+
+def test_analytic_activity_is_per_position(toy_libs):
+    g = compile_graph(spec(CONV).spec)
+    a = analytic_activity(g)["L1"]
+    assert a.inputs_driven == pytest.approx(0.5 * 81 * 400)
+
+
+def test_json_graph_and_report_show_each_layers_kind_and_shapes(toy_libs, tmp_path, capsys):
+    from cimest.api import load_design
+    from cimest.cli import main
+    from cimest.report import design_from, render_report
+
+    net = "[[1, 28, 28], {conv: {maps: 8, kernel: 9}}, {pool: {kind: max, size: 2}}, 10]"
+    path = tmp_path / "cnn.yaml"
+    path.write_text(
+        BASE.replace("NET", net).replace("MODE", "train").replace("XBAR", "").replace("READOUT", "")
+    )
+    est = estimate_design(bind_design(parse_architecture(path.read_text(), str(path))))
+    L1 = est.to_dict()["layers"][0]
+    assert (L1["kind"], L1["in_shape"], L1["out_shape"], L1["uses_per_sample"]) == (
+        "conv",
+        [1, 28, 28],
+        [8, 20, 20],
+        400,
+    )
+    assert (L1["kernel"], L1["stride"], L1["padding"], L1["next_shape"]) == (9, 1, 0, [8, 10, 10])
+    assert L1["pool"] == {"kind": "max", "size": 2, "stride": 2}
+    text = "conv 9×9 (stride 1, padding 0) 1×28×28 → 8×20×20, 400 positions, max-pool 2×2 → 8×10×10"
+    assert L1["text"] == text
+    assert main(["graph", str(path)]) == 0
+    assert text in capsys.readouterr().out
+    html = render_report([design_from(load_design(path), est)])
+    assert "400 positions, max-pool 2×2" in html
+
+
+def test_a_tile_too_narrow_for_one_weights_slices_is_refused(toy_libs):
+    xbar = "  weight_bits: 16\n  bits_per_cell: 1\n  per_layer: {L1: {cols: 16}}"
+    # 16 slices + 1 reference column do not fit 16 columns
+    with pytest.raises(CimestError, match=r"per_layer.L1.cols: .* at least 17 columns; got 16"):
+        spec("[128, 31]", mode="inference", xbar=xbar)
