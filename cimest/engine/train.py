@@ -183,7 +183,9 @@ def _samplers(setup: Setup, seed: int) -> dict:
         shared = IdealRng(seed, bits_per_draw=min(bits, 53))
         return {s: shared for s in sites}
     width = ro.rng_bits  # the spec allows an LFSR 2 to 32 bits wide
-    lanes = {"input": layers[0].n_in, "out": layers[-1].n_out}
+    # one lane per input value and per comparator (a convolution's K comparators read out one
+    # position after another, so its maps are drawn position by position, K lanes at a time)
+    lanes = {"input": math.prod(layers[0].in_shape), "out": layers[-1].n_out}
     for i, lm in enumerate(layers[:-1]):
         lanes[f"z{i + 1}"] = lanes[f"d{i + 1}"] = lm.n_out
     period = (1 << width) - 1
@@ -216,7 +218,8 @@ def init_state(setup: Setup, seed: int) -> EngineState:
             ls.w_int = np.clip(np.rint(w / (0.5 / top)), -top, top - 1).astype(np.int32)
         else:
             ls.w = rng.normal(0.0, math.sqrt(2.0 / lm.n_in), shape)
-            ls.b = np.zeros(lm.n_out)
+            # a convolution's bias is untied: one per output position and map (algorithms.md 1b)
+            ls.b = np.zeros((lm.uses_per_sample, lm.n_out) if lm.kind == "conv" else lm.n_out)
         if setup.variant == "memristor" and setup.spec.crossbar.reference_cells is not None:
             # real reference devices: one per row (forward), one per column (backward), from their
             # own stream so that designs without them draw exactly as before
@@ -397,11 +400,6 @@ def train(
         raise CimestError(
             f"workload.network: the last width is {wl.classes} but dataset {data.name} has "
             f"{data.n_classes} classes"
-        )
-    if any(lm.kind == "conv" for lm in graph.layers):
-        raise CimestError(
-            "workload.network: the training engine does not run convolutional layers yet; "
-            "use `cimest estimate` (analytic counts)"
         )
     check_resources(graph, len(x_train), x_train.shape[1])
     setup = make_setup(graph, libraries)

@@ -83,8 +83,9 @@ class Activity:
             f["write_steps_per_update"] = self.program_steps / self.updates if self.updates else 0.0
             f["write_set_fraction"] = self.program_set_steps / self.program_steps
         if self.row_pulses or self.col_pulses:
-            f["update_row_density"] = self.row_pulses / (n * lm.n_in * pulse_length)
-            f["update_col_density"] = self.col_pulses / (n * lm.n_out * pulse_length)
+            # per update cycle: one per sample and use (a convolution updates at every position)
+            f["update_row_density"] = self.row_pulses / (uses * lm.n_in * pulse_length)
+            f["update_col_density"] = self.col_pulses / (uses * lm.n_out * pulse_length)
         return f
 
     @classmethod
@@ -120,6 +121,6 @@ class Activity:
             devices_programmed=programmed,
             set_pulses=pulses * a.set_fraction,
             reset_pulses=pulses * (1 - a.set_fraction),
-            row_pulses=(a.update_row_density or 0.0) * lm.n_in * pulse_length,
-            col_pulses=(a.update_col_density or 0.0) * lm.n_out * pulse_length,
+            row_pulses=(a.update_row_density or 0.0) * lm.n_in * pulse_length * uses,
+            col_pulses=(a.update_col_density or 0.0) * lm.n_out * pulse_length * uses,
         )

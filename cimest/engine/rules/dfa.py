@@ -12,21 +12,25 @@ from __future__ import annotations
 import numpy as np
 
 from cimest.engine.rules import backprop, binary_stochastic
-from cimest.engine.rules.common import Meter, Setup, after_update
+from cimest.engine.rules.common import Meter, Setup, after_update, error_at_output
 from cimest.engine.state import EngineState
 
 
 def train_batch(
     setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter
 ) -> float:
+    """One DFA step. A convolution's feedback array maps the output error onto its pooled output
+    (columns in (channels, height, width) order); the error is routed back through the pooling
+    to every position, then multiplied by the derivative there (binary: the sign first)."""
     layers = setup.graph.layers
     if setup.binary:
-        xs, ds, delta, loss, _ = binary_stochastic.forward(setup, state, xb, yb, meter)
+        xs, ds, delta, loss, _, routes = binary_stochastic.forward(setup, state, xb, yb, meter)
         deltas = [None] * len(layers)
         deltas[-1] = delta
         for i, lm in enumerate(layers[:-1]):
             meter.feedback(lm.name, delta)
             e = np.sign(delta @ state.feedback[i]).astype(np.int8)
+            e = error_at_output(lm, e, routes[i], binary=True)
             deltas[i] = (e * ds[i]).astype(np.int8)
         for i in range(len(layers) - 1, -1, -1):
             meter.errors(layers[i].name, deltas[i])
@@ -35,7 +39,7 @@ def train_batch(
             )
             after_update(setup, state, i, layers[i].name, changed)
         return loss
-    xs, dz, delta, loss, _ = backprop.forward(setup, state, xb, yb, meter)
+    xs, dz, delta, loss, _, routes = backprop.forward(setup, state, xb, yb, meter)
     drive, read = backprop.error_path(setup)
     dq, scale = drive(delta)
     meter.errors(layers[-1].name, dq)
@@ -43,7 +47,7 @@ def train_batch(
     deltas[-1] = delta
     for i, lm in enumerate(layers[:-1]):
         meter.feedback(lm.name, dq)
-        deltas[i] = read(dq @ state.feedback[i], scale) * dz[i]
+        deltas[i] = error_at_output(lm, read(dq @ state.feedback[i], scale), routes[i]) * dz[i]
         meter.errors(lm.name, deltas[i])
     for i in range(len(layers) - 1, -1, -1):
         changed = backprop.update(
