@@ -85,6 +85,8 @@ def sensing_time_s(
     w = libs.find("wire", spec.crossbar.wire_variant).entry.wire
     length = component.line_cells * cell_pitch_m(cell, spec)
     c_line, r_line = w.c_per_m * length, w.r_per_m * length
+    if spec.crossbar.access == "1t1r":  # NeuroSim's C_in: capCol, access transistors included
+        c_line += w.c_access_ff_per_cell * 1e-15 * component.line_cells
     bits = max(component.sense_bits, 1)
     i_max = component.line_cells * d.v_read_v * d.g_max_s
     t_int = c_line * SENSE_THRESHOLD_RATIO * d.v_read_v * 2**bits / i_max
@@ -129,7 +131,8 @@ def _wire_actions(
     component: Component, loc: Located, libs: LibrarySet, spec: ArchitectureSpec
 ) -> tuple[dict[str, float], dict[str, float], str]:
     """C V^2 of one line of ``component.line_cells`` cell pitches: read at V_read; a selected line
-    at the write voltage; an unselected one held at half of it (NeuroSim's V/2 write scheme).
+    at the write voltage; an unselected column held at V_set (1T1R) or half-selected at V_write/2
+    (cross-point), as MLP+NeuroSim V3.0 Train.cpp charges them.
     Latency: the line's distributed RC/2."""
     w = loc.entry.wire
     cell = libs.cell(spec.crossbar.cell)
@@ -137,19 +140,36 @@ def _wire_actions(
     pitch = cell_pitch_m(cell, spec)
     length = component.line_cells * pitch
     c, r = w.c_per_m * length, w.r_per_m * length
+    one_t_one_r = spec.crossbar.access == "1t1r"
+    c_access = 0.0
+    if one_t_one_r and component.role == "bitline":  # each cell's access transistor on the column
+        c_access = w.c_access_ff_per_cell * 1e-15 * component.line_cells
+        c += c_access
     v_write2 = (d.v_set_v**2 + d.v_reset_v**2) / 2
     energy = {
         "read": c * d.v_read_v**2,
         "write": c * v_write2,
-        "half_select": c * v_write2 / 4,
+        # 1T1R: the unselected columns of the row are held at V_set in the SET phase (the row's
+        # transistors are on), at 0 V in the RESET phase; cross-point: at V_write / 2
+        "half_select": c * d.v_set_v**2 if one_t_one_r else c * v_write2 / 4,
     }
     latency = dict.fromkeys(energy, r * c / 2)
     rule = (
         f"C V^2, C = {w.c_ff_per_um:g} fF/um x {component.line_cells} cells x "
-        f"{pitch * 1e9:.4g} nm pitch = {c * 1e15:.4g} fF; R = {r:.4g} Ohm "
+        f"{pitch * 1e9:.4g} nm pitch"
+        + (
+            f" + {w.c_access_ff_per_cell:g} fF access transistor x {component.line_cells} cells"
+            if c_access
+            else ""
+        )
+        + f" = {c * 1e15:.4g} fF; R = {r:.4g} Ohm "
         f"(rho {w.resistivity_ohm_m:g} Ohm m, {w.width_nm:g} nm x AR {w.aspect_ratio:g}); "
         f"V_read {d.v_read_v:g} V, V_write rms of SET {d.v_set_v:g} / RESET {d.v_reset_v:g} V, "
-        "half-selected at V_write / 2"
+        + (
+            "unselected columns held at V_set in the SET phase (1T1R)"
+            if one_t_one_r
+            else "half-selected at V_write / 2 (cross-point)"
+        )
     )
     return energy, latency, rule
 
@@ -404,15 +424,18 @@ def _price_entry(
         leak_factor, leak_rule = 1.0, "none (device)"
     else:
         # Why: leakage follows the transistor count, so resolution scales it like area.
+        transistor = spec.technology.transistor
         leak_factor = (
             scaling.leakage_factor(loc.node_nm, node_to)
             * scaling.leakage_voltage_factor(loc.vdd_v, spec.technology.vdd_v)
             * area_bits_factor
+            * scaling.transistor_leakage_factor(node_to, transistor)
         )
         leak_rule = (
             f"stillmaker_baas_leakage {loc.node_nm:g}->{node_to:g} nm; "
             f"V/V0 {loc.vdd_v:g}->{spec.technology.vdd_v:g} V"
             + (f"; like area {e.bits}->{bits} bits" if area_bits_factor != 1.0 else "")
+            + (f"; neurosim_hp_off_current at {node_to:g} nm" if transistor == "hp" else "")
         )
     leakage = e.leakage_w * leak_factor
     if e.leakage_w:

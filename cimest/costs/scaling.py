@@ -60,6 +60,11 @@ SCALING_RULES: dict[str, str] = {
         "leakage power scales like energy with the node (stillmaker_baas_energy), linearly with "
         "the supply (P = V * I_off), and like area with resolution"
     ),
+    "neurosim_hp_off_current": (
+        "technology.transistor hp: leakage x I_off(HP) / I_off(LSTP) at the node, NMOS + PMOS at "
+        "300 K (MLP_NeuroSim_V3.0 NeuroSim/Technology.cpp), linear between table nodes, held "
+        "flat beyond 22-130 nm"
+    ),
     "latency_linear": "latency x to/from (gate delay proportional to the node)",
     "voltage_squared": "dynamic energy x (V_to/V_from)^2, applied apart from the node factor",
     "exponential": "resolution: energy and area x 2^(bits_to - bits_from)",
@@ -134,6 +139,40 @@ def leakage_voltage_factor(v_from: float, v_to: float) -> float:
     v_from = _check_positive("v_from", v_from)
     v_to = _check_positive("v_to", v_to)
     return v_to / v_from
+
+
+# Off-current (A/m, NMOS + PMOS at 300 K) of NeuroSim's high-performance (HP) and low-standby-power
+# (LSTP) transistors per node: MLP_NeuroSim_V3.0 NeuroSim/Technology.cpp, currentOffNmos[0] and
+# currentOffPmos[0] of each roadmap (commit cc13863 of github neurosim/MLP_NeuroSim_V3.0). The
+# libraries' leakage is LSTP/LP at 300 K (device_libraries/README.md, Leakage); HP leaks the ratio
+# more, about 1000x at every node (ITRS targets ~100 nA/um against ~100 pA/um).
+HP_OFF_CURRENT_A_PER_M: dict[float, tuple[float, float]] = {
+    # node: (HP NMOS + PMOS, LSTP NMOS + PMOS)
+    130: (100.00e-3 + 100.20e-3, 100.20e-6 + 100.20e-6),
+    90: (100.8e-3 + 100.00e-3, 100.00e-6 + 100.30e-6),
+    65: (100.00e-3 + 100.10e-3, 100.20e-6 + 100.20e-6),
+    45: (100.00e-3 + 100.20e-3, 100.00e-6 + 100.20e-6),
+    32: (100.30e-3 + 100.10e-3, 100.10e-6 + 100.10e-6),
+    22: (100.20e-3 + 100.20e-3, 100.00e-6 + 100.00e-6),
+}
+
+TRANSISTORS: tuple[str, ...] = ("lp", "hp")
+"""The values of ``technology.transistor`` and of ``transistor_leakage_factor``'s argument."""
+
+
+def transistor_leakage_factor(node_nm: float, transistor: str) -> float:
+    """Leakage factor of the transistor flavour against the libraries' LP figures.
+
+    ``lp`` is 1 (the libraries' convention); ``hp`` is NeuroSim's HP/LSTP off-current ratio at the
+    node (``HP_OFF_CURRENT_A_PER_M``), interpolated linearly between table nodes, flat beyond.
+    """
+    node_nm = _check_positive("node_nm", node_nm)
+    if transistor == "lp":
+        return 1.0
+    if transistor != "hp":
+        raise ValueError(f"transistor must be one of {', '.join(TRANSISTORS)}, got {transistor!r}")
+    ratios = {n: hp / lp for n, (hp, lp) in HP_OFF_CURRENT_A_PER_M.items()}
+    return _interpolate(node_nm, ratios, 0.0)
 
 
 def _area_row(from_nm: float) -> float:

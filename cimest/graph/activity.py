@@ -36,8 +36,11 @@ class Activity:
     reset_pulses: float = 0.0
     program_steps: float = 0.0
     """Write steps of the programming schedule (tiles in parallel; in a tile, rows one after
-    another; in a row, groups of parallel_columns cells, each as long as its longest train;
-    empty groups and rows skipped), summed over updates; each step is a SET and a RESET slot."""
+    another; in a row, groups of parallel_columns cells, each first as long as its longest SET
+    train, then as long as its longest RESET train; empty groups and rows skipped), summed over
+    updates; each step is one pulse slot, SET or RESET."""
+    program_set_steps: float = 0.0
+    """Of ``program_steps``, the SET slots."""
     row_pulses: float = 0.0
     """pulse_coincidence: pulses fired on the rows (inputs) in the update slots."""
     col_pulses: float = 0.0
@@ -78,6 +81,7 @@ class Activity:
         }
         if self.program_steps:
             f["write_steps_per_update"] = self.program_steps / self.updates if self.updates else 0.0
+            f["write_set_fraction"] = self.program_set_steps / self.program_steps
         if self.row_pulses or self.col_pulses:
             # per update cycle: one per sample and use (a convolution updates at every position)
             f["update_row_density"] = self.row_pulses / (uses * lm.n_in * pulse_length)
@@ -103,6 +107,8 @@ class Activity:
         programmed = a.update_fraction * lm.n_devices
         pulses = programmed * a.pulses_per_update
         updates = a.updates_per_sample if a.updates_per_sample is not None else 1.0 / batch_size
+        steps = (a.write_steps_per_update or 0.0) * updates
+        set_slots = a.write_set_fraction if a.write_set_fraction is not None else a.set_fraction
         return cls(
             samples=1.0,
             inputs_driven=a.input_density * lm.n_in * uses,
@@ -110,7 +116,8 @@ class Activity:
             feedback_driven=output_error_density * feedback.n_in if feedback is not None else 0.0,
             gradient_terms=gradient * lm.n_weights * uses,
             updates=updates,
-            program_steps=(a.write_steps_per_update or 0.0) * updates,
+            program_steps=steps,
+            program_set_steps=steps * set_slots,
             devices_programmed=programmed,
             set_pulses=pulses * a.set_fraction,
             reset_pulses=pulses * (1 - a.set_fraction),

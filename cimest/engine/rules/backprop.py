@@ -8,7 +8,9 @@ the quantized weight change:
                                    one nominal step of 1/n_steps in weight units)
     n = fix(r) capped at max_pulses;  r -= n
 
-The gradient memory keeps the remainder r for the next batch, as in the binary rule. The
+The gradient memory keeps the remainder r for the next batch, as in the binary rule; a chip
+without one (online SGD, no gradient_accumulator) rounds each change at half a pulse,
+n = sign(q) floor(|q| + 1/2) with q = -eta * G * n_steps, and loses the rest. The
 functions here are shared by the other full-precision rules (software, DFA, pulse coincidence).
 """
 
@@ -29,6 +31,7 @@ from cimest.engine.rules.common import (
     backward_weights,
     bias_step,
     check_finite,
+    drive_levels,
     error_at_input,
     error_at_output,
     layer_output,
@@ -55,8 +58,9 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
     a = setup.gain
     W = read_weights(setup, state)
     h = xb.astype(np.float64)
-    if not setup.ideal and g.plan(layers[0].name).per.input_driver.kind == "dac":
-        h = dac_levels(h, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+    if not setup.ideal:
+        first = g.plan(layers[0].name).per.input_driver
+        h = drive_levels(first, h, setup.spec.workload.input_bits)
     xs, dz, routes = [], [], []
     for i, lm in enumerate(layers[:-1]):
         x = layer_rows(lm, h)
@@ -73,8 +77,8 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
         routes.append(route)
         h = z
         nxt = g.plan(layers[i + 1].name).per.input_driver
-        if not setup.ideal and nxt.kind == "dac":
-            h = dac_levels(z, nxt.bits, 0.0, 1.0)[1]
+        if not setup.ideal:
+            h = drive_levels(nxt, z, getattr(nxt, "bits", 1))
     x = layer_rows(layers[-1], h)
     xs.append(x)
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
@@ -131,6 +135,19 @@ def update(
         return None
     upd = setup.spec.peripherals.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    if setup.spec.peripherals.gradient_accumulator is None:
+        # Why: online SGD without a gradient memory has nowhere to keep a remainder; each update's
+        # change is rounded to whole pulses at half a pulse and the rest is lost, as MLP+NeuroSim
+        # V3.0 programs (Cell.cpp RealDevice::Write: truncate(dW, levels), threshold 0.5).
+        q = -setup.eta * (x.T @ delta / B) * setup.device.n_steps
+        n = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -cap, cap).astype(np.int64)
+        if layer.g_minus is None:
+            flat = n.reshape(-1)
+            idx = np.flatnonzero(flat)
+            program_at(setup, layer, idx, flat[idx], rng, meter, lm.name)
+            return idx
+        program(setup, layer, n, rng, meter, lm.name)
+        return None
     # The accumulator keeps what a whole pulse cannot express yet (remainder carried, as in BSL):
     # r += dw x n_steps; n = clip(trunc(r), -cap, cap); r -= n, in one compiled pass
     # (residual_pulses_reference is the same in numpy)

@@ -112,8 +112,10 @@ class Meter:
         a.reset_pulses += int(n_reset)
         a.devices_programmed += int(programmed)
 
-    def write_steps(self, layer: str, steps: int) -> None:
-        self.activity[layer].program_steps += int(steps)
+    def write_steps(self, layer: str, set_steps: int, reset_steps: int) -> None:
+        a = self.activity[layer]
+        a.program_steps += int(set_steps) + int(reset_steps)
+        a.program_set_steps += int(set_steps)
 
     def coincidence(self, layer: str, row_pulses: int, col_pulses: int) -> None:
         a = self.activity[layer]
@@ -353,6 +355,16 @@ def write_steps_reference(setup: Setup, L: str, trains: np.ndarray) -> int:
     return int(per_tile.max())
 
 
+def polarity_steps(setup: Setup, L: str, n: np.ndarray) -> tuple[int, int]:
+    """(SET, RESET) write steps of signed pulse counts ``n``: a write group first applies its
+    SET trains, as long as the longest, then its RESET trains, as long as the longest (MLP+NeuroSim
+    V3.0 Train.cpp: each batch write takes maxLatencyLTP + maxLatencyLTD)."""
+    return (
+        write_steps(setup, L, np.maximum(n, 0)),
+        write_steps(setup, L, np.maximum(-n, 0)),
+    )
+
+
 def program(
     setup: Setup, layer: LayerState, n: np.ndarray, rng: np.random.Generator, meter: Meter, L: str
 ) -> None:
@@ -387,7 +399,9 @@ def program(
     layer.pulses[0] += np.abs(plus).astype(layer.pulses.dtype)
     layer.pulses[1] += np.abs(minus).astype(layer.pulses.dtype)
     programmed = np.count_nonzero(plus) + np.count_nonzero(minus)
-    steps = write_steps(setup, L, np.abs(plus)) + write_steps(setup, L, np.abs(minus))
+    # G+ and G- count as two passes
+    plus_steps, minus_steps = polarity_steps(setup, L, plus), polarity_steps(setup, L, minus)
+    steps = (plus_steps[0] + minus_steps[0], plus_steps[1] + minus_steps[1])
     if kind != "pot_dep":
         r = dev.refresh(layer.g, layer.g_minus, rng, layer.d2d, layer.d2d_minus)
         layer.g, layer.g_minus = r.g_plus, r.g_minus
@@ -399,7 +413,7 @@ def program(
             layer.pulses[0] += per
             layer.pulses[1] += per
     meter.pulses(L, n_set, n_reset, programmed)
-    meter.write_steps(L, steps)
+    meter.write_steps(L, *steps)
 
 
 def program_at(
@@ -416,16 +430,22 @@ def program_at(
     then to every one with n <= -k), meters and wear, touching only those devices."""
     if idx.size == 0:
         meter.pulses(L, 0, 0, 0)
-        meter.write_steps(L, 0)
+        meter.write_steps(L, 0, 0)
         return
     n = np.asarray(n, dtype=np.int64)
     layer.g = setup.device.apply_at(layer.g, idx, n, rng, layer.d2d)
     layer.pulses = np.ascontiguousarray(layer.pulses)
-    n_set, n_reset, steps = kernels.program_meter(
+    n_set, n_reset, _ = kernels.program_meter(
         idx, n, layer.pulses.reshape(-1), *_geometry(setup, L)
     )
     meter.pulses(L, n_set, n_reset, idx.size)
-    meter.write_steps(L, steps)
+    # a write group's longest SET train, then its longest RESET train (see polarity_steps)
+    pot, dep = n > 0, n < 0
+    meter.write_steps(
+        L,
+        write_steps_at(setup, L, idx[pot], n[pot]),
+        write_steps_at(setup, L, idx[dep], -n[dep]),
+    )
 
 
 def single_pulses(
@@ -441,6 +461,22 @@ def single_pulses(
     program()'s single-pulse branch for reference_column layers, touching only those devices (the
     same draws in the same order, so the same conductances)."""
     program_at(setup, layer, idx, np.sign(sign).astype(np.int64), rng, meter, L)
+
+
+ON_OFF_THRESHOLD = 0.5
+"""An on/off row driver of a full-precision rule drives a row when its value is >= 0.5 (ties
+on), as MLP+NeuroSim V3.0 binarises its 1-bit inputs and hidden activations (formula.cpp
+truncate and round_th with BWthreshold = Hthreshold = 0.5)."""
+
+
+def drive_levels(driver, x: np.ndarray, input_bits: int) -> np.ndarray:
+    """What a layer's input driver applies to its rows: DAC levels of ``input_bits`` for a
+    ``dac`` (``bits`` of its own for a hidden layer's), 0/1 for an on/off ``row_driver``."""
+    if driver.kind == "dac":
+        return dac_levels(x, input_bits, 0.0, 1.0)[1]
+    if driver.kind == "row_driver":
+        return (x >= ON_OFF_THRESHOLD).astype(np.float64)
+    return x
 
 
 def _in_chunks(setup: Setup, x: np.ndarray, classify) -> np.ndarray:
@@ -515,17 +551,18 @@ def predict(
         return _in_chunks(setup, x, classify_binary)
 
     def classify(x: np.ndarray) -> np.ndarray:
-        h = x.astype(np.float64)
-        if g.plan(layers[0].name).per.input_driver.kind == "dac":
-            h = dac_levels(h, setup.spec.workload.input_bits, 0.0, 1.0)[1]
+        h = drive_levels(
+            g.plan(layers[0].name).per.input_driver,
+            x.astype(np.float64),
+            setup.spec.workload.input_bits,
+        )
         for i, lm in enumerate(layers[:-1]):
             r = FORWARD_RANGE / a
             rows = layer_rows(lm, h)
             y = adc_quantize(mvm(state, i, rows, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
             h = layer_output(lm, sigmoid(a * y))[0]
             nxt = g.plan(layers[i + 1].name).per.input_driver
-            if nxt.kind == "dac":
-                h = dac_levels(h, nxt.bits, 0.0, 1.0)[1]
+            h = drive_levels(nxt, h, getattr(nxt, "bits", 1))
         return np.argmax(output(h), axis=1)
 
     return _in_chunks(setup, x, classify)
