@@ -211,7 +211,8 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
     write steps (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``.
     ``coef``: pot R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal
     G_ref, G0; ``ref_row`` the rows' reference devices or empty. Returns (missing direction as
-    pulse_trains, SET pulses, RESET pulses, write steps, the new conductances all finite)."""
+    pulse_trains, SET pulses, RESET pulses, SET and RESET write steps, the new conductances all
+    finite)."""
     missing = device_kernels.pulse_trains(
         g,
         idx,
@@ -228,8 +229,8 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
         can_dep,
     )
     if missing != 0:
-        return missing, 0, 0, 0, True
-    n_set, n_reset, steps = kernels.program_meter(
+        return missing, 0, 0, 0, 0, True
+    n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
         idx,
         n,
         pulses,
@@ -244,12 +245,12 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
     for k in idx:
         finite &= np.isfinite(g[k])
     if not finite:
-        return 0, n_set, n_reset, steps, False
+        return 0, n_set, n_reset, set_steps, reset_steps, False
     n_out = geometry[0]
     for k in idx:
         ref = ref_row[k // n_out] if ref_row.size else coef[8]
         cache[k] = np.float32((g[k] - ref) / coef[9])
-    return 0, n_set, n_reset, steps, True
+    return 0, n_set, n_reset, set_steps, reset_steps, True
 
 
 @njit(cache=True)
@@ -374,7 +375,7 @@ class _Device:
         g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
         xi = state.device_rng.standard_normal(total)  # one normal per pulse, in pulse order
         ls.pulses = np.ascontiguousarray(ls.pulses)
-        missing, n_set, n_reset, steps, finite = program_refresh(
+        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
             g.reshape(-1),
             idx,
             n,
@@ -393,7 +394,8 @@ class _Device:
         act.set_pulses += int(n_set)
         act.reset_pulses += int(n_reset)
         act.devices_programmed += int(idx.size)
-        act.program_steps += int(steps)
+        act.program_steps += int(set_steps) + int(reset_steps)
+        act.program_set_steps += int(set_steps)
         if not finite:
             raise _diverged(state, name, "weights")
 

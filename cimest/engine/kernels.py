@@ -208,22 +208,28 @@ def lfsr_advance(tables, lanes, n_draws, out):
 @njit(cache=True)
 def program_meter(idx, n, pulses, n_out, wc, group, per_tile_rows, row_tiles, col_tiles):
     """What programming counts n (int64) at flat indices ``idx`` leave besides conductances: the
-    wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, write steps as
-    :func:`write_steps`)."""
+    wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, SET write steps,
+    RESET write steps), each polarity's steps as :func:`write_steps` of its trains alone (a write
+    group applies its SET trains, then its RESET trains: rules.common.polarity_steps)."""
     n_set = 0
     n_reset = 0
-    trains = np.empty(idx.size, dtype=np.int64)
+    set_trains = np.zeros(idx.size, dtype=np.int64)
+    reset_trains = np.zeros(idx.size, dtype=np.int64)
     for j in range(idx.size):
         v = n[j]
         if v > 0:
             n_set += v
-            trains[j] = v
+            set_trains[j] = v
+            pulses[idx[j]] += v
         else:
             n_reset -= v
-            trains[j] = -v
-        pulses[idx[j]] += trains[j]
-    steps = write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles)
-    return n_set, n_reset, steps
+            reset_trains[j] = -v
+            pulses[idx[j]] -= v
+    set_steps = write_steps(idx, set_trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles)
+    reset_steps = write_steps(
+        idx, reset_trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles
+    )
+    return n_set, n_reset, set_steps, reset_steps
 
 
 @njit(cache=True)

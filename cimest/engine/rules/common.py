@@ -435,17 +435,12 @@ def program_at(
     n = np.asarray(n, dtype=np.int64)
     layer.g = setup.device.apply_at(layer.g, idx, n, rng, layer.d2d)
     layer.pulses = np.ascontiguousarray(layer.pulses)
-    n_set, n_reset, _ = kernels.program_meter(
+    # a write group's longest SET train, then its longest RESET train (see polarity_steps)
+    n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
         idx, n, layer.pulses.reshape(-1), *_geometry(setup, L)
     )
     meter.pulses(L, n_set, n_reset, idx.size)
-    # a write group's longest SET train, then its longest RESET train (see polarity_steps)
-    pot, dep = n > 0, n < 0
-    meter.write_steps(
-        L,
-        write_steps_at(setup, L, idx[pot], n[pot]),
-        write_steps_at(setup, L, idx[dep], -n[dep]),
-    )
+    meter.write_steps(L, set_steps, reset_steps)
 
 
 def single_pulses(
