@@ -614,7 +614,10 @@ def _mvm_input(prefix: str):
         if not _analog_backward(p, prefix):
             return None
         array = p.error_mvm[0]
-        drive_lines = array.n_tiles * (array.cols if prefix == "error_" else array.rows)
+        per_tile = array.cols if prefix == "error_" else array.rows
+        # the transpose drives the layer's own columns, below its array; a feedback array's
+        # peripherals are left unplaced (that array is not laid out by the floorplan)
+        edge = per_tile if prefix == "error_" else 0
         driver = p.per.error_input
         if isinstance(driver, DacSpec):
             return Component(
@@ -622,18 +625,20 @@ def _mvm_input(prefix: str):
                 f"{prefix}input",
                 "dac",
                 driver.variant,
-                drive_lines,
+                array.n_tiles * per_tile,
                 driver.bits,
                 phase="backward",
+                edge_col=edge,
             )
         return Component(
             p.lm.name,
             f"{prefix}input",
             "ternary_driver",
             driver.variant,
-            drive_lines,
+            array.n_tiles * per_tile,
             2,
             phase="backward",
+            edge_col=edge,
         )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -692,9 +697,16 @@ def _mvm_readout(prefix: str):
                 phase="backward",
             )
         side = array.rows if prefix == "error_" else array.cols
-        units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
+        per_tile = math.ceil(side / ro.columns_per_adc)
         return Component(
-            p.lm.name, f"{prefix}readout", "adc", ro.variant, units, ro.bits, phase="backward"
+            p.lm.name,
+            f"{prefix}readout",
+            "adc",
+            ro.variant,
+            array.n_tiles * per_tile,
+            ro.bits,
+            phase="backward",
+            edge_row=per_tile if prefix == "error_" else 0,  # reads the layer's own rows
         )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -729,7 +741,14 @@ def _mvm_adc_part(prefix: str, name: str):
         dv = p.per.digital_variant
         if name == "mux" and ro.columns_per_adc > 1:
             return Component(
-                p.lm.name, f"{prefix}mux", "mux", None, units, ro.bits, phase="backward"
+                p.lm.name,
+                f"{prefix}mux",
+                "mux",
+                None,
+                units,
+                ro.bits,
+                phase="backward",
+                edge_row=units // array.n_tiles if prefix == "error_" else 0,
             )
         if name == "partial_sum_adder" and tiles > 1:
             return Component(
