@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cimest.api import bind_design, estimate_design
+from cimest.costs.calibrate import MeasuredBreakdownSpec, fit_calibration
 from cimest.costs.floorplan import LAYOUT_ROLE, tile_boxes
-from cimest.errors import SpecError
+from cimest.errors import CimestError, SpecError
 from cimest.spec import parse_architecture
 
 ARCH = Path(__file__).parents[2] / "architectures"
@@ -125,3 +126,19 @@ def test_an_unknown_area_model_names_the_allowed_ones():
     assert "technology.area_model: 'boxes' is not allowed. Allowed: sum, floorplan" in str(
         err.value
     )
+
+
+def test_area_calibration_fits_placed_kinds_and_refuses_the_layout_line():
+    d = design("full_precision_rram", FLOORPLAN)
+    adc = sum(r.area_m2 for r in estimate_design(d).area if r.kind == "adc")
+    fit = fit_calibration(
+        d.spec,
+        d.libraries,
+        MeasuredBreakdownSpec.model_validate({"area_um2": {"adc": 2 * adc * 1e12}}),
+    )
+    assert fit.area_calibration["adc"] == pytest.approx(2.0, rel=1e-9)
+    with pytest.raises(CimestError) as err:
+        fit_calibration(
+            d.spec, d.libraries, MeasuredBreakdownSpec.model_validate({"area_um2": {"layout": 5}})
+        )
+    assert "area_um2.layout: unknown component kind" in str(err.value)
