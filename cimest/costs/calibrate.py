@@ -157,7 +157,7 @@ def fit_calibration(
             elif have.get(kind, 0.0) <= 0.0:
                 problems.append(
                     f"{label}.{kind}: the design has no {kind} {'energy' if label == 'energy_pj' else 'area'}"
-                    f" to calibrate. Kinds it has: {', '.join(k for k, v in have.items() if v > 0)}"
+                    f" to calibrate. Kinds it has: {', '.join(k for k, v in have.items() if v > 0 and k in KIND_ACTIONS)}"
                 )
             elif y <= 0.0:
                 problems.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from cimest.costs.floorplan import LAYOUT_ROLE, tile_boxes
 from cimest.costs.pricing import Priced, Provenance, price_graph
 from cimest.costs.schedule import Step, critical_path, schedule_dag, step_durations
 from cimest.counts import EventCounts
@@ -228,6 +229,18 @@ def estimate(
         )
         for (layer, role), p in priced.items()
     ]
+    if graph.spec.technology.area_model == "floorplan":
+        area_records += [
+            AreaRecord(
+                box.layer,
+                LAYOUT_ROLE,
+                "layout",
+                "floorplan",
+                box.n_tiles,
+                box.n_tiles * box.empty_m2,
+            )
+            for box in tile_boxes(graph, priced)
+        ]
     leakage_w = sum(p.leakage_w * graph.components[key].count for key, p in priced.items())
     for (layer, role), p in priced.items():
         if p.leakage_w:

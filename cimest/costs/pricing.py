@@ -48,6 +48,8 @@ class Priced:
     area_m2: float
     leakage_w: float
     provenance: list[Provenance] = field(default_factory=list)
+    aspect_hw: float = 1.0
+    """Height / width of one instance as laid out (the entry's aspect_hw; square when omitted)."""
 
 
 def array_feature_m(spec: ArchitectureSpec) -> float:
@@ -278,6 +280,7 @@ def _interpolate(bits: int, a: Priced, b: Priced, lo: Located, hi: Located) -> P
         at(a.area_m2, b.area_m2),
         at(a.leakage_w, b.leakage_w),
         prov,
+        a.aspect_hw,
     )
 
 
@@ -455,7 +458,9 @@ def _price_entry(
                 lib_name,
             )
         )
-    return Priced(component.kind, e.variant, energy, latency, area, leakage, prov)
+    return Priced(
+        component.kind, e.variant, energy, latency, area, leakage, prov, e.aspect_hw or 1.0
+    )
 
 
 def _alternatives(

@@ -69,6 +69,14 @@ class Component:
     sets the sensing time."""
     sense_bits: int = 0
     """Cells: bits the read-out resolves from the bit line (1 for a comparator)."""
+    edge_row: int = 0
+    """Instances per tile pitch-matched along the array's row side (beside it, one per row or
+    row group: input drivers, row decoders and level shifters); the floorplan area model stacks
+    them across the array's height (technology.area_model)."""
+    edge_col: int = 0
+    """Instances per tile pitch-matched along the array's column side (below it: ADCs and their
+    muxes, shift-adds, column level shifters), stacked across the array's width. Components on
+    neither edge (digital units, buffers, read-outs shared by several tiles) are unplaced."""
 
     @property
     def id(self) -> str:
@@ -249,9 +257,14 @@ def _input_driver(p: LayerPlan) -> Component:
                 1,
                 note=f"bit-serial, {p.input_bits} cycles",
                 cycles=p.input_bits,
+                edge_row=lm.rows,
             )
-        return Component(lm.name, "input_driver", "dac", inp.variant, drivers, p.input_bits)
-    return Component(lm.name, "input_driver", "row_driver", inp.variant, drivers, 1)
+        return Component(
+            lm.name, "input_driver", "dac", inp.variant, drivers, p.input_bits, edge_row=lm.rows
+        )
+    return Component(
+        lm.name, "input_driver", "row_driver", inp.variant, drivers, 1, edge_row=lm.rows
+    )
 
 
 def _input_driver_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -270,7 +283,7 @@ def _readout(p: LayerPlan) -> Component:
     lm, ro = p.lm, p.readout_spec
     if isinstance(ro, ComparatorSpec):
         return Component(lm.name, "readout", "comparator", ro.variant, _comparator_columns(lm), 1)
-    units = lm.n_tiles * math.ceil(lm.cols / ro.columns_per_adc)
+    per_tile = math.ceil(lm.cols / ro.columns_per_adc)
     integration = p.integration()
     phases = integration[0] if integration else (1,)
     return Component(
@@ -278,10 +291,11 @@ def _readout(p: LayerPlan) -> Component:
         "readout",
         "adc",
         ro.variant,
-        units,
+        lm.n_tiles * per_tile,
         ro.bits,
         cycles=len(phases),
         note=f"{len(phases)} conversion phases" if len(phases) > 1 else "",
+        edge_col=per_tile,
     )
 
 
@@ -340,7 +354,9 @@ def _readout_mux(p: LayerPlan) -> Component | None:
     ro = p.readout_spec
     if _is_adc(p) and ro.columns_per_adc > 1:
         readout = _readout(p)
-        return Component(p.lm.name, "readout_mux", "mux", None, readout.count, ro.bits)
+        return Component(
+            p.lm.name, "readout_mux", "mux", None, readout.count, ro.bits, edge_col=readout.edge_col
+        )
     return None
 
 
@@ -393,6 +409,7 @@ def _integrator(p: LayerPlan) -> Component | None:
         None,
         note=f"{steps} integration steps over phases of {phases} input bits",
         cycles=steps,
+        edge_col=p.lm.cols,
     )
 
 
@@ -413,6 +430,7 @@ def _sample_hold(p: LayerPlan) -> Component | None:
         None,
         note="one charge sample per input bit",
         cycles=p.input_cycles,
+        edge_col=p.lm.cols,
     )
 
 
@@ -428,6 +446,7 @@ def _neuron_wordline(p: LayerPlan) -> Component | None:
         1,
         note="toggled once per input bit",
         cycles=p.input_cycles,
+        edge_col=p.lm.cols,
     )
 
 
@@ -436,8 +455,16 @@ def _shift_add(p: LayerPlan) -> Component | None:
     if bit_serial or (p.lm.slices > 1 and _is_adc(p)):
         # one per ADC: it shifts and adds that ADC's conversions in turn (NeuroSim's ShiftAdd has
         # numCol / numColMuxed units); one per column behind comparators
-        units = _readout(p).count if _is_adc(p) else p.lm.n_tiles * p.lm.cols
-        return Component(p.lm.name, "shift_add", "shift_add", p.per.digital_variant, units, None)
+        per_tile = _readout(p).edge_col if _is_adc(p) else p.lm.cols
+        return Component(
+            p.lm.name,
+            "shift_add",
+            "shift_add",
+            p.per.digital_variant,
+            p.lm.n_tiles * per_tile,
+            None,
+            edge_col=per_tile,
+        )
     return None
 
 
@@ -593,7 +620,10 @@ def _mvm_input(prefix: str):
         if not _analog_backward(p, prefix):
             return None
         array = p.error_mvm[0]
-        drive_lines = array.n_tiles * (array.cols if prefix == "error_" else array.rows)
+        per_tile = array.cols if prefix == "error_" else array.rows
+        # the transpose drives the layer's own columns, below its array; a feedback array's
+        # peripherals are left unplaced (that array is not laid out by the floorplan)
+        edge = per_tile if prefix == "error_" else 0
         driver = p.per.error_input
         if isinstance(driver, DacSpec):
             return Component(
@@ -601,18 +631,20 @@ def _mvm_input(prefix: str):
                 f"{prefix}input",
                 "dac",
                 driver.variant,
-                drive_lines,
+                array.n_tiles * per_tile,
                 driver.bits,
                 phase="backward",
+                edge_col=edge,
             )
         return Component(
             p.lm.name,
             f"{prefix}input",
             "ternary_driver",
             driver.variant,
-            drive_lines,
+            array.n_tiles * per_tile,
             2,
             phase="backward",
+            edge_col=edge,
         )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -671,9 +703,16 @@ def _mvm_readout(prefix: str):
                 phase="backward",
             )
         side = array.rows if prefix == "error_" else array.cols
-        units = array.n_tiles * math.ceil(side / ro.columns_per_adc)
+        per_tile = math.ceil(side / ro.columns_per_adc)
         return Component(
-            p.lm.name, f"{prefix}readout", "adc", ro.variant, units, ro.bits, phase="backward"
+            p.lm.name,
+            f"{prefix}readout",
+            "adc",
+            ro.variant,
+            array.n_tiles * per_tile,
+            ro.bits,
+            phase="backward",
+            edge_row=per_tile if prefix == "error_" else 0,  # reads the layer's own rows
         )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -708,7 +747,14 @@ def _mvm_adc_part(prefix: str, name: str):
         dv = p.per.digital_variant
         if name == "mux" and ro.columns_per_adc > 1:
             return Component(
-                p.lm.name, f"{prefix}mux", "mux", None, units, ro.bits, phase="backward"
+                p.lm.name,
+                f"{prefix}mux",
+                "mux",
+                None,
+                units,
+                ro.bits,
+                phase="backward",
+                edge_row=units // array.n_tiles if prefix == "error_" else 0,
             )
         if name == "partial_sum_adder" and tiles > 1:
             return Component(
@@ -1041,6 +1087,8 @@ def _decoder(side: str):
             bits,
             phase="update",
             note=f"{bits}-bit, {lines} outputs",
+            edge_row=1 if side == "row" else 0,
+            edge_col=1 if side == "column" else 0,
         )
 
     def events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
@@ -1051,19 +1099,28 @@ def _decoder(side: str):
 
 
 def _level_shifter(p: LayerPlan) -> Component | None:
-    """One level shifter per array line that takes write pulses: programming voltages (1.6-5 V
-    for the shipped cells) lie above the logic supply."""
-    if not p.train or p.traits.update not in ("accumulate", "coincidence"):
+    """Level shifters on the array lines that take write pulses (crossbar.level_shifters.per_row
+    and per_column, one each by default): programming voltages (1.6-5 V for the shipped cells)
+    lie above the logic supply. Training chips with pulse updates have them; an inference chip
+    when crossbar.level_shifters.on_inference says so (NeuroSim places them whenever the write
+    voltage exceeds 1.5 V, to program the weights once)."""
+    shifters = p.spec.crossbar.level_shifters
+    writes = p.train and p.traits.update in ("accumulate", "coincidence")
+    if not writes and not (not p.train and shifters.on_inference):
         return None
     lm = p.lm
+    per_row, per_col = lm.rows * shifters.per_row, lm.cols * shifters.per_column
     return Component(
         lm.name,
         "level_shifter",
         "level_shifter",
         None,
-        lm.n_tiles * (lm.rows + lm.cols),
+        lm.n_tiles * (per_row + per_col),
         phase="update",
-        note="logic levels to the write voltage, one per row and column line",
+        note=f"logic levels to the write voltage, {shifters.per_row} per row and "
+        f"{shifters.per_column} per column line",
+        edge_row=per_row,
+        edge_col=per_col,
     )
 
 

@@ -446,7 +446,9 @@ def render_report(designs: list[ReportDesign]) -> str:
         "area",
         "Area",
         _figs([page.fig(figures.area_treemap(d)) for d in designs]),
-        "Chip → layer (with its crossbar tiles) → component. Click to zoom.",
+        "Chip → layer (with its crossbar tiles) → component. Click to zoom. Under the floorplan "
+        "area model (technology.area_model), 'layout (layout)' is the empty corners of a layer's "
+        "tile bounding boxes, beside the placed area of every component.",
     )
     page.section(
         "latency",

@@ -51,6 +51,13 @@ class TechnologySpec(StrictModel):
     power, the libraries' convention) or hp (high performance, NeuroSim's default: about 1000x
     the off-current, NeuroSim's HP/LSTP tables per node). Dynamic energy and delay keep the
     libraries' figures."""
+    area_model: Literal["sum", "floorplan"] = "sum"
+    """sum: the chip's area is the sum of its components' areas. floorplan: each tile is the
+    bounding box of its cell array with the array-edge peripherals pitch-matched to it, the
+    row-side ones (input drivers, row decoders, row level shifters) stacked beside the array
+    and the column-side ones (ADCs, muxes, shift-adds, column level shifters) below it, as
+    NeuroSim's SubArray.cpp lays a sub-array out; the empty corners are a `layout` area line,
+    the other components (digital units, buffers) add as in sum."""
 
 
 class ActivityFactors(StrictModel):
@@ -311,6 +318,20 @@ class InitialConductanceSpec(StrictModel):
     """Relative device-to-device spread of the start."""
 
 
+class LevelShiftersSpec(StrictModel):
+    """The write path's level shifters (logic levels to the cells' write voltage)."""
+
+    on_inference: bool = False
+    """Place them on an inference chip too (priced for area and leakage; no writes are counted),
+    as NeuroSim does whenever the cell's write voltage exceeds 1.5 V (SubArray.cpp). Training
+    chips with pulse updates always have them."""
+    per_row: int = Field(1, ge=1, le=4)
+    """Level shifters per array row: one per row line taking write pulses (a 1T1R array's word
+    line and bit line both run along the row in NeuroSim's layout: 2)."""
+    per_column: int = Field(1, ge=1, le=4)
+    """Level shifters per array column (a 1T1R array's source line: 1)."""
+
+
 class CrossbarSpec(StrictModel):
     """Tile geometry, the cell, and optional overrides of the cell's variation."""
 
@@ -365,6 +386,9 @@ class CrossbarSpec(StrictModel):
     the unselected columns are held at the SET voltage during the SET phase, nothing in the RESET
     phase (MLP+NeuroSim V3.0 Train.cpp, 1T1R write energy); cross_point: they are half-selected
     at V_write / 2."""
+    level_shifters: LevelShiftersSpec = Field(default_factory=lambda: LevelShiftersSpec())
+    """The write path's level shifters: how many per row and column, and whether an inference
+    chip has them."""
 
     @property
     def slices(self) -> int:

@@ -155,6 +155,10 @@ class EntrySpec(StrictModel):
     """Area of one instance."""
     area_f2: float | None = Field(None, gt=0)
     """Area of one instance in F^2 (cells): scaled with the architecture's node."""
+    aspect_hw: float | None = Field(None, gt=0, le=100)
+    """Height / width of one instance as laid out (cells: the row pitch over the column pitch;
+    NeuroSim's 1T1R cell is 4F high and 12F wide, 1/3). The floorplan area model
+    (technology.area_model) sizes an array's height and width from it; square when omitted."""
     leakage_w: Quantity("leakage_nw") = quantity("leakage_nw", default=0.0)
     """Leakage power of one instance."""
     leakage_source: str | None = Field(None, min_length=3)
