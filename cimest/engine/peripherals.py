@@ -5,7 +5,8 @@ Room "engine". This module imports only numpy, cimest.errors and its compiled lo
 
 Conventions, each pinned by tests/engine/test_peripherals.py:
 
-- Quantizers (:func:`adc_quantize`, :func:`dac_levels`): 2**bits levels spaced
+- Quantizers (:func:`adc_quantize`, :func:`dac_levels`; :func:`adc_values` and
+  :func:`dac_values` give the levels alone): 2**bits levels spaced
   lsb = (v_max - v_min) / (2**bits - 1), so code 0 is v_min and the top code is v_max.
   code = clip(ceil((x - v_min)/lsb - 0.5), 0, 2**bits - 1): nearest level, **ties go to the
   lower code**, out-of-range inputs (and ±inf) clip, NaN raises TrainingError.
@@ -62,6 +63,17 @@ def _quantize(
     return codes, values
 
 
+def _quantize_levels(x: np.ndarray, bits: int, v_min: float, v_max: float, what: str) -> np.ndarray:
+    """``_quantize(...)[1]``: the levels alone, from one compiled pass that forms no codes."""
+    _check_range(bits, v_min, v_max)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    top = (1 << int(bits)) - 1
+    values, nan = kernels.quantize_levels(x, float(v_min), (v_max - v_min) / top, top)
+    if nan:
+        raise TrainingError(f"{what}: input contains NaN (training diverged?)")
+    return values
+
+
 def _quantize_reference(
     x: np.ndarray, bits: int, v_min: float, v_max: float, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +112,17 @@ def dac_levels(
         (codes, values): int64 codes the DAC receives and the float64 level it drives.
     """
     return _quantize(x, bits, v_min, v_max, "dac_levels")
+
+
+def adc_values(x: np.ndarray, bits: int, v_min: float, v_max: float) -> np.ndarray:
+    """``adc_quantize(...)[1]``, the float64 level of each code, without forming the codes (for
+    the engine's signal path, which only passes the levels on). Raises as adc_quantize."""
+    return _quantize_levels(x, bits, v_min, v_max, "adc_quantize")
+
+
+def dac_values(x: np.ndarray, bits: int, v_min: float, v_max: float) -> np.ndarray:
+    """``dac_levels(...)[1]`` without the codes, as :func:`adc_values`."""
+    return _quantize_levels(x, bits, v_min, v_max, "dac_levels")
 
 
 def compare(x: np.ndarray, reference: np.ndarray | float) -> np.ndarray:

@@ -15,9 +15,10 @@ from cimest.engine.peripherals import (
     _quantize_reference,
     accumulate_steps,
     accumulate_steps_reference,
+    adc_values,
 )
 from cimest.engine.rules.backprop import residual_pulses_reference
-from cimest.engine.rules.common import write_steps, write_steps_reference
+from cimest.engine.rules.common import sigmoid, write_steps, write_steps_reference
 from cimest.engine.train import make_setup
 from cimest.errors import TrainingError
 from cimest.spec import parse_architecture
@@ -41,6 +42,33 @@ def test_quantizer_rejects_nan_as_the_reference_does():
     for f in (_quantize, _quantize_reference):
         with pytest.raises(TrainingError, match="NaN"):
             f(x, 4, 0.0, 1.0, "adc_quantize")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("bits", "v_min", "v_max"), [(1, 0.0, 1.0), (4, -0.0, 1.0), (8, -2.5, 2.5)]
+)
+def test_levels_alone_equal_the_reference_levels_bit_for_bit(dtype, bits, v_min, v_max):
+    rng = np.random.default_rng(bits)
+    lsb = (v_max - v_min) / ((1 << bits) - 1)
+    ties = v_min + lsb * (np.arange(-2, (1 << bits) + 2) + 0.5)
+    x = np.concatenate([rng.normal(0, 2.0, 300), ties, [np.inf, -np.inf, 0.0, -0.0, -1e-300]])
+    x = x.astype(dtype)[: x.size // 2 * 2].reshape(2, -1)
+    got = adc_values(x, bits, v_min, v_max)
+    want = _quantize_reference(x, bits, v_min, v_max, "t")[1]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))  # the sign of zero too
+    with pytest.raises(TrainingError, match="NaN"):
+        adc_values(np.array([0.1, np.nan]), bits, v_min, v_max)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_sigmoid_equals_the_plain_expression(dtype):
+    x = np.concatenate([np.random.default_rng(1).normal(0, 8, 500), [0.0, -0.0, 40.0, -40.0]])
+    x = x.astype(dtype)
+    got, want = sigmoid(x), 0.5 * (1.0 + np.tanh(0.5 * x))
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert sigmoid(dtype(0.3)) == 0.5 * (1.0 + np.tanh(0.5 * dtype(0.3)))
 
 
 @pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (8, 127), (8, 128), (5, 200)])

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cimest.engine import kernels
-from cimest.engine.peripherals import adc_quantize, dac_levels
+from cimest.engine.peripherals import adc_values, dac_values
 from cimest.engine.rules.common import (
     BACKWARD_RANGE,
     FORWARD_RANGE,
@@ -70,7 +70,7 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
         check_finite(y, "pre-activation", state.epoch, lm.name)
         if not setup.ideal:
             r = FORWARD_RANGE / a
-            y = adc_quantize(y, g.plan(lm.name).readout_spec.bits, -r, r)[1]
+            y = adc_values(y, g.plan(lm.name).readout_spec.bits, -r, r)
         z = sigmoid(a * y)
         dz.append(a * z * (1.0 - z))
         z, route = layer_output(lm, z)
@@ -100,12 +100,12 @@ def error_path(setup: Setup) -> tuple[Callable, Callable]:
             return np.sign(d), 1.0
         peak = float(np.max(np.abs(d), initial=0.0))
         scale = 2.0 ** np.ceil(np.log2(peak)) if peak > 0 else 1.0
-        return dac_levels(d / scale, per.error_input.bits, -1.0, 1.0)[1], scale
+        return dac_values(d / scale, per.error_input.bits, -1.0, 1.0), scale
 
     def read(v: np.ndarray, scale: float) -> np.ndarray:
         if not adc:
             return v * scale
-        return adc_quantize(v, per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)[1] * scale
+        return adc_values(v, per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE) * scale
 
     return drive, read
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from cimest.devices.model import DeviceModel
 from cimest.engine import conv, kernels
-from cimest.engine.peripherals import adc_quantize, dac_levels
+from cimest.engine.peripherals import adc_values, dac_values
 from cimest.engine.state import EngineState, LayerState
 from cimest.errors import TrainingError
 from cimest.graph.activity import Activity
@@ -154,7 +154,16 @@ def backward_weights(setup: Setup, layer: LayerState, forward: np.ndarray) -> np
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """0.5 (1 + tanh(x / 2)): the same operations in the same order, in place in one array.
+    Why: at batch 64 each temporary of the plain expression cost a pass over memory and an
+    allocation, about a fifth of the time of the float64 tanh itself."""
+    t = np.multiply(x, 0.5)
+    if not isinstance(t, np.ndarray):  # a scalar
+        return 0.5 * (1.0 + np.tanh(t))
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= 0.5
+    return t
 
 
 def mvm(state: EngineState, i: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -281,7 +290,7 @@ def output_probabilities(
     if not setup.ideal:
         bits = setup.graph.plan(out.name).per.output_readout.bits
         check_finite(y, "output", state.epoch, out.name)
-        y = adc_quantize(y, bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
+        y = adc_values(y, bits, -OUTPUT_RANGE, OUTPUT_RANGE)
     p = softmax(y)
     loss = float(-np.log(np.maximum(p[np.arange(x.shape[0]), yb], 1e-300)).sum())
     return p, loss
@@ -468,7 +477,7 @@ def drive_levels(driver, x: np.ndarray, input_bits: int) -> np.ndarray:
     """What a layer's input driver applies to its rows: DAC levels of ``input_bits`` for a
     ``dac`` (``bits`` of its own for a hidden layer's), 0/1 for an on/off ``row_driver``."""
     if driver.kind == "dac":
-        return dac_levels(x, input_bits, 0.0, 1.0)[1]
+        return dac_values(x, input_bits, 0.0, 1.0)
     if driver.kind == "row_driver":
         return (x >= ON_OFF_THRESHOLD).astype(np.float64)
     return x
@@ -519,7 +528,7 @@ def predict(
 
     def output(h: np.ndarray) -> np.ndarray:
         rows = layer_rows(layers[-1], h)
-        return adc_quantize(mvm(state, -1, rows, W[-1]), out_bits, -OUTPUT_RANGE, OUTPUT_RANGE)[1]
+        return adc_values(mvm(state, -1, rows, W[-1]), out_bits, -OUTPUT_RANGE, OUTPUT_RANGE)
 
     if setup.binary:
         ro = setup.spec.peripherals.readout
@@ -554,7 +563,7 @@ def predict(
         for i, lm in enumerate(layers[:-1]):
             r = FORWARD_RANGE / a
             rows = layer_rows(lm, h)
-            y = adc_quantize(mvm(state, i, rows, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)[1]
+            y = adc_values(mvm(state, i, rows, W[i]), g.plan(lm.name).readout_spec.bits, -r, r)
             h = layer_output(lm, sigmoid(a * y))[0]
             nxt = g.plan(layers[i + 1].name).per.input_driver
             h = drive_levels(nxt, h, getattr(nxt, "bits", 1))
