@@ -319,8 +319,9 @@ def count_nonzero(x):
 
 def batch1_step(setup: Setup) -> Step | None:
     """The fused one-sample step of the setup's rule, or None where it does not apply: another
-    rule or variant, a convolutional layer, differential pairs, another device model, or a
-    float-reference (ideal) design."""
+    rule or variant, a convolutional layer, differential pairs, another device model, a
+    float-reference (ideal) design, or backprop with on/off row drivers or without a gradient
+    memory."""
     g = setup.graph
     if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
         return None
@@ -329,6 +330,12 @@ def batch1_step(setup: Setup) -> Step | None:
     if any(lm.kind != "dense" or lm.pool is not None for lm in g.layers):
         return None
     if setup.rule == "backprop":
+        per = setup.spec.peripherals
+        drivers = [g.plan(lm.name).per.input_driver for lm in g.layers]
+        # Why: an on/off row driver binarises its inputs at 0.5 and a chip without a gradient
+        # memory drops the remainder (the general rules do both); this step models neither
+        if any(d.kind != "dac" for d in drivers) or per.gradient_accumulator is None:
+            return None
         one = _backprop_step(setup)
     elif setup.rule == "binary_stochastic":
         one = _bsl_step(setup)

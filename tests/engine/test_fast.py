@@ -86,3 +86,14 @@ def test_fused_step_applies_where_documented(case, covered):
 
     d = cases.design(case, 1)
     assert (fast.batch1_step(make_setup(d.graph, d.libraries)) is not None) == covered
+
+
+def test_on_off_row_drivers_and_no_gradient_memory_take_the_general_path():
+    """MLP+NeuroSim's chip: 1-bit row drivers binarise at 0.5 and, without a gradient memory, the
+    remainder is dropped; the fused step models neither, so it must not take such a design (a
+    run through it measured input density 0.37 where the general rule drives 0.26)."""
+    from cimest.api import load_design
+    from cimest.engine.train import make_setup
+
+    d = load_design(cases.ROOT / "architectures" / "neurosim_mlp_taox.yaml")
+    assert fast.batch1_step(make_setup(d.graph, d.libraries)) is None
