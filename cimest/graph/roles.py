@@ -200,9 +200,18 @@ def _cell(p: LayerPlan) -> Component:
     )
 
 
+def _current_mode(p: LayerPlan) -> bool:
+    """The forward read-out senses its columns in current mode (readout ``sense``)."""
+    return getattr(p.readout_spec, "sense", "voltage") == "current_mode"
+
+
 def _cell_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
     lm = p.lm
-    yield "forward", "read", a.inputs_driven * lm.cols_read_per_row * p.input_cycles
+    if not _current_mode(p):
+        # Why: a current-mode read-out charges the column's current per conversion (column_sense);
+        # DNN+NeuroSim V1.4 likewise drops the bit-line term of its array ("already considered
+        # in multilevelsenseamp", SubArray.cpp CalculatePower).
+        yield "forward", "read", a.inputs_driven * lm.cols_read_per_row * p.input_cycles
     if not training:
         return
     if p.backward == "transpose" and p.per.backward is None:
@@ -337,6 +346,26 @@ def _readout_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> 
         yield "forward", "compare", _uses(p, a) * p.lm.n_out
     else:
         yield "forward", "convert", _adc_conversions(p, a)
+
+
+def _column_sense(p: LayerPlan) -> Component | None:
+    """A current-mode read-out's column power over its conversion, one per ADC (its area is the
+    ADC's): the energy the cells' forward reads are not charged on such a layer."""
+    if not (_is_adc(p) and _current_mode(p)):
+        return None
+    readout = _readout(p)
+    return Component(
+        p.lm.name,
+        "column_sense",
+        "column_sense",
+        None,
+        readout.count,
+        note="current-mode sensing: column energy per conversion",
+    )
+
+
+def _column_sense_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "sense", _adc_conversions(p, a)
 
 
 def _readout_latency(c: Component, p: LayerPlan, lat: Latency, a):
@@ -1260,6 +1289,13 @@ ROLES: dict[str, Role] = {
         ),
         Role("input_driver", _input_driver, _input_driver_events, _input_driver_latency),
         Role("readout", _readout, _readout_events, _readout_latency),
+        Role(
+            "column_sense",
+            _column_sense,
+            _column_sense_events,
+            _none,
+            "a current-mode read-out's column energy per conversion",
+        ),
         Role(
             "integrator",
             _integrator,

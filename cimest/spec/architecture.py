@@ -474,6 +474,11 @@ class AdcSpec(_Component):
     """Rows read at once per conversion (DNN+NeuroSim's parallel read): a tile's rows are read in
     groups of this many, each group converted and the groups' partial sums added digitally.
     Omitted: all rows of a tile at once."""
+    sense: Literal["voltage", "current_mode"] = "voltage"
+    """How a column is sensed. voltage: each conducting cell is charged V_read^2 G t_read (the
+    cell's read). current_mode (DNN+NeuroSim's multilevel current sense amp): the cells' forward
+    reads are not charged; a column_sense entry charges its column energy per conversion
+    instead (nearly flat in the rows read at once)."""
 
 
 class SinglePulseSpec(StrictModel):
@@ -565,6 +570,8 @@ class OutputSpec(_Component):
     """As readout.integrator, for the output layer."""
     parallel_rows: int | None = Field(None, ge=1, le=MAX_TILE_SIDE)
     """As readout.parallel_rows, for the output layer."""
+    sense: Literal["voltage", "current_mode"] = "voltage"
+    """As readout.sense, for the output layer."""
 
 
 class LayerPeripheralsSpec(StrictModel):

@@ -13,6 +13,7 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
     "ternary_driver": ("drive",),
     "dac": ("convert",),
     "adc": ("convert",),
+    "column_sense": ("sense",),
     "comparator": ("compare",),
     "rng": ("bit",),
     "mux": ("switch",),
