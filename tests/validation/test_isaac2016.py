@@ -1,5 +1,7 @@
 """ISAAC (Shafiee et al., "ISAAC: A Convolutional Neural Network Accelerator with In-Situ Analog
-Arithmetic in Crossbars", ISCA 2016, 32 nm): component energies through the cost model.
+Arithmetic in Crossbars", ISCA 2016, 32 nm): component energies through the cost model, and the
+shipped ISAAC-CE design (architectures/isaac_like.yaml) at chip level against the paper's peak
+efficiency (Table IV) and its component table (Table I); the second half of this file.
 
 Published values (reference/anchors.md): 8-bit ADC 1.667 pJ per conversion, 1200 um^2; 1-bit DAC
 0.417 pJ; shift-and-add 0.021 pJ; eDRAM 20.45 pJ per 256-bit access; router 20.74 pJ per 256-bit
@@ -106,3 +108,244 @@ def test_isaacs_16_bit_weights_on_2_bit_cells_are_read_slice_by_slice(isaac):
     assert sum(r.energy_j for r in adc) == pytest.approx(16 * 15 * 8 * 1.667e-12, rel=REL)
     sa = [r for r in est.breakdown if r.kind == "shift_add" and r.phase != "static"]
     assert sum(r.count for r in sa) == pytest.approx(16 * 15 * 8, rel=REL)
+
+
+# --- chip level: architectures/isaac_like.yaml against the paper's peak efficiency -------------
+#
+# Published figures (Shafiee et al., ISCA 2016, the corrected version of 5 October 2016, whose
+# banner reads "This version corrects some of the results for the ISAAC-PE and ISAAC-SE
+# configurations"; read through a public transcription of its Table I and Table IV, which checks
+# itself: every group total below adds up to the printed IMA, tile and chip totals):
+# - Table IV (peak, "assuming that all IMAs can be somehow utilized in every cycle", HyperTransport
+#   included): ISAAC-CE 478.95 GOPS/s/mm^2 (CE) and 627.5 GOPS/W (PE); section VII defines CE and
+#   PE over "16-bit operations", and a 16-bit MAC is 2 of them (the arithmetic below gives Table
+#   IV's PE to 4 digits that way).
+# - Table I, "ISAAC Tile at 1.2 GHz": power (mW) and area (mm^2) of each component group per tile
+#   (IMA rows x 12 IMAs); 168 tiles plus the HyperTransport links (10.4 W, 22.88 mm^2) make the
+#   chip (65.8 W, 85.4 mm^2).
+# - Section IV-V: a cycle is one crossbar read, 100 ns; a 16-bit input takes 16 cycles; a 128x128
+#   array of 2-bit cells holds 16 weights of 16 bits per row, so it does 128 x 16 MACs per 1.6 us.
+#
+# cimest's library values of ISAAC's ADC, DAC, crossbar, shift-add, eDRAM and router are Table I's
+# powers divided by an operation rate (device_libraries/isaac_32nm.yaml), so what these tests
+# check is cimest's counting and schedule against ISAAC's dataflow (conversions, drives and cell
+# reads per MAC, 16 cycles per use, one ADC and 128 DACs per array) and what the chip level adds.
+# Nothing is fitted: no factor of the design or its library was set from the figures checked.
+#
+# Measured (model / published - 1) and what each test asserts (tolerance about 2x the error):
+#
+# | quantity                                  | cimest   | ISAAC    | error   | asserted      |
+# |-------------------------------------------|----------|----------|---------|---------------|
+# | PE, GOPS/W (Table IV)                     | 852.9    | 627.5    | +35.9 % | 0 to +72 %    |
+# | CE, GOPS/s/mm^2 (Table IV)                | 1426.6   | 478.95   | +198 %  | 0 to +396 %   |
+# | PE over the components cimest models      | 852.9    | 810.1    | +5.3 %  | within 11 %   |
+# | CE over the components cimest models      | 1426.6   | 1006.7   | +41.7 % | within 85 %   |
+# | time of one input-bit cycle, ns           | 110.2    | 100      | +10.2 % | within 20 %   |
+# | ADC energy per MAC, pJ                    | 1.667    | 1.5625   | +6.7 %  | within 14 %   |
+# | DAC energy per MAC, pJ                    | 0.4170   | 0.3906   | +6.8 %  | within 14 %   |
+# | crossbar energy per MAC, pJ               | 0.2362   | 0.2344   | +0.8 %  | within 2 %    |
+# | shift-and-add energy per MAC, pJ          | 0.02101  | 0.01994  | +5.4 %  | within 11 %   |
+# | ADC / DAC area per array, um^2            | 1200 / 21.25 | 1200 / 21.25 | 0 | within 1 %    |
+# | eDRAM energy per MAC, pJ (not asserted)   | 0.0030   | 0.1685   | -98 %   | -             |
+# | router energy per MAC, pJ (not asserted)  | 0.0001   | 0.0854   | -100 %  | -             |
+# | cells per array, um^2 (not asserted)      | 67.6     | 25       | +170 %  | -             |
+# | eDRAM area per array, um^2 (not asserted) | 220.4    | 864.6    | -75 %   | -             |
+# | router area per array, um^2 (not asserted)| 32.5     | 393.2    | -92 %   | -             |
+#
+# Why the chip-level figures miss (each from Table I):
+# - cimest has no role for ISAAC's eDRAM-to-IMA bus (7 mW, 0.090 mm^2 per tile), the IMAs' input
+#   and output registers (IR 14.88 mW, 0.0252 mm^2; OR 2.76 mW, 0.00924 mm^2 per tile), the
+#   tile's output register (1.68 mW, 0.0032 mm^2), the sample-and-holds (0.12 mW, 0.00048 mm^2)
+#   or the chip's HyperTransport links (10.4 W, 22.88 mm^2): 23 % of the chip's power and 52 % of
+#   its area. Without them ("over the components cimest models": Table I's chip less those rows)
+#   the paper's own arithmetic gives 810.1 GOPS/W and 1006.7 GOPS/s/mm^2.
+# - What remains of the PE miss (+5.3 %): the library's ADC and DAC are priced at the ADC's 1.2
+#   GS/s of Table I where Table I's powers serve 128 conversions per 100 ns (1.28 GS/s), +0.13 pJ
+#   per MAC; against it, cimest charges the eDRAM and the router per bit moved (each input read
+#   once per use for all 512 outputs, each output sent once), far below Table I's powers at
+#   ISAAC's full rate, -0.25 pJ per MAC.
+# - What remains of the CE miss (+41.7 %): cimest sizes the eDRAM to each layer's input maps
+#   (1,392 bits per array for VGG-16's conv5 maps, ISAAC provisions 64 KB per 96 arrays: 5,461)
+#   and gives each layer one router share (ISAAC: a quarter router per tile of 96 arrays), 1,005
+#   um^2 less per array; against it, its cells are 4 F^2 at 32 nm (Table I's 0.0002 mm^2 per 8
+#   arrays, one significant digit, is 4 F^2 at 19.5 nm), it places a shift-add per ADC (ISAAC 4
+#   per 8 arrays) plus the row tiles' partial-sum adders, and its input-bit cycle is 10 % longer
+#   (DAC, cell read and 129 conversions at 1.2 GS/s one after another, where ISAAC overlaps them
+#   in 100 ns pipeline stages).
+
+ISAAC_LIKE = "architectures/isaac_like.yaml"
+
+# Table I per tile: power (W) and area (m^2) of each component group (IMA rows x 12)
+TABLE_I_TILE = {
+    "adc": (12 * 16e-3, 12 * 0.0096e-6),
+    "dac": (12 * 4e-3, 12 * 0.00017e-6),
+    "sample_hold": (12 * 10e-6, 12 * 0.00004e-6),
+    "crossbar": (12 * 2.4e-3, 12 * 0.0002e-6),
+    "ima_shift_add": (12 * 0.2e-3, 12 * 0.00024e-6),
+    "ima_input_register": (12 * 1.24e-3, 12 * 0.0021e-6),
+    "ima_output_register": (12 * 0.23e-3, 12 * 0.00077e-6),
+    "edram": (20.7e-3, 0.083e-6),
+    "edram_bus": (7e-3, 0.090e-6),
+    "router": (42e-3 / 4, 0.151e-6 / 4),  # one router per 4 tiles
+    "sigmoid": (0.52e-3, 0.0006e-6),
+    "tile_shift_add": (0.05e-3, 0.00006e-6),
+    "maxpool": (0.4e-3, 0.00024e-6),
+    "tile_output_register": (1.68e-3, 0.0032e-6),
+}
+TILES = 168
+HYPERTRANSPORT = (10.4, 22.88e-6)  # W, m^2 per chip
+CHIP_POWER_W, CHIP_AREA_M2 = 65.8, 85.4e-6  # Table I, chip total
+TABLE_IV_PE = 627.5e9  # ops/s/W
+TABLE_IV_CE = 478.95e9 / 1e-6  # ops/s/m^2
+# the Table I rows cimest has no role for
+NOT_MODELLED = (
+    "sample_hold",
+    "ima_input_register",
+    "ima_output_register",
+    "edram_bus",
+    "tile_output_register",
+)
+
+ARRAYS_PER_TILE = 12 * 8
+CYCLE_S = 100e-9
+MACS_PER_ARRAY_USE = 128 * (128 // 8)  # 128 rows x 16 weights of 16 bits
+TILE_MACS_PER_S = ARRAYS_PER_TILE * MACS_PER_ARRAY_USE / (16 * CYCLE_S)  # 122.88 G
+
+
+def _paper_energy_per_mac(*groups: str) -> float:
+    return sum(TABLE_I_TILE[g][0] for g in groups) / TILE_MACS_PER_S
+
+
+@pytest.fixture(scope="module")
+def isaac_chip():
+    from pathlib import Path
+
+    from cimest.api import estimate_design, load_design
+
+    path = Path(__file__).resolve().parents[2] / ISAAC_LIKE
+    est = estimate_design(load_design(str(path)))
+    macs = sum(est.macs_per_sample.values())
+    arrays = sum(layer["n_tiles"] for layer in est.layers)
+    return est, macs, arrays
+
+
+def _energy_per_mac(est, macs, kind: str) -> float:
+    return sum(r.energy_j for r in est.breakdown if r.kind == kind and r.phase != "static") / macs
+
+
+def _area_per_array(est, arrays, component: str) -> float:
+    return sum(r.area_m2 for r in est.area if r.component == component) / arrays
+
+
+def test_the_reading_of_table_i_reproduces_the_chip_totals_and_table_iv():
+    """The reference side alone: Table I's groups add up to its tile and chip totals, and the peak
+    rate (every array busy every cycle, 2 ops per 16-bit MAC) over them gives Table IV's PE to 4
+    digits and its CE within 1 % (the paper's 478.95 is 0.9 % below its own Table I arithmetic)."""
+    tile_w = sum(p for p, _ in TABLE_I_TILE.values())
+    tile_m2 = sum(a for _, a in TABLE_I_TILE.values())
+    assert tile_w == pytest.approx(0.330, rel=2e-3)  # "1 Tile Total 330 mW"
+    assert tile_m2 == pytest.approx(0.372e-6, rel=2e-3)  # "0.372 mm2"
+    assert TILES * tile_w + HYPERTRANSPORT[0] == pytest.approx(CHIP_POWER_W, rel=2e-3)
+    assert TILES * tile_m2 + HYPERTRANSPORT[1] == pytest.approx(CHIP_AREA_M2, rel=2e-3)
+    peak_ops = 2 * TILES * TILE_MACS_PER_S
+    assert peak_ops / CHIP_POWER_W == pytest.approx(TABLE_IV_PE, rel=1e-3)
+    assert peak_ops / CHIP_AREA_M2 == pytest.approx(TABLE_IV_CE, rel=0.01)
+
+
+def test_isaac_like_maps_every_array_full_and_as_isaac(isaac_chip):
+    """ISAAC-CE's array: 128 rows x 16 weights of 16 bits on 8 two-bit cells each, plus the unit
+    column; one 8-bit ADC and 128 one-bit DACs per array; every array of the three conv5 layers
+    full."""
+    est, macs, arrays = isaac_chip
+    conv = [layer for layer in est.layers if layer["kind"] == "conv"]
+    assert all(layer["utilisation"] == 1.0 and layer["slices"] == 8 for layer in conv)
+    assert all(layer["tile"] == [128, 129] for layer in conv)
+    adc = sum(r.instances for r in est.area if r.component == "readout")
+    dac = sum(r.instances for r in est.area if r.component == "input_driver")
+    assert adc == arrays
+    assert dac == 128 * arrays
+
+
+def test_one_conversion_and_one_dac_drive_per_16_bit_mac(isaac_chip):
+    """8 slices x 16 input bits / 128 rows: one 8-bit conversion and one 1-bit DAC drive per MAC."""
+    est, macs, arrays = isaac_chip
+    conv = sum(r.count for r in est.breakdown if r.kind == "adc" and r.phase == "forward")
+    drives = sum(r.count for r in est.breakdown if r.kind == "row_driver" and r.phase == "forward")
+    assert conv / macs == pytest.approx(1.0, rel=1e-12)
+    assert drives / macs == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kind, groups, tolerance",
+    [
+        ("adc", ("adc",), 0.14),  # +6.7 %: priced at Table I's 1.2 GS/s, used at 1.28 GS/s
+        ("row_driver", ("dac",), 0.14),  # +6.8 %: the same rate
+        ("cell", ("crossbar",), 0.02),  # +0.8 %: cimest also reads the 129th (unit) column
+        ("shift_add", ("ima_shift_add", "tile_shift_add"), 0.11),  # +5.4 %
+    ],
+)
+def test_energy_per_mac_by_component_against_table_i(isaac_chip, kind, groups, tolerance):
+    est, macs, arrays = isaac_chip
+    model = _energy_per_mac(est, macs, kind)
+    assert model == pytest.approx(_paper_energy_per_mac(*groups), rel=tolerance)
+
+
+@pytest.mark.parametrize("component, group", [("readout", "adc"), ("input_driver", "dac")])
+def test_converter_area_per_array_against_table_i(isaac_chip, component, group):
+    est, macs, arrays = isaac_chip
+    paper = TABLE_I_TILE[group][1] / ARRAYS_PER_TILE
+    assert _area_per_array(est, arrays, component) == pytest.approx(paper, rel=0.01)
+
+
+def test_input_bit_cycle_against_isaacs_100_ns(isaac_chip):
+    """+10.2 %: 1-bit DAC (1 ns), cell read (1 ns) and 129 conversions at 1.2 GS/s (107.5 ns) in
+    series, where ISAAC overlaps the crossbar read with the previous cycle's conversions."""
+    est, macs, arrays = isaac_chip
+    conv1 = next(s for s in est.schedule if s.layer == "L1")
+    cycle = conv1.duration_s / 196 / 16  # 196 positions of 16 input bits
+    assert cycle == pytest.approx(CYCLE_S, rel=0.20)
+
+
+def test_chip_power_efficiency_against_table_iv(isaac_chip):
+    """PE, Table IV: 627.5 GOPS/W; cimest 852.9 (+35.9 %), the rows of Table I it does not model
+    (bus, IR, OR, sample-and-holds, HyperTransport) being 23 % of the chip's power."""
+    est, macs, arrays = isaac_chip
+    # above the paper's (cimest leaves those rows out), by at most twice the measured +35.9 %
+    assert 1.0 < est.tops_per_w * 1e12 / TABLE_IV_PE < 1.72
+
+
+def test_chip_computational_efficiency_against_table_iv(isaac_chip):
+    """CE, Table IV: 478.95 GOPS/s/mm^2; cimest 1426.6 (+198 %): the rows of Table I it does not
+    model are 52 % of the chip's area (HyperTransport alone 27 %); a loose check, the next
+    tests are the tight ones."""
+    est, macs, arrays = isaac_chip
+    # above the paper's (cimest leaves those rows out), by at most twice the measured +198 %
+    assert 1.0 < est.tops_per_mm2 * 1e12 / 1e-6 / TABLE_IV_CE < 4.96
+
+
+def _modelled_scope():
+    """Table I's chip less the rows cimest has no role for (and the HyperTransport links)."""
+    modelled = {g: v for g, v in TABLE_I_TILE.items() if g not in NOT_MODELLED}
+    peak_ops = 2 * TILE_MACS_PER_S
+    power = sum(p for p, _ in modelled.values())
+    area = sum(a for _, a in modelled.values())
+    return peak_ops / power, peak_ops / area
+
+
+def test_power_efficiency_over_the_components_cimest_models(isaac_chip):
+    """810.1 GOPS/W by Table I's arithmetic; cimest 852.9 (+5.3 %): ADC and DAC +0.13 pJ per MAC
+    (priced at 1.2 GS/s), eDRAM and router -0.25 pJ (charged per bit moved)."""
+    est, macs, arrays = isaac_chip
+    pe, _ = _modelled_scope()
+    assert pe == pytest.approx(810.1e9, rel=1e-3)
+    assert est.tops_per_w * 1e12 == pytest.approx(pe, rel=0.11)
+
+
+def test_computational_efficiency_over_the_components_cimest_models(isaac_chip):
+    """1006.7 GOPS/s/mm^2 by Table I's arithmetic; cimest 1426.6 (+41.7 %): its eDRAM sized to the
+    layer's input maps and one router share per layer, 1,005 um^2 per array less than ISAAC's
+    provisioning, partly offset by larger cells, more shift-adds and a 10 % longer cycle."""
+    est, macs, arrays = isaac_chip
+    _, ce = _modelled_scope()
+    assert ce == pytest.approx(1006.7e9 / 1e-6, rel=1e-3)
+    assert est.tops_per_mm2 * 1e12 / 1e-6 == pytest.approx(ce, rel=0.85)
