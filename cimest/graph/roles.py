@@ -1219,12 +1219,26 @@ def _pool_latency(c: Component, p: LayerPlan, lat: Latency, a):
 def _feature_buffer(p: LayerPlan) -> Component | None:
     if not _conv(p):
         return None
+    fb = p.per.feature_buffer
+    if fb.provision is not None:
+        # Why: a chip like ISAAC provisions its buffers per group of arrays, whatever the maps
+        buffers = math.ceil(p.lm.n_tiles / fb.provision.tiles)
+        return Component(
+            p.lm.name,
+            "feature_buffer",
+            "sram_buffer",
+            fb.variant,
+            buffers * fb.provision.bits,
+            p.input_bits,
+            note=f"{buffers} buffer{'s' if buffers > 1 else ''} of {fb.provision.bits} bits, "
+            f"one per {fb.provision.tiles} tiles",
+        )
     values = math.prod(p.lm.in_shape)
     return Component(
         p.lm.name,
         "feature_buffer",
         "sram_buffer",
-        p.per.feature_buffer.variant,
+        fb.variant,
         values * p.input_bits,
         p.input_bits,
         note=f"input maps {'x'.join(map(str, p.lm.in_shape))} of {p.input_bits} bits",
@@ -1240,12 +1254,13 @@ def _feature_buffer_events(c: Component, p: LayerPlan, a: Activity, training: bo
 def _feature_bus(p: LayerPlan) -> Component | None:
     if not _conv(p):
         return None
+    bus_tiles = p.per.feature_buffer.bus_tiles
     return Component(
         p.lm.name,
         "feature_bus",
         "interconnect",
         p.per.feature_buffer.interconnect_variant,
-        1,
+        1 if bus_tiles is None else math.ceil(p.lm.n_tiles / bus_tiles),
         _output_bits(p),
         note=f"{p.lm.pooled_outputs} values to the next layer",
     )

@@ -526,6 +526,16 @@ class DigitalBackwardSpec(StrictModel):
     """sram_buffer variant of the weight copy."""
 
 
+class BufferProvisionSpec(StrictModel):
+    """Buffers of a fixed size, one per group of crossbar tiles, instead of each layer's input
+    maps (ISAAC: one 64 KB eDRAM per tile of 96 arrays)."""
+
+    bits: int = Field(ge=1, le=2**40)
+    """Capacity of one buffer, bits (ISAAC: 524288)."""
+    tiles: int = Field(ge=1, le=2**31)
+    """Crossbar tiles (arrays, every copy counted) one buffer serves (ISAAC: 96)."""
+
+
 class FeatureBufferSpec(StrictModel):
     """The buffers holding a convolution's input maps and the bus carrying each convolution's
     (pooled) output to the next layer."""
@@ -535,6 +545,12 @@ class FeatureBufferSpec(StrictModel):
     want a larger macro, e.g. cacti_256kb)."""
     interconnect_variant: str | None = None
     """interconnect variant of the bus between layers (library default when omitted)."""
+    provision: BufferProvisionSpec | None = None
+    """Area of the buffers as a chip provisions them: ceil(tiles of the layer / tiles) buffers of
+    bits each (reads and writes are counted as without it). Omitted: one sample's input maps."""
+    bus_tiles: int | None = Field(None, ge=1, le=2**31)
+    """Crossbar tiles one instance of the bus serves: ceil(tiles of the layer / bus_tiles)
+    instances (ISAAC: 96, its router entry being one tile's share). Omitted: one per layer."""
 
 
 InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]

@@ -128,6 +128,31 @@ def test_pooling_and_feature_maps_are_priced_roles(toy_libs):
     assert g.component("L1", "feature_buffer").count == 784 * 8
 
 
+def test_provisioned_buffers_and_bus_follow_the_tiles(toy_libs):
+    """A chip that provisions its buffers per group of arrays (ISAAC: 64 KB of eDRAM and a router
+    share per 96 arrays): the instances follow the layer's tiles, the reads and writes do not."""
+    net = "[[16, 12, 12], {conv: {maps: 40, kernel: 3}}, 10]"
+    # 16 x 3 x 3 = 144 rows -> 2 row tiles; 40 maps on 127 weight columns -> 1; 3 copies: 6 tiles
+    xbar = "  per_layer: {L1: {duplicate: 3}}"
+    plain = spec(net, xbar=xbar)
+    fb = "  feature_buffer: {provision: {bits: 1000, tiles: 4}, bus_tiles: 4}\n"
+    base = (
+        BASE.replace("NET", net)
+        .replace("MODE", "train")
+        .replace("XBAR", xbar)
+        .replace("READOUT", "")
+    )
+    provisioned = parse_architecture(base.replace("  update:", fb + "  update:"))
+    g0 = compile_graph(plain.spec)
+    g = compile_graph(provisioned.spec)
+    assert g.plan("L1").lm.n_tiles == 6
+    assert g.component("L1", "feature_buffer").count == 2 * 1000  # ceil(6 / 4) buffers
+    assert g.component("L1", "feature_bus").count == 2  # ceil(6 / 4) instances
+    assert g0.component("L1", "feature_buffer").count == 16 * 12 * 12 * 8  # the input maps
+    assert g0.component("L1", "feature_bus").count == 1
+    assert count_analytic(g).counts == count_analytic(g0).counts
+
+
 def test_dense_layers_have_no_feature_map_roles(toy_libs):
     g = compile_graph(spec(DENSE).spec)
     roles = {r for _, r in g.components}
