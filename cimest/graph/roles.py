@@ -1270,6 +1270,152 @@ def _feature_bus_events(c: Component, p: LayerPlan, a: Activity, training: bool)
     yield "forward", "transfer_bit", a.samples * p.lm.pooled_outputs * (c.bits or 1)
 
 
+# --- ISAAC's array, tile and chip parts (each placed only when its peripherals section is given) --
+
+
+def _readout_sample_hold(p: LayerPlan) -> Component | None:
+    if p.per.sample_hold is None or not _is_adc(p) or p.integration() is not None:
+        return None
+    return Component(
+        p.lm.name,
+        "readout_sample_hold",
+        "sample_hold",
+        p.per.sample_hold.variant,
+        p.lm.n_tiles * p.lm.cols,
+        None,
+        note="one per read-out column, a sample per conversion",
+        edge_col=p.lm.cols,
+    )
+
+
+def _readout_sample_hold_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "sample", _adc_conversions(p, a)
+
+
+def _input_bits_delivered(p: LayerPlan, a: Activity) -> float:
+    """Input bits the arrays receive per use: every row's input value in every column tile (as
+    the DACs convert them), input_bits each."""
+    lm = p.lm
+    return _uses(p, a) * lm.n_in * lm.col_tiles * lm.rows_per_input * p.input_bits
+
+
+def _input_register(p: LayerPlan) -> Component | None:
+    regs = p.per.array_registers
+    if regs is None:
+        return None
+    return Component(
+        p.lm.name,
+        "input_register",
+        "register",
+        regs.input_variant,
+        p.lm.n_tiles * p.lm.rows * p.input_bits,
+        p.input_bits,
+        note=f"{p.lm.rows} rows x {p.input_bits} bits per tile",
+    )
+
+
+def _input_register_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    bits = _input_bits_delivered(p, a)
+    yield "forward", "write_bit", bits
+    yield "forward", "read_bit", bits
+
+
+def _output_register(p: LayerPlan) -> Component | None:
+    regs = p.per.array_registers
+    if regs is None:
+        return None
+    return Component(
+        p.lm.name,
+        "output_register",
+        "register",
+        regs.output_variant,
+        p.lm.n_tiles * p.lm.weight_cols_per_tile * regs.output_bits,
+        regs.output_bits,
+        note=f"{p.lm.weight_cols_per_tile} outputs x {regs.output_bits} bits per tile",
+    )
+
+
+def _output_register_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    # every tile's outputs (row tiles' partial sums apart) written once per use, read once
+    bits = _uses(p, a) * p.lm.n_out * p.lm.row_tiles * (c.bits or 1)
+    yield "forward", "write_bit", bits
+    yield "forward", "read_bit", bits
+
+
+def _tile_bus(p: LayerPlan) -> Component | None:
+    bus = p.per.tile_bus
+    if bus is None or not _conv(p):
+        return None
+    return Component(
+        p.lm.name,
+        "tile_bus",
+        "interconnect",
+        bus.variant,
+        math.ceil(p.lm.n_tiles / bus.tiles),
+        p.input_bits,
+        note=f"one per {bus.tiles} tiles, feature buffer to arrays",
+    )
+
+
+def _tile_bus_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "transfer_bit", _input_bits_delivered(p, a)
+
+
+def _chip_io(p: LayerPlan) -> Component | None:
+    if p.per.chip_io is None:
+        return None
+    return Component(
+        p.lm.name,
+        "chip_io",
+        "io_link",
+        p.per.chip_io.variant,
+        p.lm.n_tiles,
+        None,
+        note="one tile's share of the chip's links"
+        + (", the network's input" if p.lm.index == 0 else "")
+        + (", the network's output" if p.lm.is_output else ""),
+    )
+
+
+def _chip_io_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    # Why: the links carry what enters and leaves the chip; the layers between talk on chip
+    bits = 0.0
+    if p.lm.index == 0:
+        bits += a.samples * math.prod(p.lm.in_shape) * p.input_bits
+    if p.lm.is_output:
+        bits += a.samples * p.lm.n_out * _output_bits(p)
+    yield "forward", "transfer_bit", bits
+
+
+CHIP_PARTS_ROLES = (
+    # a sample-and-hold holds its column while the ADC converts; registers, bus and links are
+    # taken to keep up with the array's steps (no latency of their own), as the buffer and bus
+    Role(
+        "readout_sample_hold",
+        _readout_sample_hold,
+        _readout_sample_hold_events,
+        _none,
+        "a sample-and-hold per ADC read-out column",
+    ),
+    Role(
+        "input_register",
+        _input_register,
+        _input_register_events,
+        _none,
+        "an array's input register",
+    ),
+    Role(
+        "output_register",
+        _output_register,
+        _output_register_events,
+        _none,
+        "an array's output register",
+    ),
+    Role("tile_bus", _tile_bus, _tile_bus_events, _none, "feature buffer to arrays"),
+    Role("chip_io", _chip_io, _chip_io_events, _none, "the chip's off-chip links"),
+)
+
+
 CONV_ROLES = (
     Role("pool", _pool, _pool_events, _pool_latency, "pooling after a convolution's activation"),
     # buffer and bus bandwidth are taken to keep up with the array's steps (no latency of their own)
@@ -1392,6 +1538,7 @@ ROLES: dict[str, Role] = {
         _decoder("column"),
         Role("level_shifter", _level_shifter, _level_shifter_events, _none),
         *CONV_ROLES,
+        *CHIP_PARTS_ROLES,
     )
 }
 

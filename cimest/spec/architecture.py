@@ -553,6 +553,46 @@ class FeatureBufferSpec(StrictModel):
     instances (ISAAC: 96, its router entry being one tile's share). Omitted: one per layer."""
 
 
+class ReadoutSampleHoldSpec(StrictModel):
+    """A sample-and-hold on every column of an ADC read-out, holding the column's value while
+    the shared ADC converts (ISAAC: 128 per array); one sample per conversion."""
+
+    variant: str | None = None
+    """sample_hold variant (library default when omitted; the CMOS libraries have none)."""
+
+
+class ArrayRegistersSpec(StrictModel):
+    """An input register per array holding its rows' input values (ISAAC's IR) and an output
+    register holding its outputs (ISAAC's OR); each bit written once and read once per use."""
+
+    input_variant: str | None = None
+    """register variant of the input register: rows x input bits per array."""
+    output_variant: str | None = None
+    """register variant of the output register: outputs per array x output_bits."""
+    output_bits: int = Field(16, ge=1, le=64)
+    """Bits of one output value as the register holds it (ISAAC: 16)."""
+
+
+class TileBusSpec(StrictModel):
+    """The bus carrying a convolution's inputs from its feature buffer to its arrays (ISAAC's
+    eDRAM-to-IMA bus); every input bit an array receives crosses it once."""
+
+    variant: str | None = None
+    """interconnect variant (library default when omitted)."""
+    tiles: int = Field(1, ge=1, le=2**31)
+    """Crossbar tiles (arrays, every copy counted) one bus serves: ceil(tiles of the layer /
+    tiles) instances (ISAAC: 96)."""
+
+
+class ChipIoSpec(StrictModel):
+    """The chip's off-chip links (ISAAC's HyperTransport): every bit of the network's input and
+    output crosses them once; their area is provisioned per crossbar array, the library entry
+    being one array's share of the links."""
+
+    variant: str | None = None
+    """io_link variant (library default when omitted; the CMOS libraries have none)."""
+
+
 InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
 Readout = Annotated[ComparatorSpec | AdcSpec, Field(discriminator="kind")]
 ErrorReadout = Annotated[SignComparatorSpec | AdcSpec, Field(discriminator="kind")]
@@ -634,6 +674,15 @@ class PeripheralsSpec(StrictModel):
     """Variant of the digital adders/multipliers."""
     rng_variant: str | None = None
     """Library variant of the input and output-error RNGs."""
+    sample_hold: ReadoutSampleHoldSpec | None = None
+    """A sample-and-hold per column of every ADC read-out (an integrating read-out has its own).
+    Omitted: none."""
+    array_registers: ArrayRegistersSpec | None = None
+    """Input and output registers per array. Omitted: none."""
+    tile_bus: TileBusSpec | None = None
+    """Convolutional networks: the bus from the feature buffer to the arrays. Omitted: none."""
+    chip_io: ChipIoSpec | None = None
+    """The chip's off-chip links, carrying the network's input and output. Omitted: none."""
     per_layer: dict[str, LayerPeripheralsSpec] = Field(default_factory=dict)
     """Peripherals of one layer (L1, L2, ...), overriding the sections above for that layer."""
 
