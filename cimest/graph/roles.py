@@ -22,6 +22,12 @@ forward   input_driver   DAC: n_in x C x rows-per-input converts per use; row dr
                          neurons (NeuRRAM): see the integrator roles
           activation, derivative_unit   n_out per use
           shift_add      bit-serial input: n_out x R x b per use
+          optional parts (ISAAC's Table I; each only with its peripherals section):
+          readout_sample_hold  a sample per ADC conversion; input_register n_in x C x
+                         rows-per-input x input bits written and as many read per use;
+                         output_register n_out x R x output bits written and read per use;
+                         tile_bus (conv) the input register's bits per use; chip_io the
+                         network's input bits (first layer) and output bits (output layer)
 backward  (transpose: layers after the first, driven by the layer's delta; feedback (DFA): every
           hidden layer through its fixed array, driven by the output delta)
           drive (non-zero errors, or DAC converts of all) x the tiles driven; cell reads per
