@@ -891,4 +891,10 @@ class ArchitectureSpec(StrictModel):
                     f"peripherals.{where}.integrator: integrating neurons are modelled for inference "
                     "workloads only (the training engine converts every MVM); use workload.mode: inference"
                 )
+        if p.tile_bus is not None and not self.workload.convolutional:
+            return (
+                "peripherals.tile_bus: the bus feeds a convolution's arrays from its feature "
+                "buffer and the network has no convolution (dense layers read the previous "
+                "read-out); remove tile_bus"
+            )
         return None
