@@ -22,6 +22,12 @@ forward   input_driver   DAC: n_in x C x rows-per-input converts per use; row dr
                          neurons (NeuRRAM): see the integrator roles
           activation, derivative_unit   n_out per use
           shift_add      bit-serial input: n_out x R x b per use
+          optional parts (ISAAC's Table I; each only with its peripherals section):
+          readout_sample_hold  a sample per ADC conversion; input_register n_in x C x
+                         rows-per-input x input bits written and as many read per use;
+                         output_register n_out x R x output bits written and read per use;
+                         tile_bus (conv) the input register's bits per use; chip_io the
+                         network's input bits (first layer) and output bits (output layer)
 backward  (transpose: layers after the first, driven by the layer's delta; feedback (DFA): every
           hidden layer through its fixed array, driven by the output delta)
           drive (non-zero errors, or DAC converts of all) x the tiles driven; cell reads per
@@ -1219,12 +1225,26 @@ def _pool_latency(c: Component, p: LayerPlan, lat: Latency, a):
 def _feature_buffer(p: LayerPlan) -> Component | None:
     if not _conv(p):
         return None
+    fb = p.per.feature_buffer
+    if fb.provision is not None:
+        # Why: a chip like ISAAC provisions its buffers per group of arrays, whatever the maps
+        buffers = math.ceil(p.lm.n_tiles / fb.provision.tiles)
+        return Component(
+            p.lm.name,
+            "feature_buffer",
+            "sram_buffer",
+            fb.variant,
+            buffers * fb.provision.bits,
+            p.input_bits,
+            note=f"{buffers} buffer{'s' if buffers > 1 else ''} of {fb.provision.bits} bits, "
+            f"one per {fb.provision.tiles} tiles",
+        )
     values = math.prod(p.lm.in_shape)
     return Component(
         p.lm.name,
         "feature_buffer",
         "sram_buffer",
-        p.per.feature_buffer.variant,
+        fb.variant,
         values * p.input_bits,
         p.input_bits,
         note=f"input maps {'x'.join(map(str, p.lm.in_shape))} of {p.input_bits} bits",
@@ -1240,12 +1260,13 @@ def _feature_buffer_events(c: Component, p: LayerPlan, a: Activity, training: bo
 def _feature_bus(p: LayerPlan) -> Component | None:
     if not _conv(p):
         return None
+    bus_tiles = p.per.feature_buffer.bus_tiles
     return Component(
         p.lm.name,
         "feature_bus",
         "interconnect",
         p.per.feature_buffer.interconnect_variant,
-        1,
+        1 if bus_tiles is None else math.ceil(p.lm.n_tiles / bus_tiles),
         _output_bits(p),
         note=f"{p.lm.pooled_outputs} values to the next layer",
     )
@@ -1253,6 +1274,152 @@ def _feature_bus(p: LayerPlan) -> Component | None:
 
 def _feature_bus_events(c: Component, p: LayerPlan, a: Activity, training: bool) -> Events:
     yield "forward", "transfer_bit", a.samples * p.lm.pooled_outputs * (c.bits or 1)
+
+
+# --- ISAAC's array, tile and chip parts (each placed only when its peripherals section is given) --
+
+
+def _readout_sample_hold(p: LayerPlan) -> Component | None:
+    if p.per.sample_hold is None or not _is_adc(p) or p.integration() is not None:
+        return None
+    return Component(
+        p.lm.name,
+        "readout_sample_hold",
+        "sample_hold",
+        p.per.sample_hold.variant,
+        p.lm.n_tiles * p.lm.cols,
+        None,
+        note="one per read-out column, a sample per conversion",
+        edge_col=p.lm.cols,
+    )
+
+
+def _readout_sample_hold_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "sample", _adc_conversions(p, a)
+
+
+def _input_bits_delivered(p: LayerPlan, a: Activity) -> float:
+    """Input bits the arrays receive per use: every row's input value in every column tile (as
+    the DACs convert them), input_bits each."""
+    lm = p.lm
+    return _uses(p, a) * lm.n_in * lm.col_tiles * lm.rows_per_input * p.input_bits
+
+
+def _input_register(p: LayerPlan) -> Component | None:
+    regs = p.per.array_registers
+    if regs is None:
+        return None
+    return Component(
+        p.lm.name,
+        "input_register",
+        "register",
+        regs.input_variant,
+        p.lm.n_tiles * p.lm.rows * p.input_bits,
+        p.input_bits,
+        note=f"{p.lm.rows} rows x {p.input_bits} bits per tile",
+    )
+
+
+def _input_register_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    bits = _input_bits_delivered(p, a)
+    yield "forward", "write_bit", bits
+    yield "forward", "read_bit", bits
+
+
+def _output_register(p: LayerPlan) -> Component | None:
+    regs = p.per.array_registers
+    if regs is None:
+        return None
+    return Component(
+        p.lm.name,
+        "output_register",
+        "register",
+        regs.output_variant,
+        p.lm.n_tiles * p.lm.weight_cols_per_tile * regs.output_bits,
+        regs.output_bits,
+        note=f"{p.lm.weight_cols_per_tile} outputs x {regs.output_bits} bits per tile",
+    )
+
+
+def _output_register_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    # every tile's outputs (row tiles' partial sums apart) written once per use, read once
+    bits = _uses(p, a) * p.lm.n_out * p.lm.row_tiles * (c.bits or 1)
+    yield "forward", "write_bit", bits
+    yield "forward", "read_bit", bits
+
+
+def _tile_bus(p: LayerPlan) -> Component | None:
+    bus = p.per.tile_bus
+    if bus is None or not _conv(p):
+        return None
+    return Component(
+        p.lm.name,
+        "tile_bus",
+        "interconnect",
+        bus.variant,
+        math.ceil(p.lm.n_tiles / bus.tiles),
+        p.input_bits,
+        note=f"one per {bus.tiles} tiles, feature buffer to arrays",
+    )
+
+
+def _tile_bus_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    yield "forward", "transfer_bit", _input_bits_delivered(p, a)
+
+
+def _chip_io(p: LayerPlan) -> Component | None:
+    if p.per.chip_io is None:
+        return None
+    return Component(
+        p.lm.name,
+        "chip_io",
+        "io_link",
+        p.per.chip_io.variant,
+        p.lm.n_tiles,
+        None,
+        note="one tile's share of the chip's links"
+        + (", the network's input" if p.lm.index == 0 else "")
+        + (", the network's output" if p.lm.is_output else ""),
+    )
+
+
+def _chip_io_events(c, p: LayerPlan, a: Activity, training: bool) -> Events:
+    # Why: the links carry what enters and leaves the chip; the layers between talk on chip
+    bits = 0.0
+    if p.lm.index == 0:
+        bits += a.samples * math.prod(p.lm.in_shape) * p.input_bits
+    if p.lm.is_output:
+        bits += a.samples * p.lm.n_out * _output_bits(p)
+    yield "forward", "transfer_bit", bits
+
+
+CHIP_PARTS_ROLES = (
+    # a sample-and-hold holds its column while the ADC converts; registers, bus and links are
+    # taken to keep up with the array's steps (no latency of their own), as the buffer and bus
+    Role(
+        "readout_sample_hold",
+        _readout_sample_hold,
+        _readout_sample_hold_events,
+        _none,
+        "a sample-and-hold per ADC read-out column",
+    ),
+    Role(
+        "input_register",
+        _input_register,
+        _input_register_events,
+        _none,
+        "an array's input register",
+    ),
+    Role(
+        "output_register",
+        _output_register,
+        _output_register_events,
+        _none,
+        "an array's output register",
+    ),
+    Role("tile_bus", _tile_bus, _tile_bus_events, _none, "feature buffer to arrays"),
+    Role("chip_io", _chip_io, _chip_io_events, _none, "the chip's off-chip links"),
+)
 
 
 CONV_ROLES = (
@@ -1377,6 +1544,7 @@ ROLES: dict[str, Role] = {
         _decoder("column"),
         Role("level_shifter", _level_shifter, _level_shifter_events, _none),
         *CONV_ROLES,
+        *CHIP_PARTS_ROLES,
     )
 }
 

@@ -526,6 +526,16 @@ class DigitalBackwardSpec(StrictModel):
     """sram_buffer variant of the weight copy."""
 
 
+class BufferProvisionSpec(StrictModel):
+    """Buffers of a fixed size, one per group of crossbar tiles, instead of each layer's input
+    maps (ISAAC: one 64 KB eDRAM per tile of 96 arrays)."""
+
+    bits: int = Field(ge=1, le=2**40)
+    """Capacity of one buffer, bits (ISAAC: 524288)."""
+    tiles: int = Field(ge=1, le=2**31)
+    """Crossbar tiles (arrays, every copy counted) one buffer serves (ISAAC: 96)."""
+
+
 class FeatureBufferSpec(StrictModel):
     """The buffers holding a convolution's input maps and the bus carrying each convolution's
     (pooled) output to the next layer."""
@@ -535,6 +545,52 @@ class FeatureBufferSpec(StrictModel):
     want a larger macro, e.g. cacti_256kb)."""
     interconnect_variant: str | None = None
     """interconnect variant of the bus between layers (library default when omitted)."""
+    provision: BufferProvisionSpec | None = None
+    """Area of the buffers as a chip provisions them: ceil(tiles of the layer / tiles) buffers of
+    bits each (reads and writes are counted as without it). Omitted: one sample's input maps."""
+    bus_tiles: int | None = Field(None, ge=1, le=2**31)
+    """Crossbar tiles one instance of the bus serves: ceil(tiles of the layer / bus_tiles)
+    instances (ISAAC: 96, its router entry being one tile's share). Omitted: one per layer."""
+
+
+class ReadoutSampleHoldSpec(StrictModel):
+    """A sample-and-hold on every column of an ADC read-out, holding the column's value while
+    the shared ADC converts (ISAAC: 128 per array); one sample per conversion."""
+
+    variant: str | None = None
+    """sample_hold variant (library default when omitted; the CMOS libraries have none)."""
+
+
+class ArrayRegistersSpec(StrictModel):
+    """An input register per array holding its rows' input values (ISAAC's IR) and an output
+    register holding its outputs (ISAAC's OR); each bit written once and read once per use."""
+
+    input_variant: str | None = None
+    """register variant of the input register: rows x input bits per array."""
+    output_variant: str | None = None
+    """register variant of the output register: outputs per array x output_bits."""
+    output_bits: int = Field(16, ge=1, le=64)
+    """Bits of one output value as the register holds it (ISAAC: 16)."""
+
+
+class TileBusSpec(StrictModel):
+    """The bus carrying a convolution's inputs from its feature buffer to its arrays (ISAAC's
+    eDRAM-to-IMA bus); every input bit an array receives crosses it once."""
+
+    variant: str | None = None
+    """interconnect variant (library default when omitted)."""
+    tiles: int = Field(1, ge=1, le=2**31)
+    """Crossbar tiles (arrays, every copy counted) one bus serves: ceil(tiles of the layer /
+    tiles) instances (ISAAC: 96)."""
+
+
+class ChipIoSpec(StrictModel):
+    """The chip's off-chip links (ISAAC's HyperTransport): every bit of the network's input and
+    output crosses them once; their area is provisioned per crossbar array, the library entry
+    being one array's share of the links."""
+
+    variant: str | None = None
+    """io_link variant (library default when omitted; the CMOS libraries have none)."""
 
 
 InputDriver = Annotated[RowDriverSpec | DacSpec, Field(discriminator="kind")]
@@ -618,6 +674,15 @@ class PeripheralsSpec(StrictModel):
     """Variant of the digital adders/multipliers."""
     rng_variant: str | None = None
     """Library variant of the input and output-error RNGs."""
+    sample_hold: ReadoutSampleHoldSpec | None = None
+    """A sample-and-hold per column of every ADC read-out (an integrating read-out has its own).
+    Omitted: none."""
+    array_registers: ArrayRegistersSpec | None = None
+    """Input and output registers per array. Omitted: none."""
+    tile_bus: TileBusSpec | None = None
+    """Convolutional networks: the bus from the feature buffer to the arrays. Omitted: none."""
+    chip_io: ChipIoSpec | None = None
+    """The chip's off-chip links, carrying the network's input and output. Omitted: none."""
     per_layer: dict[str, LayerPeripheralsSpec] = Field(default_factory=dict)
     """Peripherals of one layer (L1, L2, ...), overriding the sections above for that layer."""
 
@@ -826,4 +891,10 @@ class ArchitectureSpec(StrictModel):
                     f"peripherals.{where}.integrator: integrating neurons are modelled for inference "
                     "workloads only (the training engine converts every MVM); use workload.mode: inference"
                 )
+        if p.tile_bus is not None and not self.workload.convolutional:
+            return (
+                "peripherals.tile_bus: the bus feeds a convolution's arrays from its feature "
+                "buffer and the network has no convolution (dense layers read the previous "
+                "read-out); remove tile_bus"
+            )
         return None

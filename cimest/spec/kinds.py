@@ -27,6 +27,8 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
     "sram_buffer": ("read_bit", "write_bit"),
     "write_driver": ("pulse",),
     "interconnect": ("transfer_bit",),
+    "register": ("read_bit", "write_bit"),
+    "io_link": ("transfer_bit",),
     "wire": ("read", "write", "half_select"),
     "decoder": ("decode",),
     "level_shifter": ("shift",),

@@ -21,6 +21,12 @@ ZERO_BY_CONSTRUCTION = {
     ("interconnect", "wire"),  # a wire; repeaters are not modelled
     ("row_driver", "neurram_wordline"),  # stacked over the cells, drivers inside the neuron
     ("activation", "neurram_neuron"),  # priced in the neuron's adc/integrator/sample_hold
+    # ISAAC's Table I parts priced per event at its peak rate, their whole power in the events
+    ("sample_hold", "isaac"),
+    ("register", "isaac_input_register"),
+    ("register", "isaac_output_register"),
+    ("interconnect", "isaac_edram_bus"),
+    ("io_link", "isaac_hypertransport"),
 }
 
 # MLP_NeuroSim_V3.0 run for a 128x128 1T1R TaOx array, LP devices, 300 K: BL switch-matrix leakage

@@ -128,14 +128,19 @@ def test_an_entry_without_source_is_rejected(tmp_path):
     assert "source" in str(err.value)
 
 
+#: kinds only a chip's own library prices (a design placing one without it is refused)
+CHIP_OWN_KINDS = {"integrator", "sample_hold", "column_sense", "register", "io_link"}
+
+
 @pytest.mark.parametrize("node", sorted(CMOS))
 def test_cmos_library_prices_every_action_of_every_peripheral_kind(node):
     spec = lib(CMOS[node])
     kinds = {e.kind for e in spec.entries}
-    # cells live in the cell libraries; the analog neuron parts (integrator, sample_hold) and
-    # NeuroSim's current-mode column sensing (column_sense) only in a chip's own library
-    # (neurram_130nm, neurosim_v14_22nm), node-scaled from there
-    assert kinds == set(KIND_ACTIONS) - {"cell", "integrator", "sample_hold", "column_sense"}
+    # cells live in the cell libraries; the analog neuron parts (integrator, sample_hold),
+    # NeuroSim's current-mode column sensing (column_sense) and ISAAC's IMA registers and
+    # off-chip links (register, io_link) only in a chip's own library (neurram_130nm,
+    # neurosim_v14_22nm, isaac_32nm), node-scaled from there
+    assert kinds == set(KIND_ACTIONS) - {"cell", *CHIP_OWN_KINDS}
     for e in spec.entries:
         if e.kind == "wire":  # priced from its wire block (C and R per length), like cells
             assert e.wire is not None and not e.actions, e.variant
@@ -150,8 +155,9 @@ def test_every_kind_is_covered_by_cmos_32nm_its_cell_library_and_neurram():
     covered = {e.kind for e in lib("cmos_32nm").entries} | {
         e.kind for e in lib("rram_taox_hfox").entries
     }
-    assert covered == set(KIND_ACTIONS) - {"integrator", "sample_hold", "column_sense"}
+    assert covered == set(KIND_ACTIONS) - CHIP_OWN_KINDS
     assert {"integrator", "sample_hold"} <= {e.kind for e in lib("neurram_130nm").entries}
+    assert {"sample_hold", "register", "io_link"} <= {e.kind for e in lib("isaac_32nm").entries}
     assert "column_sense" in {e.kind for e in lib("neurosim_v14_22nm").entries}
 
 

@@ -128,6 +128,94 @@ def test_pooling_and_feature_maps_are_priced_roles(toy_libs):
     assert g.component("L1", "feature_buffer").count == 784 * 8
 
 
+def test_provisioned_buffers_and_bus_follow_the_tiles(toy_libs):
+    """A chip that provisions its buffers per group of arrays (ISAAC: 64 KB of eDRAM and a router
+    share per 96 arrays): the instances follow the layer's tiles, the reads and writes do not."""
+    net = "[[16, 12, 12], {conv: {maps: 40, kernel: 3}}, 10]"
+    # 16 x 3 x 3 = 144 rows -> 2 row tiles; 40 maps on 127 weight columns -> 1; 3 copies: 6 tiles
+    xbar = "  per_layer: {L1: {duplicate: 3}}"
+    plain = spec(net, xbar=xbar)
+    fb = "  feature_buffer: {provision: {bits: 1000, tiles: 4}, bus_tiles: 4}\n"
+    base = (
+        BASE.replace("NET", net)
+        .replace("MODE", "train")
+        .replace("XBAR", xbar)
+        .replace("READOUT", "")
+    )
+    provisioned = parse_architecture(base.replace("  update:", fb + "  update:"))
+    g0 = compile_graph(plain.spec)
+    g = compile_graph(provisioned.spec)
+    assert g.plan("L1").lm.n_tiles == 6
+    assert g.component("L1", "feature_buffer").count == 2 * 1000  # ceil(6 / 4) buffers
+    assert g.component("L1", "feature_bus").count == 2  # ceil(6 / 4) instances
+    assert g0.component("L1", "feature_buffer").count == 16 * 12 * 12 * 8  # the input maps
+    assert g0.component("L1", "feature_bus").count == 1
+    assert count_analytic(g).counts == count_analytic(g0).counts
+
+
+def test_isaacs_array_tile_and_chip_parts_are_counted_per_bit_and_conversion(toy_libs):
+    """ISAAC's sample-and-holds, IMA registers, eDRAM-to-IMA bus and off-chip links (placed only
+    when their sections are given): instances and events worked out from the shapes."""
+    # conv: 16 x 3 x 3 = 144 rows -> 2 row tiles; 40 maps on 127 weight columns -> 1 column tile;
+    # 3 copies: 6 tiles of 128 x 128; 10 x 10 positions; dense 10 -> L2, output
+    net = "[[16, 12, 12], {conv: {maps: 40, kernel: 3}}, 10]"
+    xbar = "  per_layer: {L1: {duplicate: 3}}"
+    parts = (
+        "  sample_hold: {}\n"
+        "  array_registers: {output_bits: 12}\n"
+        "  tile_bus: {tiles: 4}\n"
+        "  chip_io: {}\n"
+    )
+    base = (
+        BASE.replace("NET", net)
+        .replace("MODE", "inference")
+        .replace("XBAR", xbar)
+        .replace("READOUT", "")
+    )
+    g = compile_graph(parse_architecture(base.replace("  update:", parts + "  update:")).spec)
+    g0 = compile_graph(spec(net, mode="inference", xbar=xbar).spec)
+    c = count_analytic(g).counts
+    c0 = count_analytic(g0).counts
+    assert c0.items() <= c.items()  # the parts add events, change none
+    lm = g.plan("L1").lm
+    assert (lm.n_tiles, lm.uses_per_sample, lm.n_in, lm.col_tiles) == (6, 100, 144, 1)
+    assert g.component("L1", "readout_sample_hold").count == 6 * 128  # one per column
+    assert g.component("L1", "input_register").count == 6 * 128 * 8  # rows x 8-bit inputs
+    assert g.component("L1", "output_register").count == 6 * 127 * 12  # outputs x 12 bits
+    assert g.component("L1", "tile_bus").count == 2  # ceil(6 / 4)
+    assert g.component("L1", "chip_io").count == 6  # a share per tile
+    assert ("L2", "tile_bus") not in g.components  # dense: no feature buffer, no bus
+    n = 1  # the analytic counter counts one sample
+    conversions = c[("L1", "forward", "readout", "convert")]
+    assert c[("L1", "forward", "readout_sample_hold", "sample")] == conversions
+    bits_in = n * 100 * 144 * 8  # every row's 8-bit input per use
+    for action in ("write_bit", "read_bit"):
+        assert c[("L1", "forward", "input_register", action)] == bits_in
+        assert c[("L1", "forward", "output_register", action)] == n * 100 * 40 * 2 * 12
+    assert c[("L1", "forward", "tile_bus", "transfer_bit")] == bits_in
+    # the links carry the network's input (16 x 12 x 12 values of 8 bits) and output (10 x 8)
+    assert c[("L1", "forward", "chip_io", "transfer_bit")] == n * 16 * 12 * 12 * 8
+    assert c[("L2", "forward", "chip_io", "transfer_bit")] == n * 10 * 8
+
+
+def test_a_part_without_a_library_entry_is_a_clear_error(toy_libs):
+    """The CMOS libraries price no sample-and-hold, register or off-chip link: a design placing
+    one without a library that does is refused with the kind it lacks."""
+    from cimest.errors import SpecError
+
+    text = (
+        BASE.replace("NET", CONV)
+        .replace("MODE", "inference")
+        .replace("XBAR", "")
+        .replace("READOUT", "")
+    )
+    parts = "  array_registers: {}\n  chip_io: {}\n"
+    with pytest.raises(SpecError) as err:
+        bind_design(parse_architecture(text.replace("  update:", parts + "  update:")))
+    assert "no register in libraries [toy_cmos, toy_cells]" in str(err.value)
+    assert "no io_link in libraries" in str(err.value)
+
+
 def test_dense_layers_have_no_feature_map_roles(toy_libs):
     g = compile_graph(spec(DENSE).spec)
     roles = {r for _, r in g.components}
