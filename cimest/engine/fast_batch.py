@@ -1,0 +1,444 @@
+"""A fused many-sample step for all-dense networks: backprop with pulse trains and binary
+stochastic learning on reference-column memristor arrays at batch sizes above one (the batch-1
+step is cimest/engine/fast.py's).
+
+Room: engine (numpy, numba; cimest.engine and cimest.devices below it). At batch 64 the general
+rules (cimest/engine/rules/) spend their time in ~150 numpy calls per batch and, for backprop, in
+the float64 tanh of every hidden pre-activation (numpy's scalar libm loop on a machine without
+AVX-512: about as long as a whole float32 numpy SGD step). Here:
+
+- each stage between the calls that must stay numpy (BLAS products, exp, log, float32 tanh, the
+  random sources) is one compiled kernel that also counts what the Meter needs;
+- backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
+  2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
+  the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
+  numpy operations on the 2^bits levels (the same float64 operations on the same values, so the
+  same bits), and the kernel indexes them by code.
+
+Every kernel performs the float operations of the general path element by element in the same
+order (no fast-math), so a run is bit-identical with and without this module; the general rules
+stay the reference, each kernel has a numpy ``*_reference`` here, tests/engine/test_fast_batch.py
+holds kernel and reference equal and the fused step equal to the general rule, and the recorded
+fingerprints of tests/engine/test_bit_identity.py (batch 16) run through here.
+
+:func:`batch_step` wraps a step for single samples (fast.py's or the general rule) with the fused
+step for batches of two or more, where it applies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from cimest.devices.model import LiPulseDevice
+from cimest.engine import kernels
+from cimest.engine.fast import (
+    Step,
+    _Device,
+    _diverged,
+    _nan,
+    _quantizer,
+    bp_error_drive,
+    bp_error_read,
+    bsl_error_down,
+    bsl_hidden_post,
+    bsl_hidden_pre,
+    count_nonzero,
+    levels_count,
+)
+from cimest.engine.peripherals import dac_values
+from cimest.engine.rules import train_batch
+from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
+from cimest.engine.rules.common import (
+    OUTPUT_RANGE,
+    Meter,
+    Setup,
+    backward_weights,
+    read_weights,
+)
+from cimest.engine.state import EngineState
+
+# --- kernels and their numpy references ------------------------------------------------------------
+
+
+def hidden_tables(
+    gain: float, adc: tuple[float, float, int], dac_bits: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per read-out code s (0 .. top of ``adc`` = (v_min, lsb, top)): the next layer's input (its
+    DAC's level of the sigmoid, or the sigmoid itself when ``dac_bits`` is None) and the
+    derivative gain x z x (1 - z), by the general rule's own numpy operations
+    (rules.backprop.forward: the ADC level, sigmoid(gain x level), drive_levels) applied to the
+    2^bits levels."""
+    v_min, lsb, top = adc
+    s = np.arange(top + 1, dtype=np.float64)
+    level = v_min + s * lsb  # peripherals._quantize_levels' level of code s
+    t = np.multiply(gain * level, 0.5)  # rules.common.sigmoid, step by step
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= 0.5
+    deriv = gain * t * (1.0 - t)
+    if dac_bits is None:
+        return t, deriv
+    return dac_values(t, dac_bits, 0.0, 1.0), deriv
+
+
+@njit(cache=True)
+def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
+    """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
+    then the next input and the derivative from :func:`hidden_tables`. Returns (input, derivative,
+    non-zero inputs, y all finite)."""
+    flat = y.reshape(-1)
+    x = np.empty(flat.size, dtype=np.float64)
+    d = np.empty(flat.size, dtype=np.float64)
+    if not kernels.all_finite(flat):
+        return x.reshape(y.shape), d.reshape(y.shape), 0, False
+    ftop = np.float64(top)
+    nnz = 0
+    for j in range(flat.size):
+        s = np.int64(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
+        x[j] = tab_x[s]
+        d[j] = tab_d[s]
+        nnz += x[j] != 0.0
+    return x.reshape(y.shape), d.reshape(y.shape), nnz, True
+
+
+def bp_hidden_lookup_reference(y, v_min, lsb, top, gain, dac_bits):
+    """The general rule's numpy of :func:`bp_hidden_lookup`: ADC levels, the sigmoid, its
+    derivative, the next DAC's levels (none if ``dac_bits`` is None)."""
+    from cimest.engine.rules.common import sigmoid
+
+    level = v_min + np.clip(np.ceil((y.astype(np.float64) - v_min) / lsb - 0.5), 0, top) * lsb
+    z = sigmoid(gain * level)
+    deriv = gain * z * (1.0 - z)
+    if dac_bits is not None:
+        z = dac_values(z, dac_bits, 0.0, 1.0)
+    return z, deriv, int(np.count_nonzero(z))
+
+
+@njit(cache=True)
+def output_shifted_rows(y, v_min, lsb, top):
+    """The output ADC's levels of each row minus the row's largest (softmax's shift). Returns
+    (shifted float64, y all finite)."""
+    B, n = y.shape
+    out = np.empty((B, n), dtype=np.float64)
+    if not kernels.all_finite(y.reshape(-1)):
+        return out, False
+    ftop = np.float64(top)
+    for b in range(B):
+        m = -np.inf
+        for j in range(n):
+            v = kernels.level(np.float64(y[b, j]), v_min, lsb, ftop)
+            out[b, j] = v
+            m = max(m, v)
+        for j in range(n):
+            out[b, j] = out[b, j] - m
+    return out, True
+
+
+def output_shifted_rows_reference(y, v_min, lsb, top):
+    level = v_min + np.clip(np.ceil((y.astype(np.float64) - v_min) / lsb - 0.5), 0, top) * lsb
+    return level - level.max(axis=1, keepdims=True)
+
+
+@njit(cache=True)
+def softmax_rows(e, s, labels):
+    """p = e / s row by row (s: the rows' sums), in place of e, and p at each row's label.
+    Returns (p, p at the labels)."""
+    B, n = e.shape
+    at = np.empty(B, dtype=np.float64)
+    for b in range(B):
+        for j in range(n):
+            e[b, j] = e[b, j] / s[b, 0]
+        at[b] = e[b, labels[b]]
+    return e, at
+
+
+def softmax_rows_reference(e, s, labels):
+    p = e / s
+    return p, p[np.arange(e.shape[0]), labels]
+
+
+@njit(cache=True)
+def bp_output_error_rows(p, labels):
+    """p - onehot(labels) in place of p. Returns (error, its largest magnitude, its non-zeros)."""
+    B, n = p.shape
+    peak = 0.0
+    nnz = 0
+    for b in range(B):
+        for j in range(n):
+            v = p[b, j] - 1.0 if j == labels[b] else p[b, j]  # p - 0.0 is p (p >= +0)
+            p[b, j] = v
+            mag = abs(v)
+            if mag > peak or mag != mag:  # np.max propagates NaN
+                peak = mag
+            nnz += v != 0.0
+    return p, peak, nnz
+
+
+def bp_output_error_rows_reference(p, labels):
+    onehot = np.zeros(p.shape, dtype=p.dtype)
+    onehot[np.arange(p.shape[0]), labels] = 1
+    d = p - onehot
+    return d, float(np.max(np.abs(d), initial=0.0)), int(np.count_nonzero(d))
+
+
+@njit(cache=True)
+def bsl_output_error_rows(zs, labels):
+    """delta = zs - onehot(labels) as int8, and its non-zeros."""
+    B, n = zs.shape
+    out = np.empty((B, n), dtype=np.int8)
+    nnz = 0
+    for b in range(B):
+        for j in range(n):
+            v = np.int8(zs[b, j] - (1 if j == labels[b] else 0))
+            out[b, j] = v
+            nnz += v != 0
+    return out, nnz
+
+
+def bsl_output_error_rows_reference(zs, labels):
+    onehot = np.zeros(zs.shape, dtype=np.int8)
+    onehot[np.arange(zs.shape[0]), labels] = 1
+    d = (zs - onehot).astype(np.int8)
+    return d, int(np.count_nonzero(d))
+
+
+@njit(cache=True)
+def bsl_accumulate_grad(acc, grad, x, delta, lo, hi, theta):
+    """binary_stochastic.update of a batch from its gradient G = x^T delta (float32 BLAS: exact
+    integers), on the flat int32 accumulator, as kernels.accumulate_threshold: acc += G saturated
+    to [lo, hi], and a step dw = -fix(acc / theta) where |acc| >= theta (acc keeps the
+    remainder); also the gradient terms (per sample, non-zero inputs x non-zero errors). Returns
+    (ascending flat indices of the steps, sign(dw) as pulse counts, gradient terms).
+
+    Why not accumulate_threshold itself: its second pass over the crossings took about 150 us per
+    call at batch 64 (seven times this single pass, which makes the same integer operations)."""
+    B = x.shape[0]
+    terms = 0
+    for b in range(B):
+        nx = 0
+        nd = 0
+        for i in range(x.shape[1]):
+            nx += x[b, i] != 0
+        for j in range(delta.shape[1]):
+            nd += delta[b, j] != 0
+        terms += nx * nd
+    flat = grad.reshape(-1)
+    idx = np.empty(acc.size, dtype=np.int64)
+    sign = np.empty(acc.size, dtype=np.int64)
+    n = 0
+    for k in range(acc.size):
+        v = min(max(np.int64(acc[k]) + np.int64(flat[k]), lo), hi)
+        if v >= theta or v <= -theta:
+            fix = (v if v >= 0 else -v) // theta
+            if v < 0:
+                fix = -fix
+            v = v - fix * theta
+            idx[n] = k
+            sign[n] = -1 if fix > 0 else 1  # sign(-fix); |fix| >= 1 here
+            n += 1
+        acc[k] = v
+    return idx[:n], sign[:n], terms
+
+
+def bsl_accumulate_grad_reference(acc, grad, x, delta, bits, theta):
+    """The general rule's numpy of :func:`bsl_accumulate_grad` (acc changed in place)."""
+    from cimest.engine.peripherals import accumulate_steps_reference
+
+    nz_x = np.count_nonzero(x, axis=1).astype(np.int64)
+    nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
+    idx, dw = accumulate_steps_reference(acc, grad.astype(np.int32), bits, theta)
+    return idx, np.sign(dw), int(nz_x @ nz_d)
+
+
+@njit(cache=True)
+def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
+    """kernels.residual_pulses, and the pulses its counts ask for (the normals to draw)."""
+    idx, n = kernels.residual_pulses(residual, grad, neg_eta, batch, n_steps, cap)
+    total = 0
+    for k in n:
+        total += abs(k)
+    return idx, n, total
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def batch_step(setup: Setup, single: Step) -> Step:
+    """``single`` (the step for one sample) with batches of two or more samples taken by the fused
+    step, where it applies: the designs fast.batch1_step covers (all-dense, reference-column Li
+    pulse devices, not the float reference; backprop with DACs and a gradient memory)."""
+    g = setup.graph
+    if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
+        return single
+    if setup.spec.crossbar.weight_encoding != "reference_column":
+        return single
+    if any(lm.kind != "dense" or lm.pool is not None for lm in g.layers):
+        return single
+    if setup.rule == "backprop":
+        drivers = [g.plan(lm.name).per.input_driver for lm in g.layers]
+        # Why: as fast.batch1_step (on/off drivers binarise at 0.5, no gradient memory rounds)
+        if any(d.kind != "dac" for d in drivers):
+            return single
+        if setup.spec.peripherals.gradient_accumulator is None:
+            return single
+        many = _backprop_step(setup)
+    elif setup.rule == "binary_stochastic":
+        many = _bsl_step(setup)
+    else:
+        return single
+
+    def step(setup_: Setup, state, xb, yb, meter) -> float:
+        if xb.shape[0] < 2:
+            return single(setup_, state, xb, yb, meter)
+        return many(state, xb, yb, meter)
+
+    return step
+
+
+def _output(state, x, w, out_q, labels, name):
+    """The output layer's MVM, ADC and softmax. Returns (p, the batch's summed loss)."""
+    shifted, finite = output_shifted_rows(x.astype(np.float32, copy=False) @ w, *out_q)
+    if not finite:
+        raise _diverged(state, name, "output")
+    e = np.exp(shifted)
+    p, at = softmax_rows(e, e.sum(axis=1, keepdims=True), labels)
+    return p, float(-np.log(np.maximum(at, 1e-300)).sum())
+
+
+def _backprop_step(setup: Setup):
+    """rules.backprop.train_batch of a batch of two or more samples."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    per = setup.spec.peripherals
+    a = float(setup.gain)
+    in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0)
+    hidden = []
+    for i in range(len(layers) - 1):
+        r = FORWARD_RANGE / a
+        adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
+        dac_bits = g.plan(names[i + 1]).per.input_driver.bits
+        hidden.append((adc, *hidden_tables(a, adc, dac_bits)))
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    analog = per.backward is None
+    err_dac = analog and per.error_input.kind == "dac"
+    mode = 2 if err_dac else (1 if analog else 0)
+    drive_q = _quantizer(per.error_input.bits, -1.0, 1.0) if err_dac else (0.0, 1.0, 1)
+    adc_back = analog and per.error_readout.kind == "adc"
+    read_q = (
+        _quantizer(per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)
+        if adc_back
+        else (0.0, 1.0, 1)
+    )
+    upd = per.update
+    cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    neg_eta = -setup.eta
+    n_steps = setup.device.n_steps
+    n_weights = [lm.n_weights for lm in layers]
+    device = _Device(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        B = xb.shape[0]
+        acts = [meter.activity[n] for n in names]
+        W = read_weights(setup, state)
+        x, nnz, nan = levels_count(xb.astype(np.float64), *in_q)
+        if nan:
+            raise _nan("dac_levels")
+        xs, dz = [x], []
+        for i, (adc, tab_x, tab_d) in enumerate(hidden):
+            acts[i].inputs_driven += int(nnz)
+            x, d, nnz, finite = bp_hidden_lookup(x.astype(np.float32) @ W[i], *adc, tab_x, tab_d)
+            if not finite:
+                raise _diverged(state, names[i], "pre-activation")
+            dz.append(d)
+            xs.append(x)
+        acts[-1].inputs_driven += int(nnz)
+        labels = np.ascontiguousarray(yb, dtype=np.int64)
+        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
+        delta, peak, nnz = bp_output_error_rows(p, labels)
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            if i > 0:
+                # error_path's drive: the power-of-two scale only in front of an error DAC
+                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
+                dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
+                if nan:
+                    raise _nan("dac_levels")
+                act.errors_driven += int(nnz)
+                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
+                below, peak, nnz, nan = bp_error_read(v, adc_back, *read_q, float(scale), dz[i - 1])
+                if nan:
+                    raise _nan("adc_quantize")
+            else:
+                act.errors_driven += int(nnz)
+            act.updates += 1
+            act.gradient_terms += B * n_weights[i]
+            ls = state.layers[i]
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            grad = np.ascontiguousarray(xs[i].T @ delta, dtype=np.float64)
+            idx, n, total = bp_residual_batch(
+                ls.residual.reshape(-1), grad.reshape(-1), neg_eta, B, n_steps, cap
+            )
+            device.program(setup, state, i, names[i], idx, n, int(total), W[i], act)
+            if i > 0:
+                delta = below
+        return loss
+
+    return step
+
+
+def _bsl_step(setup: Setup):
+    """rules.binary_stochastic.train_batch of a batch of two or more samples."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    a = float(setup.gain)
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    n_hidden = len(layers) - 1
+    # accumulate_steps' fast path (besides the accumulator's layout, checked at each step)
+    fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
+    lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
+    device = _Device(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        accs = [ls.acc for ls in state.layers]
+        if not fused or any(
+            acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
+        ):
+            return train_batch(setup, state, xb, yb, meter)
+        acts = [meter.activity[n] for n in names]
+        s = state.samplers
+        W = read_weights(setup, state)
+        x = s["input"].exceeds(xb, np.float32)
+        xs, ds = [x], []
+        for i in range(n_hidden):
+            acts[i].inputs_driven += int(count_nonzero(x))
+            t = bsl_hidden_pre(x @ W[i], a)
+            np.tanh(t, out=t)
+            z, d = bsl_hidden_post(t, a)
+            x = s[f"z{i + 1}"].exceeds(z, np.float32)
+            ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
+            xs.append(x)
+        acts[-1].inputs_driven += int(count_nonzero(x))
+        labels = np.ascontiguousarray(yb, dtype=np.int64)
+        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
+        delta, nnz = bsl_output_error_rows(s["out"].exceeds(p, np.int8), labels)
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            act.errors_driven += int(nnz)
+            d_i = delta
+            if i > 0:
+                v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
+                delta, nnz = bsl_error_down(v, ds[i - 1])
+            # exact: sums of at most B terms in {-1, 0, 1} (rules.binary_stochastic.update)
+            grad = xs[i].T @ d_i.astype(np.float32)
+            idx, n, terms = bsl_accumulate_grad(
+                accs[i].reshape(-1), grad, xs[i], d_i, lo, hi, setup.theta
+            )
+            act.gradient_terms += int(terms)
+            act.updates += 1
+            device.program(setup, state, i, names[i], idx, n, int(idx.size), W[i], act)
+        return loss
+
+    return step

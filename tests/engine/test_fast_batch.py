@@ -1,0 +1,226 @@
+"""The fused many-sample step (cimest/engine/fast_batch.py): its kernels against their numpy
+references (bit for bit, on random inputs and at the edges), and whole runs with and without it
+leaving the same fingerprint (histories, measured activity, wear, every array and random state)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimest.engine import fast_batch as fb
+from cimest.engine import train as train_module
+from cimest.engine.fast import _quantizer
+from cimest.engine.rules.backprop import residual_pulses_reference
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("fingerprint_cases", HERE / "fingerprint_cases.py")
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+
+
+def same(a, b) -> bool:
+    """Equal bit for bit (dtype, shape, every value including -0.0 and NaN payloads)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+# --- kernels against their references ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("adc_bits", "dac_bits", "gain"), [(8, 8, 4.0), (5, 3, 3.0), (3, None, 2.5)]
+)
+def test_hidden_lookup_equals_the_general_rules_arithmetic(adc_bits, dac_bits, gain):
+    rng = np.random.default_rng(adc_bits)
+    adc = _quantizer(adc_bits, -2.0, 2.0)
+    v_min, lsb, top = adc
+    # every code's midpoint (the ADC's ties) and its neighbours in float32, out of range, zeros
+    ties = (v_min + lsb * (np.arange(-2, top + 3) - 0.5)).astype(np.float32)
+    y = np.concatenate(
+        [
+            rng.normal(0, 1.5, 3000).astype(np.float32),
+            ties,
+            np.nextafter(ties, np.float32(np.inf)),
+            np.nextafter(ties, np.float32(-np.inf)),
+            np.float32([0.0, -0.0, 1e30, -1e30]),
+        ]
+    )
+    y = y[: y.size - y.size % 8].reshape(8, -1)
+    tab_x, tab_d = fb.hidden_tables(gain, adc, dac_bits)
+    x, d, nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d)
+    want_x, want_d, want_nnz = fb.bp_hidden_lookup_reference(y, *adc, gain, dac_bits)
+    assert finite
+    assert same(x, want_x) and same(d, want_d) and nnz == want_nnz
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_hidden_lookup_reports_a_non_finite_pre_activation(bad):
+    adc = _quantizer(8, -2.0, 2.0)
+    y = np.zeros((2, 3), dtype=np.float32)
+    y[1, 2] = bad
+    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8))[3]
+
+
+def test_output_softmax_and_errors_equal_their_references():
+    rng = np.random.default_rng(1)
+    out_q = _quantizer(6, -8.0, 8.0)
+    y = np.concatenate([rng.normal(0, 5, (40, 10)), np.full((1, 10), 3.0)]).astype(np.float32)
+    y[0, :3] = [1e30, -1e30, 0.0]  # clipped at both ends
+    shifted, finite = fb.output_shifted_rows(y, *out_q)
+    assert finite and same(shifted, fb.output_shifted_rows_reference(y, *out_q))
+    e = np.exp(shifted)
+    labels = rng.integers(0, 10, y.shape[0])
+    s = e.sum(axis=1, keepdims=True)
+    p, at = fb.softmax_rows(e.copy(), s, labels)
+    want_p, want_at = fb.softmax_rows_reference(e, s, labels)
+    assert same(p, want_p) and same(at, want_at)
+    d, peak, nnz = fb.bp_output_error_rows(p.copy(), labels)
+    want = fb.bp_output_error_rows_reference(p, labels)
+    assert same(d, want[0]) and peak == want[1] and nnz == want[2]
+    zs = (rng.random((41, 10)) < 0.3).astype(np.int8)
+    got, n = fb.bsl_output_error_rows(zs, labels)
+    want_d, want_n = fb.bsl_output_error_rows_reference(zs, labels)
+    assert same(got, want_d) and n == want_n
+
+
+def test_output_shift_reports_a_non_finite_output():
+    y = np.zeros((3, 4), dtype=np.float32)
+    y[2, 1] = np.nan
+    assert not fb.output_shifted_rows(y, *_quantizer(6, -8.0, 8.0))[1]
+
+
+@pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
+def test_accumulate_grad_equals_the_general_rules_update(bits, theta):
+    """Saturation at both ends, steps of several thetas, exact multiples, a restored accumulator
+    already at a step, a threshold beyond the accumulator's range (no step ever), and the
+    gradient terms."""
+    rng = np.random.default_rng(theta)
+    B, n_in, n_out = 20, 30, 12
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    x = (rng.random((B, n_in)) < 0.4).astype(np.float32)
+    delta = rng.integers(-1, 2, (B, n_out)).astype(np.int8)
+    grad = x.T @ delta.astype(np.float32)
+    acc = rng.integers(lo, hi + 1, n_in * n_out).astype(np.int32)
+    acc[:4] = [lo, hi, theta if theta <= hi else hi, -theta if -theta >= lo else lo]
+    grad.reshape(-1)[:4] = [-B, B, 0, 0]
+    got_acc, want_acc = acc.copy(), acc.copy()
+    idx, sign, terms = fb.bsl_accumulate_grad(got_acc, grad, x, delta, lo, hi, theta)
+    want_idx, want_sign, want_terms = fb.bsl_accumulate_grad_reference(
+        want_acc.reshape(n_in, n_out), grad, x, delta, bits, theta
+    )
+    assert (idx.size > 0) == (theta <= hi) and terms > 0  # the case exercises what it says
+    assert same(got_acc, want_acc)
+    assert same(idx, want_idx) and same(sign, want_sign.astype(np.int64)) and terms == want_terms
+
+
+@pytest.mark.parametrize("cap", [1, 3, 32])
+def test_residual_batch_equals_the_gradient_memory_reference(cap):
+    rng = np.random.default_rng(cap)
+    B, n_steps, eta = 16, 100, 0.1
+    residual = rng.uniform(-1, 1, 400)
+    grad = rng.normal(0, 2, 400) * B
+    grad[:3] = [0.0, 1e9, -1e9]  # no change, capped both ways
+    got_r = residual.copy()
+    idx, n, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap)
+    want_r, want_n = residual_pulses_reference(residual, -eta * (grad / B), n_steps, cap)
+    flat = want_n.reshape(-1)
+    assert same(got_r, want_r)
+    assert same(idx, np.flatnonzero(flat)) and same(n, flat[flat != 0])
+    assert total == int(np.abs(flat).sum())
+
+
+# --- whole runs: fused against the general rules ---------------------------------------------------
+
+DEEP = (("network: [64, 128, 10]", "network: [64, 40, 30, 10]"),)
+EXTRA = {
+    "batch_backprop_deep": (cases.FP, DEEP),
+    "batch_bsl_deep": (cases.BSL, DEEP),
+    "batch_backprop": (cases.FP, ()),
+    "batch_bsl": (cases.BSL, ()),
+    "batch_backprop_deep_noisy_refs": (cases.FP, (*DEEP, *cases.NOISY, *cases.REFS)),
+    "batch_backprop_deep_digital_backward": (cases.FP, (*DEEP, *cases.DIGITAL_BACKWARD)),
+    "batch_backprop_single_pulse": (
+        cases.FP,
+        (("update: {kind: pulse_train, max_pulses: 32}", "update: {kind: single_pulse}"),),
+    ),
+    "batch_bsl_deep_ideal_noisy": (cases.BSL, (*DEEP, *cases.IDEAL, *cases.NOISY)),
+    "batch_bsl_deep_reference_cells": (cases.BSL, (*DEEP, *cases.REFS)),
+}
+# Why two by default: each runs twice (fused and general) over 160 samples, about a second each
+DEFAULT = {"batch_backprop_deep", "batch_bsl_deep"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from cimest.engine.datasets import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=() if c in DEFAULT else pytest.mark.slow) for c in EXTRA]
+)
+@pytest.mark.parametrize("batch", [13])  # 160 = 12 x 13 + 4: a short last batch too
+def test_fused_batch_step_equals_the_general_rule(case, batch, digits, monkeypatch):
+    monkeypatch.setitem(cases.CASES, case, EXTRA[case])
+    monkeypatch.setattr(cases, "SAMPLES", 160)
+    taken = []
+    real = fb.batch_step
+
+    def counting(setup, single):
+        step = real(setup, single)
+        assert step is not single  # every case here is one the fused step covers
+
+        def counted(setup_, state, xb, yb, meter):
+            taken.append(xb.shape[0])
+            return step(setup_, state, xb, yb, meter)
+
+        return counted
+
+    monkeypatch.setattr(train_module, "batch_step", counting)
+    fused = cases.fingerprint(case, batch, digits)
+    assert taken == ([13] * 12 + [4]) * cases.EPOCHS  # every batch went through the step
+    monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
+    general = cases.fingerprint(case, batch, digits)
+    for key in general:  # one key at a time, so a failure names what moved
+        assert fused[key] == general[key], key
+
+
+@pytest.mark.parametrize(
+    ("case", "covered"),
+    [
+        ("backprop", True),
+        ("bsl", True),
+        ("bsl_noisy", True),
+        ("bsl_ideal_rng", True),
+        ("backprop_single_pulse", True),
+        ("backprop_pair", False),  # differential pairs: the general path
+        ("bsl_rows", False),
+        ("bsl_float", False),
+        ("bsl_integer", False),
+        ("software", False),
+        ("dfa", False),
+        ("pulse_coincidence", False),
+    ],
+)
+def test_fused_batch_step_applies_where_documented(case, covered):
+    from cimest.engine.rules import train_batch
+    from cimest.engine.train import make_setup
+
+    d = cases.design(case, 16)
+    assert (fb.batch_step(make_setup(d.graph, d.libraries), train_batch) is not train_batch) == (
+        covered
+    )
+
+
+def test_on_off_row_drivers_and_no_gradient_memory_take_the_general_path():
+    """MLP+NeuroSim's chip (1-bit row drivers, no gradient memory): as for the batch-1 step."""
+    from cimest.api import load_design
+    from cimest.engine.rules import train_batch
+    from cimest.engine.train import make_setup
+
+    d = load_design(cases.ROOT / "architectures" / "neurosim_mlp_taox.yaml")
+    assert fb.batch_step(make_setup(d.graph, d.libraries), train_batch) is train_batch
