@@ -39,12 +39,10 @@ from cimest.engine.fast import (
     _nan,
     _quantizer,
     bp_error_drive,
-    bp_error_read,
     bsl_error_down,
     bsl_hidden_post,
     bsl_hidden_pre,
     count_nonzero,
-    levels_count,
 )
 from cimest.engine.peripherals import dac_values
 from cimest.engine.rules import train_batch
@@ -86,16 +84,20 @@ def hidden_tables(
 def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
     """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
     then the next input and the derivative from :func:`hidden_tables`. Returns (input, derivative,
-    non-zero inputs, y all finite)."""
+    non-zero inputs, y all finite). Why two loops: the codes' loop (int32 codes, exact below
+    2^31) vectorizes; the table look-ups do not."""
     flat = y.reshape(-1)
     x = np.empty(flat.size, dtype=np.float64)
     d = np.empty(flat.size, dtype=np.float64)
     if not kernels.all_finite(flat):
         return x.reshape(y.shape), d.reshape(y.shape), 0, False
     ftop = np.float64(top)
+    code = np.empty(flat.size, dtype=np.int32)
+    for j in range(flat.size):
+        code[j] = np.int32(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
     nnz = 0
     for j in range(flat.size):
-        s = np.int64(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
+        s = code[j]
         x[j] = tab_x[s]
         d[j] = tab_d[s]
         nnz += x[j] != 0.0
@@ -183,6 +185,77 @@ def bp_output_error_rows_reference(p, labels):
 
 
 @njit(cache=True)
+def levels_nnz(x, v_min, lsb, top):
+    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic), its
+    non-zeros, and whether x had a NaN; branch-free loops, so they vectorize."""
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    for j in range(flat.size):
+        v = flat[j]
+        nan |= v != v
+        out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
+    nnz = 0
+    for j in range(flat.size):
+        nnz += out[j] != 0.0
+    return out.reshape(x.shape), nnz, nan
+
+
+def levels_nnz_reference(x, v_min, lsb, top):
+    from cimest.engine.peripherals import _quantize_reference
+
+    bits = int(top).bit_length()
+    levels = _quantize_reference(x, bits, v_min, v_min + top * lsb, "dac_levels")[1]
+    return levels, int(np.count_nonzero(levels))
+
+
+@njit(cache=True)
+def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz):
+    """rules.backprop's error read-out of a batch (ADC levels if ``adc``, kernels.quantize_levels'
+    arithmetic) x scale x the activation derivative: the next layer down's error. Returns (error,
+    its largest magnitude (NaN if any is), its non-zeros, a NaN met by the ADC). Why not
+    fast.bp_error_read: its one loop with the running maximum does not vectorize (three times
+    slower at batch 64)."""
+    flat = v.reshape(-1)
+    dflat = dz.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    if adc:
+        for j in range(flat.size):
+            r = flat[j]
+            nan |= r != r
+            s = min(max(np.ceil((r - v_min) / lsb - 0.5), 0.0), ftop) + 0.0
+            out[j] = ((v_min + s * lsb) * scale) * dflat[j]
+    else:
+        for j in range(flat.size):
+            out[j] = (flat[j] * scale) * dflat[j]
+    peak = 0.0
+    nnz = 0
+    bad = False
+    for j in range(flat.size):
+        mag = abs(out[j])
+        bad |= mag != mag
+        peak = max(peak, mag)
+        nnz += out[j] != 0.0
+    if bad:  # np.max propagates NaN
+        peak = np.nan
+    return out.reshape(v.shape), peak, nnz, nan
+
+
+def bp_error_read_rows_reference(v, adc, v_min, lsb, top, scale, dz):
+    """rules.backprop.error_path's read, times the derivative, in numpy."""
+    from cimest.engine.peripherals import adc_values
+
+    if adc:
+        bits = int(top).bit_length()
+        v = adc_values(v, bits, v_min, v_min + top * lsb)
+    e = v * scale * dz
+    return e, float(np.max(np.abs(e), initial=0.0)), int(np.count_nonzero(e))
+
+
+@njit(cache=True)
 def bsl_output_error_rows(zs, labels):
     """delta = zs - onehot(labels) as int8, and its non-zeros."""
     B, n = zs.shape
@@ -209,10 +282,7 @@ def bsl_accumulate_grad(acc, grad, x, delta, lo, hi, theta):
     integers), on the flat int32 accumulator, as kernels.accumulate_threshold: acc += G saturated
     to [lo, hi], and a step dw = -fix(acc / theta) where |acc| >= theta (acc keeps the
     remainder); also the gradient terms (per sample, non-zero inputs x non-zero errors). Returns
-    (ascending flat indices of the steps, sign(dw) as pulse counts, gradient terms).
-
-    Why not accumulate_threshold itself: its second pass over the crossings took about 150 us per
-    call at batch 64 (seven times this single pass, which makes the same integer operations)."""
+    (ascending flat indices of the steps, sign(dw) as pulse counts, gradient terms)."""
     B = x.shape[0]
     terms = 0
     for b in range(B):
@@ -223,22 +293,8 @@ def bsl_accumulate_grad(acc, grad, x, delta, lo, hi, theta):
         for j in range(delta.shape[1]):
             nd += delta[b, j] != 0
         terms += nx * nd
-    flat = grad.reshape(-1)
-    idx = np.empty(acc.size, dtype=np.int64)
-    sign = np.empty(acc.size, dtype=np.int64)
-    n = 0
-    for k in range(acc.size):
-        v = min(max(np.int64(acc[k]) + np.int64(flat[k]), lo), hi)
-        if v >= theta or v <= -theta:
-            fix = (v if v >= 0 else -v) // theta
-            if v < 0:
-                fix = -fix
-            v = v - fix * theta
-            idx[n] = k
-            sign[n] = -1 if fix > 0 else 1  # sign(-fix); |fix| >= 1 here
-            n += 1
-        acc[k] = v
-    return idx[:n], sign[:n], terms
+    idx, dw = kernels.accumulate_threshold(acc, grad.reshape(-1), lo, hi, theta)
+    return idx, np.sign(dw), terms
 
 
 def bsl_accumulate_grad_reference(acc, grad, x, delta, bits, theta):
@@ -342,7 +398,7 @@ def _backprop_step(setup: Setup):
         B = xb.shape[0]
         acts = [meter.activity[n] for n in names]
         W = read_weights(setup, state)
-        x, nnz, nan = levels_count(xb.astype(np.float64), *in_q)
+        x, nnz, nan = levels_nnz(xb.astype(np.float64), *in_q)
         if nan:
             raise _nan("dac_levels")
         xs, dz = [x], []
@@ -367,7 +423,9 @@ def _backprop_step(setup: Setup):
                     raise _nan("dac_levels")
                 act.errors_driven += int(nnz)
                 v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below, peak, nnz, nan = bp_error_read(v, adc_back, *read_q, float(scale), dz[i - 1])
+                below, peak, nnz, nan = bp_error_read_rows(
+                    v, adc_back, *read_q, float(scale), dz[i - 1]
+                )
                 if nan:
                     raise _nan("adc_quantize")
             else:

@@ -92,6 +92,36 @@ def test_output_shift_reports_a_non_finite_output():
     assert not fb.output_shifted_rows(y, *_quantizer(6, -8.0, 8.0))[1]
 
 
+def test_input_levels_equal_the_dac_reference():
+    rng = np.random.default_rng(3)
+    q = _quantizer(8, 0.0, 1.0)
+    ties = q[1] * (np.arange(-2, 260) + 0.5)
+    x = np.concatenate([rng.random(498), ties, [0.0, -0.0, np.inf, -np.inf, 1.0]]).reshape(5, -1)
+    got, nnz, nan = fb.levels_nnz(x, *q)
+    want, want_nnz = fb.levels_nnz_reference(x, *q)
+    assert not nan and same(got, want) and nnz == want_nnz
+    x[2, 3] = np.nan
+    assert fb.levels_nnz(x, *q)[2]
+
+
+@pytest.mark.parametrize("adc", [True, False])
+def test_error_read_equals_the_general_rules_arithmetic(adc):
+    rng = np.random.default_rng(4)
+    q = _quantizer(8, -2.0, 2.0)
+    ties = -2.0 + q[1] * (np.arange(-2, 260) + 0.5)
+    v = np.concatenate([rng.normal(0, 1.5, 700), ties, [0.0, -0.0, 1e300, -1e300]])
+    v = v[: v.size - v.size % 6].reshape(6, -1)
+    dz = rng.random(v.shape)
+    dz[0, :5] = 0.0  # errors that vanish
+    got = fb.bp_error_read_rows(v, adc, *q, 0.25, dz)
+    want = fb.bp_error_read_rows_reference(v, adc, *q, 0.25, dz)
+    assert not got[3] and same(got[0], want[0]) and got[1] == want[1] and got[2] == want[2]
+    dz[1, 1] = np.nan  # a NaN error makes the peak NaN, as np.max does
+    assert np.isnan(fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[1])
+    v[1, 2] = np.nan
+    assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[3] == adc  # only an ADC meets the NaN
+
+
 @pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
 def test_accumulate_grad_equals_the_general_rules_update(bits, theta):
     """Saturation at both ends, steps of several thetas, exact multiples, a restored accumulator
@@ -122,7 +152,9 @@ def test_residual_batch_equals_the_gradient_memory_reference(cap):
     B, n_steps, eta = 16, 100, 0.1
     residual = rng.uniform(-1, 1, 400)
     grad = rng.normal(0, 2, 400) * B
-    grad[:3] = [0.0, 1e9, -1e9]  # no change, capped both ways
+    grad[:4] = [0.0, 1e9, -1e9, 0.0]  # no change, capped both ways, and below:
+    residual[3] = -0.0  # a signed zero kept as the reference keeps it
+    residual[4:6] = [np.inf, -np.inf]
     got_r = residual.copy()
     idx, n, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap)
     want_r, want_n = residual_pulses_reference(residual, -eta * (grad / B), n_steps, cap)
