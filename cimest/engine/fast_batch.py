@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from cimest.devices import kernels as device_kernels
+from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
 from cimest.engine.fast import (
@@ -43,6 +45,7 @@ from cimest.engine.fast import (
     bsl_hidden_post,
     bsl_hidden_pre,
     count_nonzero,
+    program_refresh,
 )
 from cimest.engine.peripherals import dac_values
 from cimest.engine.rules import train_batch
@@ -352,6 +355,68 @@ def batch_step(setup: Setup, single: Step) -> Step:
     return step
 
 
+class _Programmer:
+    """Pulse trains on a reference-column layer, its wear and write-step meters and the refresh of
+    its read weights, in fast.program_refresh's one compiled pass, with the flat views of each
+    layer's arrays made once (remade when the state holds another array). Why not fast's
+    _Device.program: the batch-1 path changes its own helper; this one depends only on the
+    constants _Device gathers and on program_refresh."""
+
+    def __init__(self, setup: Setup):
+        self.device = _Device(setup)
+        self.views = [None] * len(setup.graph.layers)
+
+    def _flat(self, ls, i: int, cache: np.ndarray) -> tuple:
+        v = self.views[i]
+        keys = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache)
+        if v is not None and all(a is b for a, b in zip(v[0], keys, strict=True)):
+            return v[1]
+        ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
+        ls.pulses = np.ascontiguousarray(ls.pulses)
+        flat = (
+            ls.g.reshape(-1),
+            pulse._flat_d2d(ls.d2d, ls.g.shape),
+            ls.pulses.reshape(-1),
+            cache.reshape(-1),
+            device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
+        )
+        self.views[i] = ((ls.g, ls.pulses, ls.d2d, ls.ref_row, cache), flat)
+        return flat
+
+    def __call__(self, state, i, name, idx, n, total, cache, act) -> None:
+        """rules.common.program_at and after_update of pulse counts ``n`` (``total`` pulses) at
+        the ascending flat indices ``idx`` of layer ``i``: one normal per pulse, drawn in one
+        call from the device generator (the general rule's draws)."""
+        if idx.size == 0:  # program_at's meter calls, and nothing else
+            return
+        dev = self.device
+        g, d2d, pulses, flat_cache, ref_row = self._flat(state.layers[i], i, cache)
+        xi = state.device_rng.standard_normal(total)
+        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+            g,
+            idx,
+            n,
+            xi,
+            d2d,
+            dev.coef,
+            dev.can_pot,
+            dev.can_dep,
+            pulses,
+            dev.geometry[i],
+            flat_cache,
+            ref_row,
+        )
+        if missing:
+            pulse._require_programmable(dev.model, "pot" if missing > 0 else "dep")
+        act.set_pulses += int(n_set)
+        act.reset_pulses += int(n_reset)
+        act.devices_programmed += int(idx.size)
+        act.program_steps += int(set_steps) + int(reset_steps)
+        act.program_set_steps += int(set_steps)
+        if not finite:
+            raise _diverged(state, name, "weights")
+
+
 def _output(state, x, w, out_q, labels, name):
     """The output layer's MVM, ADC and softmax. Returns (p, the batch's summed loss)."""
     shifted, finite = output_shifted_rows(x.astype(np.float32, copy=False) @ w, *out_q)
@@ -392,13 +457,13 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]
-    device = _Device(setup)
+    program = _Programmer(setup)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         B = xb.shape[0]
         acts = [meter.activity[n] for n in names]
         W = read_weights(setup, state)
-        x, nnz, nan = levels_nnz(xb.astype(np.float64), *in_q)
+        x, nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q)
         if nan:
             raise _nan("dac_levels")
         xs, dz = [x], []
@@ -438,7 +503,7 @@ def _backprop_step(setup: Setup):
             idx, n, total = bp_residual_batch(
                 ls.residual.reshape(-1), grad.reshape(-1), neg_eta, B, n_steps, cap
             )
-            device.program(setup, state, i, names[i], idx, n, int(total), W[i], act)
+            program(state, i, names[i], idx, n, int(total), W[i], act)
             if i > 0:
                 delta = below
         return loss
@@ -457,7 +522,7 @@ def _bsl_step(setup: Setup):
     # accumulate_steps' fast path (besides the accumulator's layout, checked at each step)
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
-    device = _Device(setup)
+    program = _Programmer(setup)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
@@ -496,7 +561,7 @@ def _bsl_step(setup: Setup):
             )
             act.gradient_terms += int(terms)
             act.updates += 1
-            device.program(setup, state, i, names[i], idx, n, int(idx.size), W[i], act)
+            program(state, i, names[i], idx, n, int(idx.size), W[i], act)
         return loss
 
     return step
