@@ -326,7 +326,8 @@ def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
 def batch_step(setup: Setup, single: Step) -> Step:
     """``single`` (the step for one sample) with batches of two or more samples taken by the fused
     step, where it applies: the designs fast.batch1_step covers (all-dense, reference-column Li
-    pulse devices, not the float reference; backprop with DACs and a gradient memory)."""
+    pulse devices, not the float reference; backprop with DACs, a gradient memory, a softmax
+    output, gradients from the driven rows and one learning rate)."""
     g = setup.graph
     if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
         return single
@@ -340,6 +341,16 @@ def batch_step(setup: Setup, single: Step) -> Step:
         if any(d.kind != "dac" for d in drivers):
             return single
         if setup.spec.peripherals.gradient_accumulator is None:
+            return single
+        # Why getattr: options of the full-precision rules this step does not model (a sigmoid
+        # output, gradients from the activation, per-layer learning rates) take the general rule
+        # wherever the spec has them
+        alg = setup.spec.algorithm
+        if (
+            getattr(alg, "output", "softmax") != "softmax"
+            or getattr(alg, "gradient_input", "driven") != "driven"
+            or getattr(alg, "per_layer", None)
+        ):
             return single
         many = _backprop_step(setup)
     elif setup.rule == "binary_stochastic":

@@ -256,3 +256,45 @@ def test_on_off_row_drivers_and_no_gradient_memory_take_the_general_path():
 
     d = load_design(cases.ROOT / "architectures" / "neurosim_mlp_taox.yaml")
     assert fb.batch_step(make_setup(d.graph, d.libraries), train_batch) is train_batch
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "covered"),
+    [
+        ("output", "softmax", True),
+        ("output", "sigmoid", False),
+        ("gradient_input", "driven", True),
+        ("gradient_input", "activation", False),
+        ("per_layer", {}, True),
+        ("per_layer", {"L1": {"learning_rate": 0.4}}, False),
+    ],
+)
+def test_backprop_options_it_does_not_model_take_the_general_path(
+    option, value, covered, monkeypatch
+):
+    """A sigmoid output, gradients from the activation or per-layer learning rates (options of the
+    full-precision rules where the spec has them) must not run through a step that models none."""
+    from cimest.engine.rules import train_batch
+    from cimest.engine.rules.common import Setup
+    from cimest.engine.train import make_setup
+
+    d = cases.design("backprop", 16)
+    setup = make_setup(d.graph, d.libraries)
+    real = Setup.spec.fget
+
+    class Algorithm:  # the design's algorithm with one option set
+        def __init__(self, alg):
+            self._alg = alg
+
+        def __getattr__(self, name):
+            return value if name == option else getattr(self._alg, name)
+
+    class Spec:
+        def __init__(self, spec):
+            self._spec, self.algorithm = spec, Algorithm(spec.algorithm)
+
+        def __getattr__(self, name):
+            return getattr(self._spec, name)
+
+    monkeypatch.setattr(Setup, "spec", property(lambda self: Spec(real(self))))
+    assert (fb.batch_step(setup, train_batch) is not train_batch) == covered
