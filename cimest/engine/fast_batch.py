@@ -69,7 +69,7 @@ def hidden_tables(
     DAC's level of the sigmoid, or the sigmoid itself when ``dac_bits`` is None) and the
     derivative gain x z x (1 - z), by the general rule's own numpy operations
     (rules.backprop.forward: the ADC level, sigmoid(gain x level), drive_levels) applied to the
-    2^bits levels."""
+    2^bits levels (at most 65,536: the spec's ADCs have up to 16 bits)."""
     v_min, lsb, top = adc
     s = np.arange(top + 1, dtype=np.float64)
     level = v_min + s * lsb  # peripherals._quantize_levels' level of code s
