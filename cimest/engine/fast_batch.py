@@ -27,6 +27,8 @@ step for batches of two or more, where it applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -34,19 +36,6 @@ from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
-from cimest.engine.fast import (
-    Step,
-    _Device,
-    _diverged,
-    _nan,
-    _quantizer,
-    bp_error_drive,
-    bsl_error_down,
-    bsl_hidden_post,
-    bsl_hidden_pre,
-    count_nonzero,
-    program_refresh,
-)
 from cimest.engine.peripherals import dac_values
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
@@ -54,10 +43,14 @@ from cimest.engine.rules.common import (
     OUTPUT_RANGE,
     Meter,
     Setup,
+    _geometry,
     backward_weights,
     read_weights,
 )
 from cimest.engine.state import EngineState
+from cimest.errors import TrainingError
+
+Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
 
 # --- kernels and their numpy references ------------------------------------------------------------
 
@@ -320,7 +313,176 @@ def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
     return idx, n, total
 
 
+@njit(cache=True)
+def nonzeros(x):
+    """np.count_nonzero of an array."""
+    n = 0
+    for v in x.reshape(-1):
+        n += v != 0
+    return n
+
+
+@njit(cache=True)
+def bsl_sigmoid_pre(y, gain):
+    """0.5 x (gain x y) in float32: the tanh argument of rules.common.sigmoid(gain x y) as numpy
+    forms it from a float32 y (a Python float times a float32 array stays float32)."""
+    flat = y.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    for j in range(flat.size):
+        out[j] = np.float32(0.5) * (g * flat[j])
+    return out.reshape(y.shape)
+
+
+@njit(cache=True)
+def bsl_sigmoid_post(th, gain):
+    """From th = tanh(argument), float32: z = (th + 1) x 0.5 (the sigmoid) and the derivative
+    gain x z x (1 - z)."""
+    flat = th.reshape(-1)
+    z = np.empty(flat.size, dtype=np.float32)
+    d = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    one = np.float32(1.0)
+    for j in range(flat.size):
+        zj = (flat[j] + one) * np.float32(0.5)
+        z[j] = zj
+        d[j] = g * zj * (one - zj)
+    return z.reshape(th.shape), d.reshape(th.shape)
+
+
+def bsl_sigmoid_reference(y, gain):
+    """rules.binary_stochastic.forward's sigmoid and derivative of a float32 pre-activation."""
+    from cimest.engine.rules.common import sigmoid
+
+    z = sigmoid(gain * y)
+    return z, gain * z * (1.0 - z)
+
+
+@njit(cache=True)
+def bsl_error_down_rows(v, ds):
+    """sign(v) x ds as int8 (sign(0) = 0): the error of the layer below, and its non-zeros."""
+    flat = v.reshape(-1)
+    dflat = ds.reshape(-1)
+    out = np.empty(flat.size, dtype=np.int8)
+    n = 0
+    for j in range(flat.size):
+        s = 1 if flat[j] > 0 else (-1 if flat[j] < 0 else 0)
+        out[j] = np.int8(s * dflat[j])
+        n += out[j] != 0
+    return out.reshape(v.shape), n
+
+
+def bsl_error_down_rows_reference(v, ds):
+    e = (np.sign(v).astype(np.int8) * ds).astype(np.int8)
+    return e, int(np.count_nonzero(e))
+
+
+@njit(cache=True)
+def bp_error_drive_rows(d, mode, scale, v_min, lsb, top):
+    """The errors as the column drivers apply them (rules.backprop.error_path's drive): ``mode``
+    0 as they are, 1 their sign, 2 the error DAC's levels of d / scale (kernels.quantize_levels'
+    arithmetic). Returns (driven, non-zeros, a NaN met by the DAC)."""
+    if mode == 0:
+        return d, nonzeros(d), False
+    if mode == 1:  # numpy's sign: sign(-0.0) is +0.0 (numba's np.sign keeps -0.0), NaN stays
+        out = np.empty(d.shape, dtype=np.float64)
+        fo = out.reshape(-1)
+        for j, v in enumerate(d.reshape(-1)):
+            fo[j] = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else (v if v != v else 0.0))
+        return out, nonzeros(out), False
+    flat = d.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    for j in range(flat.size):
+        v = flat[j] / scale
+        nan |= v != v
+        out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
+    return out.reshape(d.shape), nonzeros(out), nan
+
+
+def bp_error_drive_rows_reference(d, mode, scale, v_min, lsb, top):
+    from cimest.engine.peripherals import dac_values
+
+    if mode == 0:
+        out = d
+    elif mode == 1:
+        out = np.sign(d)
+    else:
+        out = dac_values(d / scale, int(top).bit_length(), v_min, v_min + top * lsb)
+    return out, int(np.count_nonzero(out))
+
+
+@njit(cache=True)
+def program_layer(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row):
+    """rules.common.program_at of a reference-column layer, then after_update's refresh of its
+    read weights at the devices changed, in one pass: the pulse trains
+    (devices.kernels.pulse_trains, one normal of ``xi`` per pulse), wear and write steps
+    (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``. ``coef``: pot
+    R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal G_ref, G0;
+    ``ref_row``: the rows' reference devices, or empty. Returns (the direction asked of a device
+    that cannot program it, as pulse_trains; SET pulses, RESET pulses, SET and RESET write steps,
+    the new conductances all finite)."""
+    missing = device_kernels.pulse_trains(
+        g,
+        idx,
+        n,
+        xi,
+        d2d,
+        (coef[0], coef[1]),
+        (coef[2], coef[3]),
+        coef[4],
+        coef[5],
+        coef[6],
+        coef[7],
+        can_pot,
+        can_dep,
+    )
+    if missing != 0:
+        return missing, 0, 0, 0, 0, True
+    n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
+        idx,
+        n,
+        pulses,
+        geometry[0],
+        geometry[1],
+        geometry[2],
+        geometry[3],
+        geometry[4],
+        geometry[5],
+    )
+    finite = True
+    for k in idx:
+        finite &= np.isfinite(g[k])
+    if not finite:
+        return 0, n_set, n_reset, set_steps, reset_steps, False
+    n_out = geometry[0]
+    for k in idx:
+        ref = ref_row[k // n_out] if ref_row.size else coef[8]
+        cache[k] = np.float32((g[k] - ref) / coef[9])
+    return 0, n_set, n_reset, set_steps, reset_steps, True
+
+
 # --- the steps ---------------------------------------------------------------------------------
+
+
+def _quantizer(bits: int, v_min: float, v_max: float) -> tuple[float, float, int]:
+    """(v_min, lsb, top) of peripherals._quantize."""
+    top = (1 << int(bits)) - 1
+    return float(v_min), (v_max - v_min) / top, top
+
+
+def _diverged(state: EngineState, name: str, what: str) -> TrainingError:
+    """rules.common.check_finite's error."""
+    return TrainingError(
+        f"epoch {state.epoch + 1}, layer {name}: {what} became NaN or infinite; "
+        "lower the learning rate or check the cell parameters"
+    )
+
+
+def _nan(what: str) -> TrainingError:
+    """peripherals._quantize's error."""
+    return TrainingError(f"{what}: input contains NaN (training diverged?)")
 
 
 def batch_step(setup: Setup, single: Step) -> Step:
@@ -368,13 +530,30 @@ def batch_step(setup: Setup, single: Step) -> Step:
 
 class _Programmer:
     """Pulse trains on a reference-column layer, its wear and write-step meters and the refresh of
-    its read weights, in fast.program_refresh's one compiled pass, with the flat views of each
-    layer's arrays made once (remade when the state holds another array). Why not fast's
-    _Device.program: the batch-1 path changes its own helper; this one depends only on the
-    constants _Device gathers and on program_refresh."""
+    its read weights (:func:`program_layer`), with the device's constants gathered once and the
+    flat views of each layer's arrays made once (remade when the state holds another array)."""
 
     def __init__(self, setup: Setup):
-        self.device = _Device(setup)
+        dev = setup.device
+        m = dev.model
+        self.model = m
+        self.coef = np.array(
+            [
+                *pulse._range_coefficients(m, "pot"),
+                *pulse._range_coefficients(m, "dep"),
+                m.gamma_p,
+                m.gamma_d,
+                m.g_min_s,
+                m.g_max_s,
+                dev.reference_s(),
+                m.g0_s,
+            ],
+            dtype=np.float64,
+        )
+        self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
+        self.geometry = [
+            np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
+        ]
         self.views = [None] * len(setup.graph.layers)
 
     def _flat(self, ls, i: int, cache: np.ndarray) -> tuple:
@@ -400,25 +579,24 @@ class _Programmer:
         call from the device generator (the general rule's draws)."""
         if idx.size == 0:  # program_at's meter calls, and nothing else
             return
-        dev = self.device
         g, d2d, pulses, flat_cache, ref_row = self._flat(state.layers[i], i, cache)
         xi = state.device_rng.standard_normal(total)
-        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+        missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
             g,
             idx,
             n,
             xi,
             d2d,
-            dev.coef,
-            dev.can_pot,
-            dev.can_dep,
+            self.coef,
+            self.can_pot,
+            self.can_dep,
             pulses,
-            dev.geometry[i],
+            self.geometry[i],
             flat_cache,
             ref_row,
         )
         if missing:
-            pulse._require_programmable(dev.model, "pot" if missing > 0 else "dep")
+            pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
         act.set_pulses += int(n_set)
         act.reset_pulses += int(n_reset)
         act.devices_programmed += int(idx.size)
@@ -494,7 +672,7 @@ def _backprop_step(setup: Setup):
             if i > 0:
                 # error_path's drive: the power-of-two scale only in front of an error DAC
                 scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-                dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
+                dq, nnz, nan = bp_error_drive_rows(delta, mode, float(scale), *drive_q)
                 if nan:
                     raise _nan("dac_levels")
                 act.errors_driven += int(nnz)
@@ -547,14 +725,14 @@ def _bsl_step(setup: Setup):
         x = s["input"].exceeds(xb, np.float32)
         xs, ds = [x], []
         for i in range(n_hidden):
-            acts[i].inputs_driven += int(count_nonzero(x))
-            t = bsl_hidden_pre(x @ W[i], a)
+            acts[i].inputs_driven += int(nonzeros(x))
+            t = bsl_sigmoid_pre(x @ W[i], a)
             np.tanh(t, out=t)
-            z, d = bsl_hidden_post(t, a)
+            z, d = bsl_sigmoid_post(t, a)
             x = s[f"z{i + 1}"].exceeds(z, np.float32)
             ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
             xs.append(x)
-        acts[-1].inputs_driven += int(count_nonzero(x))
+        acts[-1].inputs_driven += int(nonzeros(x))
         labels = np.ascontiguousarray(yb, dtype=np.int64)
         p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
         delta, nnz = bsl_output_error_rows(s["out"].exceeds(p, np.int8), labels)
@@ -564,7 +742,7 @@ def _bsl_step(setup: Setup):
             d_i = delta
             if i > 0:
                 v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
-                delta, nnz = bsl_error_down(v, ds[i - 1])
+                delta, nnz = bsl_error_down_rows(v, ds[i - 1])
             # exact: sums of at most B terms in {-1, 0, 1} (rules.binary_stochastic.update)
             grad = xs[i].T @ d_i.astype(np.float32)
             idx, n, terms = bsl_accumulate_grad(

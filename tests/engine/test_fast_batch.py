@@ -164,6 +164,68 @@ def test_residual_batch_equals_the_gradient_memory_reference(cap):
     assert total == int(np.abs(flat).sum())
 
 
+@pytest.mark.parametrize("gain", [4.0, 3.0])
+def test_bsl_sigmoid_and_errors_equal_the_general_rules_arithmetic(gain):
+    rng = np.random.default_rng(5)
+    y = np.concatenate([rng.normal(0, 3, 1000), [0.0, -0.0, 40.0, -40.0]]).astype(np.float32)
+    y = y.reshape(4, -1)
+    t = fb.bsl_sigmoid_pre(y, gain)
+    np.tanh(t, out=t)
+    z, d = fb.bsl_sigmoid_post(t, gain)
+    want_z, want_d = fb.bsl_sigmoid_reference(y, gain)
+    assert same(z, want_z) and same(d, want_d)
+    v = rng.normal(0, 1, (4, 50)).astype(np.float32)
+    v[0, :2] = [0.0, -0.0]
+    ds = (rng.random((4, 50)) < 0.5).astype(np.int8)
+    got, n = fb.bsl_error_down_rows(v, ds)
+    want, want_n = fb.bsl_error_down_rows_reference(v, ds)
+    assert same(got, want) and n == want_n and fb.nonzeros(v) == np.count_nonzero(v)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_error_drive_equals_the_general_rules_drive(mode):
+    rng = np.random.default_rng(mode)
+    q = _quantizer(8, -1.0, 1.0) if mode == 2 else (0.0, 1.0, 1)
+    d = np.concatenate([rng.normal(0, 0.3, 500), [0.0, -0.0, 0.5, -0.5, 3.0]]).reshape(5, -1)
+    got, n, nan = fb.bp_error_drive_rows(d, mode, 0.5, *q)
+    want, want_n = fb.bp_error_drive_rows_reference(d, mode, 0.5, *q)
+    assert not nan and same(got, want) and n == want_n
+
+
+@pytest.mark.parametrize("case", ["backprop", "backprop_noisy_refs"])
+def test_programming_equals_program_at_and_after_update(case):
+    """program_layer against the general rule's programming of the same counts from the same
+    state: conductances, wear, read-weight cache, meters and the device generator."""
+    import copy
+
+    from cimest.engine.rules import Meter
+    from cimest.engine.rules.common import after_update, program_at, read_weights
+    from cimest.engine.train import init_state, make_setup
+
+    d = cases.design(case, 16)
+    setup = make_setup(d.graph, d.libraries)
+    rng = np.random.default_rng(9)
+    for i, lm in enumerate(d.graph.layers):
+        ours, ref = init_state(setup, 3), init_state(setup, 3)
+        idx = np.sort(rng.choice(lm.n_weights, 40, replace=False)).astype(np.int64)
+        n = rng.integers(-5, 6, idx.size).astype(np.int64)
+        n[n == 0] = 1
+        m_ours, m_ref = Meter(d.graph), Meter(d.graph)
+        W = read_weights(setup, ours)
+        fb._Programmer(setup)(
+            ours, i, lm.name, idx, n, int(np.abs(n).sum()), W[i], m_ours.activity[lm.name]
+        )
+        read_weights(setup, ref)
+        program_at(setup, ref.layers[i], idx, n, ref.device_rng, m_ref, lm.name)
+        after_update(setup, ref, i, lm.name, idx)
+        assert same(ours.layers[i].g, ref.layers[i].g)
+        assert same(ours.layers[i].pulses, ref.layers[i].pulses)
+        assert same(ours.read_weights[i], ref.read_weights[i])
+        assert m_ours.activity[lm.name] == m_ref.activity[lm.name]
+        assert ours.device_rng.bit_generator.state == ref.device_rng.bit_generator.state
+        assert copy.deepcopy(m_ours.activity[lm.name]).set_pulses > 0
+
+
 # --- whole runs: fused against the general rules ---------------------------------------------------
 
 DEEP = (("network: [64, 128, 10]", "network: [64, 40, 30, 10]"),)
