@@ -22,7 +22,10 @@ holds kernel and reference equal and the fused step equal to the general rule, a
 fingerprints of tests/engine/test_bit_identity.py (batch 16) run through here.
 
 :func:`batch_step` wraps a step for single samples (fast.py's or the general rule) with the fused
-step for batches of two or more, where it applies.
+step for batches of two or more, where it applies. Nothing here is imported from fast.py, whose
+batch-1 kernels change on their own; both build on cimest/engine/kernels.py and
+cimest/devices/kernels.py (after editing a kernel there, clear numba's *.nbi/*.nbc caches: a
+cached kernel here keeps the callee it was compiled with).
 """
 
 from __future__ import annotations
