@@ -108,12 +108,25 @@ def _add_saturate(acc, start, grad, lo, hi, theta):
 def accumulate_threshold(acc, grad, lo, hi, theta):
     """peripherals.accumulate_steps' fast path on flat int32 arrays: acc += grad, saturated to
     [lo, hi], and a step dw = -fix(acc / theta) taken where |acc| >= theta (acc keeps the
-    remainder). Returns (ascending flat indices of the steps, their dw as int64)."""
-    idx = np.empty(16, dtype=np.int64)
-    dw = np.empty(16, dtype=np.int64)
+    remainder). Returns (ascending flat indices of the steps, their dw as int64).
+
+    Why one pass into buffers as long as acc: the pass over the crossings by :func:`_steps`, whose
+    buffers grow, took about 1.4 us per crossing (reference counting in the loop), 150 us per
+    call on a 64 x 128 layer at batch 64."""
+    idx = np.empty(acc.size, dtype=np.int64)
+    dw = np.empty(acc.size, dtype=np.int64)
     n = 0
-    if _add_saturate(acc, 0, grad, lo, hi, theta):
-        idx, dw, n = _steps(acc, 0, acc.size, theta, idx, dw, n)
+    for k in range(acc.size):
+        v = min(max(np.int64(acc[k]) + np.int64(grad[k]), lo), hi)
+        if v >= theta or v <= -theta:
+            fix = (v if v >= 0 else -v) // theta
+            if v < 0:
+                fix = -fix
+            v = v - fix * theta
+            idx[n] = k
+            dw[n] = -fix
+            n += 1
+        acc[k] = v
     return idx[:n], dw[:n]
 
 

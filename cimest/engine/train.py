@@ -20,6 +20,7 @@ from cimest.devices.model import DEVICE_MODELS
 from cimest.devices.pulse import PulseModel
 from cimest.engine.datasets import Dataset, load_dataset
 from cimest.engine.fast import batch1_step
+from cimest.engine.fast_batch import batch_step
 from cimest.engine.peripherals import IdealRng, LfsrRng
 from cimest.engine.rules import Meter, Setup, predict, predict_float, train_batch
 from cimest.engine.state import EngineState, LayerState
@@ -404,8 +405,9 @@ def train(
         )
     check_resources(graph, len(x_train), x_train.shape[1])
     setup = make_setup(graph, libraries)
-    # the fused one-sample step where it applies (bit-identical to the rule's; engine/fast.py)
-    step = batch1_step(setup) or train_batch
+    # the fused one-sample and many-sample steps where they apply (bit-identical to the rule's;
+    # engine/fast.py, engine/fast_batch.py)
+    step = batch_step(setup, batch1_step(setup) or train_batch)
     state = None
     if run_dir is not None and identity is None:
         from cimest.engine.identity import run_identity

@@ -1,0 +1,759 @@
+"""A fused many-sample step for all-dense networks: backprop with pulse trains and binary
+stochastic learning on reference-column memristor arrays at batch sizes above one (the batch-1
+step is cimest/engine/fast.py's).
+
+Room: engine (numpy, numba; cimest.engine and cimest.devices below it). At batch 64 the general
+rules (cimest/engine/rules/) spend their time in ~150 numpy calls per batch and, for backprop, in
+the float64 tanh of every hidden pre-activation (numpy's scalar libm loop on a machine without
+AVX-512: about as long as a whole float32 numpy SGD step). Here:
+
+- each stage between the calls that must stay numpy (BLAS products, exp, log, float32 tanh, the
+  random sources) is one compiled kernel that also counts what the Meter needs;
+- backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
+  2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
+  the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
+  numpy operations on the 2^bits levels (the same float64 operations on the same values, so the
+  same bits), and the kernel indexes them by code.
+
+Every kernel performs the float operations of the general path element by element in the same
+order (no fast-math), so a run is bit-identical with and without this module; the general rules
+stay the reference, each kernel has a numpy ``*_reference`` here, tests/engine/test_fast_batch.py
+holds kernel and reference equal and the fused step equal to the general rule, and the recorded
+fingerprints of tests/engine/test_bit_identity.py (batch 16) run through here.
+
+:func:`batch_step` wraps a step for single samples (fast.py's or the general rule) with the fused
+step for batches of two or more, where it applies. Nothing here is imported from fast.py, whose
+batch-1 kernels change on their own; both build on cimest/engine/kernels.py and
+cimest/devices/kernels.py (after editing a kernel there, clear numba's *.nbi/*.nbc caches: a
+cached kernel here keeps the callee it was compiled with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+from cimest.devices import kernels as device_kernels
+from cimest.devices import pulse
+from cimest.devices.model import LiPulseDevice
+from cimest.engine import kernels
+from cimest.engine.peripherals import dac_values
+from cimest.engine.rules import train_batch
+from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
+from cimest.engine.rules.common import (
+    OUTPUT_RANGE,
+    Meter,
+    Setup,
+    _geometry,
+    backward_weights,
+    read_weights,
+)
+from cimest.engine.state import EngineState
+from cimest.errors import TrainingError
+
+Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
+
+# --- kernels and their numpy references ------------------------------------------------------------
+
+
+def hidden_tables(
+    gain: float, adc: tuple[float, float, int], dac_bits: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per read-out code s (0 .. top of ``adc`` = (v_min, lsb, top)): the next layer's input (its
+    DAC's level of the sigmoid, or the sigmoid itself when ``dac_bits`` is None) and the
+    derivative gain x z x (1 - z), by the general rule's own numpy operations
+    (rules.backprop.forward: the ADC level, sigmoid(gain x level), drive_levels) applied to the
+    2^bits levels (at most 65,536: the spec's ADCs have up to 16 bits)."""
+    v_min, lsb, top = adc
+    s = np.arange(top + 1, dtype=np.float64)
+    level = v_min + s * lsb  # peripherals._quantize_levels' level of code s
+    t = np.multiply(gain * level, 0.5)  # rules.common.sigmoid, step by step
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= 0.5
+    deriv = gain * t * (1.0 - t)
+    if dac_bits is None:
+        return t, deriv
+    return dac_values(t, dac_bits, 0.0, 1.0), deriv
+
+
+@njit(cache=True)
+def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
+    """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
+    then the next input and the derivative from :func:`hidden_tables`. Returns (input, derivative,
+    non-zero inputs, y all finite). Why two loops: the codes' loop (int32 codes, exact below
+    2^31) vectorizes; the table look-ups do not."""
+    flat = y.reshape(-1)
+    x = np.empty(flat.size, dtype=np.float64)
+    d = np.empty(flat.size, dtype=np.float64)
+    if not kernels.all_finite(flat):
+        return x.reshape(y.shape), d.reshape(y.shape), 0, False
+    ftop = np.float64(top)
+    code = np.empty(flat.size, dtype=np.int32)
+    for j in range(flat.size):
+        code[j] = np.int32(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
+    nnz = 0
+    for j in range(flat.size):
+        s = code[j]
+        x[j] = tab_x[s]
+        d[j] = tab_d[s]
+        nnz += x[j] != 0.0
+    return x.reshape(y.shape), d.reshape(y.shape), nnz, True
+
+
+def bp_hidden_lookup_reference(y, v_min, lsb, top, gain, dac_bits):
+    """The general rule's numpy of :func:`bp_hidden_lookup`: ADC levels, the sigmoid, its
+    derivative, the next DAC's levels (none if ``dac_bits`` is None)."""
+    from cimest.engine.rules.common import sigmoid
+
+    level = v_min + np.clip(np.ceil((y.astype(np.float64) - v_min) / lsb - 0.5), 0, top) * lsb
+    z = sigmoid(gain * level)
+    deriv = gain * z * (1.0 - z)
+    if dac_bits is not None:
+        z = dac_values(z, dac_bits, 0.0, 1.0)
+    return z, deriv, int(np.count_nonzero(z))
+
+
+@njit(cache=True)
+def output_shifted_rows(y, v_min, lsb, top):
+    """The output ADC's levels of each row minus the row's largest (softmax's shift). Returns
+    (shifted float64, y all finite)."""
+    B, n = y.shape
+    out = np.empty((B, n), dtype=np.float64)
+    if not kernels.all_finite(y.reshape(-1)):
+        return out, False
+    ftop = np.float64(top)
+    for b in range(B):
+        m = -np.inf
+        for j in range(n):
+            v = kernels.level(np.float64(y[b, j]), v_min, lsb, ftop)
+            out[b, j] = v
+            m = max(m, v)
+        for j in range(n):
+            out[b, j] = out[b, j] - m
+    return out, True
+
+
+def output_shifted_rows_reference(y, v_min, lsb, top):
+    level = v_min + np.clip(np.ceil((y.astype(np.float64) - v_min) / lsb - 0.5), 0, top) * lsb
+    return level - level.max(axis=1, keepdims=True)
+
+
+@njit(cache=True)
+def softmax_rows(e, s, labels):
+    """p = e / s row by row (s: the rows' sums), in place of e, and p at each row's label.
+    Returns (p, p at the labels)."""
+    B, n = e.shape
+    at = np.empty(B, dtype=np.float64)
+    for b in range(B):
+        for j in range(n):
+            e[b, j] = e[b, j] / s[b, 0]
+        at[b] = e[b, labels[b]]
+    return e, at
+
+
+def softmax_rows_reference(e, s, labels):
+    p = e / s
+    return p, p[np.arange(e.shape[0]), labels]
+
+
+@njit(cache=True)
+def bp_output_error_rows(p, labels):
+    """p - onehot(labels) in place of p. Returns (error, its largest magnitude, its non-zeros)."""
+    B, n = p.shape
+    peak = 0.0
+    nnz = 0
+    for b in range(B):
+        for j in range(n):
+            v = p[b, j] - 1.0 if j == labels[b] else p[b, j]  # p - 0.0 is p (p >= +0)
+            p[b, j] = v
+            mag = abs(v)
+            if mag > peak or mag != mag:  # np.max propagates NaN
+                peak = mag
+            nnz += v != 0.0
+    return p, peak, nnz
+
+
+def bp_output_error_rows_reference(p, labels):
+    onehot = np.zeros(p.shape, dtype=p.dtype)
+    onehot[np.arange(p.shape[0]), labels] = 1
+    d = p - onehot
+    return d, float(np.max(np.abs(d), initial=0.0)), int(np.count_nonzero(d))
+
+
+@njit(cache=True)
+def levels_nnz(x, v_min, lsb, top):
+    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic), its
+    non-zeros, and whether x had a NaN; branch-free loops, so they vectorize."""
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    for j in range(flat.size):
+        v = flat[j]
+        nan |= v != v
+        out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
+    nnz = 0
+    for j in range(flat.size):
+        nnz += out[j] != 0.0
+    return out.reshape(x.shape), nnz, nan
+
+
+def levels_nnz_reference(x, v_min, lsb, top):
+    from cimest.engine.peripherals import _quantize_reference
+
+    bits = int(top).bit_length()
+    levels = _quantize_reference(x, bits, v_min, v_min + top * lsb, "dac_levels")[1]
+    return levels, int(np.count_nonzero(levels))
+
+
+@njit(cache=True)
+def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz):
+    """rules.backprop's error read-out of a batch (ADC levels if ``adc``, kernels.quantize_levels'
+    arithmetic) x scale x the activation derivative: the next layer down's error. Returns (error,
+    its largest magnitude (NaN if any is), its non-zeros, a NaN met by the ADC). Why not
+    fast.bp_error_read: its one loop with the running maximum does not vectorize (three times
+    slower at batch 64)."""
+    flat = v.reshape(-1)
+    dflat = dz.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    if adc:
+        for j in range(flat.size):
+            r = flat[j]
+            nan |= r != r
+            s = min(max(np.ceil((r - v_min) / lsb - 0.5), 0.0), ftop) + 0.0
+            out[j] = ((v_min + s * lsb) * scale) * dflat[j]
+    else:
+        for j in range(flat.size):
+            out[j] = (flat[j] * scale) * dflat[j]
+    peak = 0.0
+    nnz = 0
+    bad = False
+    for j in range(flat.size):
+        mag = abs(out[j])
+        bad |= mag != mag
+        peak = max(peak, mag)
+        nnz += out[j] != 0.0
+    if bad:  # np.max propagates NaN
+        peak = np.nan
+    return out.reshape(v.shape), peak, nnz, nan
+
+
+def bp_error_read_rows_reference(v, adc, v_min, lsb, top, scale, dz):
+    """rules.backprop.error_path's read, times the derivative, in numpy."""
+    from cimest.engine.peripherals import adc_values
+
+    if adc:
+        bits = int(top).bit_length()
+        v = adc_values(v, bits, v_min, v_min + top * lsb)
+    e = v * scale * dz
+    return e, float(np.max(np.abs(e), initial=0.0)), int(np.count_nonzero(e))
+
+
+@njit(cache=True)
+def bsl_output_error_rows(zs, labels):
+    """delta = zs - onehot(labels) as int8, and its non-zeros."""
+    B, n = zs.shape
+    out = np.empty((B, n), dtype=np.int8)
+    nnz = 0
+    for b in range(B):
+        for j in range(n):
+            v = np.int8(zs[b, j] - (1 if j == labels[b] else 0))
+            out[b, j] = v
+            nnz += v != 0
+    return out, nnz
+
+
+def bsl_output_error_rows_reference(zs, labels):
+    onehot = np.zeros(zs.shape, dtype=np.int8)
+    onehot[np.arange(zs.shape[0]), labels] = 1
+    d = (zs - onehot).astype(np.int8)
+    return d, int(np.count_nonzero(d))
+
+
+@njit(cache=True)
+def bsl_accumulate_grad(acc, grad, x, delta, lo, hi, theta):
+    """binary_stochastic.update of a batch from its gradient G = x^T delta (float32 BLAS: exact
+    integers), on the flat int32 accumulator, as kernels.accumulate_threshold: acc += G saturated
+    to [lo, hi], and a step dw = -fix(acc / theta) where |acc| >= theta (acc keeps the
+    remainder); also the gradient terms (per sample, non-zero inputs x non-zero errors). Returns
+    (ascending flat indices of the steps, sign(dw) as pulse counts, gradient terms)."""
+    B = x.shape[0]
+    terms = 0
+    for b in range(B):
+        nx = 0
+        nd = 0
+        for i in range(x.shape[1]):
+            nx += x[b, i] != 0
+        for j in range(delta.shape[1]):
+            nd += delta[b, j] != 0
+        terms += nx * nd
+    idx, dw = kernels.accumulate_threshold(acc, grad.reshape(-1), lo, hi, theta)
+    return idx, np.sign(dw), terms
+
+
+def bsl_accumulate_grad_reference(acc, grad, x, delta, bits, theta):
+    """The general rule's numpy of :func:`bsl_accumulate_grad` (acc changed in place)."""
+    from cimest.engine.peripherals import accumulate_steps_reference
+
+    nz_x = np.count_nonzero(x, axis=1).astype(np.int64)
+    nz_d = np.count_nonzero(delta, axis=1).astype(np.int64)
+    idx, dw = accumulate_steps_reference(acc, grad.astype(np.int32), bits, theta)
+    return idx, np.sign(dw), int(nz_x @ nz_d)
+
+
+@njit(cache=True)
+def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
+    """kernels.residual_pulses, and the pulses its counts ask for (the normals to draw)."""
+    idx, n = kernels.residual_pulses(residual, grad, neg_eta, batch, n_steps, cap)
+    total = 0
+    for k in n:
+        total += abs(k)
+    return idx, n, total
+
+
+@njit(cache=True)
+def nonzeros(x):
+    """np.count_nonzero of an array."""
+    n = 0
+    for v in x.reshape(-1):
+        n += v != 0
+    return n
+
+
+@njit(cache=True)
+def bsl_sigmoid_pre(y, gain):
+    """0.5 x (gain x y) in float32: the tanh argument of rules.common.sigmoid(gain x y) as numpy
+    forms it from a float32 y (a Python float times a float32 array stays float32)."""
+    flat = y.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    for j in range(flat.size):
+        out[j] = np.float32(0.5) * (g * flat[j])
+    return out.reshape(y.shape)
+
+
+@njit(cache=True)
+def bsl_sigmoid_post(th, gain):
+    """From th = tanh(argument), float32: z = (th + 1) x 0.5 (the sigmoid) and the derivative
+    gain x z x (1 - z)."""
+    flat = th.reshape(-1)
+    z = np.empty(flat.size, dtype=np.float32)
+    d = np.empty(flat.size, dtype=np.float32)
+    g = np.float32(gain)
+    one = np.float32(1.0)
+    for j in range(flat.size):
+        zj = (flat[j] + one) * np.float32(0.5)
+        z[j] = zj
+        d[j] = g * zj * (one - zj)
+    return z.reshape(th.shape), d.reshape(th.shape)
+
+
+def bsl_sigmoid_reference(y, gain):
+    """rules.binary_stochastic.forward's sigmoid and derivative of a float32 pre-activation."""
+    from cimest.engine.rules.common import sigmoid
+
+    z = sigmoid(gain * y)
+    return z, gain * z * (1.0 - z)
+
+
+@njit(cache=True)
+def bsl_error_down_rows(v, ds):
+    """sign(v) x ds as int8 (sign(0) = 0): the error of the layer below, and its non-zeros."""
+    flat = v.reshape(-1)
+    dflat = ds.reshape(-1)
+    out = np.empty(flat.size, dtype=np.int8)
+    n = 0
+    for j in range(flat.size):
+        s = 1 if flat[j] > 0 else (-1 if flat[j] < 0 else 0)
+        out[j] = np.int8(s * dflat[j])
+        n += out[j] != 0
+    return out.reshape(v.shape), n
+
+
+def bsl_error_down_rows_reference(v, ds):
+    e = (np.sign(v).astype(np.int8) * ds).astype(np.int8)
+    return e, int(np.count_nonzero(e))
+
+
+@njit(cache=True)
+def bp_error_drive_rows(d, mode, scale, v_min, lsb, top):
+    """The errors as the column drivers apply them (rules.backprop.error_path's drive): ``mode``
+    0 as they are, 1 their sign, 2 the error DAC's levels of d / scale (kernels.quantize_levels'
+    arithmetic). Returns (driven, non-zeros, a NaN met by the DAC)."""
+    if mode == 0:
+        return d, nonzeros(d), False
+    if mode == 1:  # numpy's sign: sign(-0.0) is +0.0 (numba's np.sign keeps -0.0), NaN stays
+        out = np.empty(d.shape, dtype=np.float64)
+        fo = out.reshape(-1)
+        for j, v in enumerate(d.reshape(-1)):
+            fo[j] = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else (v if v != v else 0.0))
+        return out, nonzeros(out), False
+    flat = d.reshape(-1)
+    out = np.empty(flat.size, dtype=np.float64)
+    ftop = np.float64(top)
+    nan = False
+    for j in range(flat.size):
+        v = flat[j] / scale
+        nan |= v != v
+        out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
+    return out.reshape(d.shape), nonzeros(out), nan
+
+
+def bp_error_drive_rows_reference(d, mode, scale, v_min, lsb, top):
+    from cimest.engine.peripherals import dac_values
+
+    if mode == 0:
+        out = d
+    elif mode == 1:
+        out = np.sign(d)
+    else:
+        out = dac_values(d / scale, int(top).bit_length(), v_min, v_min + top * lsb)
+    return out, int(np.count_nonzero(out))
+
+
+@njit(cache=True)
+def program_layer(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row):
+    """rules.common.program_at of a reference-column layer, then after_update's refresh of its
+    read weights at the devices changed, in one pass: the pulse trains
+    (devices.kernels.pulse_trains, one normal of ``xi`` per pulse), wear and write steps
+    (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``. ``coef``: pot
+    R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal G_ref, G0;
+    ``ref_row``: the rows' reference devices, or empty. Returns (the direction asked of a device
+    that cannot program it, as pulse_trains; SET pulses, RESET pulses, SET and RESET write steps,
+    the new conductances all finite)."""
+    missing = device_kernels.pulse_trains(
+        g,
+        idx,
+        n,
+        xi,
+        d2d,
+        (coef[0], coef[1]),
+        (coef[2], coef[3]),
+        coef[4],
+        coef[5],
+        coef[6],
+        coef[7],
+        can_pot,
+        can_dep,
+    )
+    if missing != 0:
+        return missing, 0, 0, 0, 0, True
+    n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
+        idx,
+        n,
+        pulses,
+        geometry[0],
+        geometry[1],
+        geometry[2],
+        geometry[3],
+        geometry[4],
+        geometry[5],
+    )
+    finite = True
+    for k in idx:
+        finite &= np.isfinite(g[k])
+    if not finite:
+        return 0, n_set, n_reset, set_steps, reset_steps, False
+    n_out = geometry[0]
+    for k in idx:
+        ref = ref_row[k // n_out] if ref_row.size else coef[8]
+        cache[k] = np.float32((g[k] - ref) / coef[9])
+    return 0, n_set, n_reset, set_steps, reset_steps, True
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def _quantizer(bits: int, v_min: float, v_max: float) -> tuple[float, float, int]:
+    """(v_min, lsb, top) of peripherals._quantize."""
+    top = (1 << int(bits)) - 1
+    return float(v_min), (v_max - v_min) / top, top
+
+
+def _diverged(state: EngineState, name: str, what: str) -> TrainingError:
+    """rules.common.check_finite's error."""
+    return TrainingError(
+        f"epoch {state.epoch + 1}, layer {name}: {what} became NaN or infinite; "
+        "lower the learning rate or check the cell parameters"
+    )
+
+
+def _nan(what: str) -> TrainingError:
+    """peripherals._quantize's error."""
+    return TrainingError(f"{what}: input contains NaN (training diverged?)")
+
+
+def batch_step(setup: Setup, single: Step) -> Step:
+    """``single`` (the step for one sample) with batches of two or more samples taken by the fused
+    step, where it applies: the designs fast.batch1_step covers (all-dense, reference-column Li
+    pulse devices, not the float reference; backprop with DACs, a gradient memory, a softmax
+    output, gradients from the driven rows and one learning rate)."""
+    g = setup.graph
+    if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
+        return single
+    if setup.spec.crossbar.weight_encoding != "reference_column":
+        return single
+    if any(lm.kind != "dense" or lm.pool is not None for lm in g.layers):
+        return single
+    if setup.rule == "backprop":
+        drivers = [g.plan(lm.name).per.input_driver for lm in g.layers]
+        # Why: as fast.batch1_step (on/off drivers binarise at 0.5, no gradient memory rounds)
+        if any(d.kind != "dac" for d in drivers):
+            return single
+        if setup.spec.peripherals.gradient_accumulator is None:
+            return single
+        # Why getattr: options of the full-precision rules this step does not model (a sigmoid
+        # output, gradients from the activation, per-layer learning rates) take the general rule
+        # wherever the spec has them
+        alg = setup.spec.algorithm
+        if (
+            getattr(alg, "output", "softmax") != "softmax"
+            or getattr(alg, "gradient_input", "driven") != "driven"
+            or getattr(alg, "per_layer", None)
+        ):
+            return single
+        many = _backprop_step(setup)
+    elif setup.rule == "binary_stochastic":
+        many = _bsl_step(setup)
+    else:
+        return single
+
+    def step(setup_: Setup, state, xb, yb, meter) -> float:
+        if xb.shape[0] < 2:
+            return single(setup_, state, xb, yb, meter)
+        return many(state, xb, yb, meter)
+
+    return step
+
+
+class _Programmer:
+    """Pulse trains on a reference-column layer, its wear and write-step meters and the refresh of
+    its read weights (:func:`program_layer`), with the device's constants gathered once and the
+    flat views of each layer's arrays made once (remade when the state holds another array)."""
+
+    def __init__(self, setup: Setup):
+        dev = setup.device
+        m = dev.model
+        self.model = m
+        self.coef = np.array(
+            [
+                *pulse._range_coefficients(m, "pot"),
+                *pulse._range_coefficients(m, "dep"),
+                m.gamma_p,
+                m.gamma_d,
+                m.g_min_s,
+                m.g_max_s,
+                dev.reference_s(),
+                m.g0_s,
+            ],
+            dtype=np.float64,
+        )
+        self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
+        self.geometry = [
+            np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
+        ]
+        self.views = [None] * len(setup.graph.layers)
+
+    def _flat(self, ls, i: int, cache: np.ndarray) -> tuple:
+        v = self.views[i]
+        keys = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache)
+        if v is not None and all(a is b for a, b in zip(v[0], keys, strict=True)):
+            return v[1]
+        ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
+        ls.pulses = np.ascontiguousarray(ls.pulses)
+        flat = (
+            ls.g.reshape(-1),
+            pulse._flat_d2d(ls.d2d, ls.g.shape),
+            ls.pulses.reshape(-1),
+            cache.reshape(-1),
+            device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
+        )
+        self.views[i] = ((ls.g, ls.pulses, ls.d2d, ls.ref_row, cache), flat)
+        return flat
+
+    def __call__(self, state, i, name, idx, n, total, cache, act) -> None:
+        """rules.common.program_at and after_update of pulse counts ``n`` (``total`` pulses) at
+        the ascending flat indices ``idx`` of layer ``i``: one normal per pulse, drawn in one
+        call from the device generator (the general rule's draws)."""
+        if idx.size == 0:  # program_at's meter calls, and nothing else
+            return
+        g, d2d, pulses, flat_cache, ref_row = self._flat(state.layers[i], i, cache)
+        xi = state.device_rng.standard_normal(total)
+        missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
+            g,
+            idx,
+            n,
+            xi,
+            d2d,
+            self.coef,
+            self.can_pot,
+            self.can_dep,
+            pulses,
+            self.geometry[i],
+            flat_cache,
+            ref_row,
+        )
+        if missing:
+            pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
+        act.set_pulses += int(n_set)
+        act.reset_pulses += int(n_reset)
+        act.devices_programmed += int(idx.size)
+        act.program_steps += int(set_steps) + int(reset_steps)
+        act.program_set_steps += int(set_steps)
+        if not finite:
+            raise _diverged(state, name, "weights")
+
+
+def _output(state, x, w, out_q, labels, name):
+    """The output layer's MVM, ADC and softmax. Returns (p, the batch's summed loss)."""
+    shifted, finite = output_shifted_rows(x.astype(np.float32, copy=False) @ w, *out_q)
+    if not finite:
+        raise _diverged(state, name, "output")
+    e = np.exp(shifted)
+    p, at = softmax_rows(e, e.sum(axis=1, keepdims=True), labels)
+    return p, float(-np.log(np.maximum(at, 1e-300)).sum())
+
+
+def _backprop_step(setup: Setup):
+    """rules.backprop.train_batch of a batch of two or more samples."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    per = setup.spec.peripherals
+    a = float(setup.gain)
+    in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0)
+    hidden = []
+    for i in range(len(layers) - 1):
+        r = FORWARD_RANGE / a
+        adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
+        dac_bits = g.plan(names[i + 1]).per.input_driver.bits
+        hidden.append((adc, *hidden_tables(a, adc, dac_bits)))
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    analog = per.backward is None
+    err_dac = analog and per.error_input.kind == "dac"
+    mode = 2 if err_dac else (1 if analog else 0)
+    drive_q = _quantizer(per.error_input.bits, -1.0, 1.0) if err_dac else (0.0, 1.0, 1)
+    adc_back = analog and per.error_readout.kind == "adc"
+    read_q = (
+        _quantizer(per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)
+        if adc_back
+        else (0.0, 1.0, 1)
+    )
+    upd = per.update
+    cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    neg_eta = -setup.eta
+    n_steps = setup.device.n_steps
+    n_weights = [lm.n_weights for lm in layers]
+    program = _Programmer(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        B = xb.shape[0]
+        acts = [meter.activity[n] for n in names]
+        W = read_weights(setup, state)
+        x, nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q)
+        if nan:
+            raise _nan("dac_levels")
+        xs, dz = [x], []
+        for i, (adc, tab_x, tab_d) in enumerate(hidden):
+            acts[i].inputs_driven += int(nnz)
+            x, d, nnz, finite = bp_hidden_lookup(x.astype(np.float32) @ W[i], *adc, tab_x, tab_d)
+            if not finite:
+                raise _diverged(state, names[i], "pre-activation")
+            dz.append(d)
+            xs.append(x)
+        acts[-1].inputs_driven += int(nnz)
+        labels = np.ascontiguousarray(yb, dtype=np.int64)
+        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
+        delta, peak, nnz = bp_output_error_rows(p, labels)
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            if i > 0:
+                # error_path's drive: the power-of-two scale only in front of an error DAC
+                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
+                dq, nnz, nan = bp_error_drive_rows(delta, mode, float(scale), *drive_q)
+                if nan:
+                    raise _nan("dac_levels")
+                act.errors_driven += int(nnz)
+                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
+                below, peak, nnz, nan = bp_error_read_rows(
+                    v, adc_back, *read_q, float(scale), dz[i - 1]
+                )
+                if nan:
+                    raise _nan("adc_quantize")
+            else:
+                act.errors_driven += int(nnz)
+            act.updates += 1
+            act.gradient_terms += B * n_weights[i]
+            ls = state.layers[i]
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            grad = np.ascontiguousarray(xs[i].T @ delta, dtype=np.float64)
+            idx, n, total = bp_residual_batch(
+                ls.residual.reshape(-1), grad.reshape(-1), neg_eta, B, n_steps, cap
+            )
+            program(state, i, names[i], idx, n, int(total), W[i], act)
+            if i > 0:
+                delta = below
+        return loss
+
+    return step
+
+
+def _bsl_step(setup: Setup):
+    """rules.binary_stochastic.train_batch of a batch of two or more samples."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    a = float(setup.gain)
+    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
+    n_hidden = len(layers) - 1
+    # accumulate_steps' fast path (besides the accumulator's layout, checked at each step)
+    fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
+    lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
+    program = _Programmer(setup)
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        accs = [ls.acc for ls in state.layers]
+        if not fused or any(
+            acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
+        ):
+            return train_batch(setup, state, xb, yb, meter)
+        acts = [meter.activity[n] for n in names]
+        s = state.samplers
+        W = read_weights(setup, state)
+        x = s["input"].exceeds(xb, np.float32)
+        xs, ds = [x], []
+        for i in range(n_hidden):
+            acts[i].inputs_driven += int(nonzeros(x))
+            t = bsl_sigmoid_pre(x @ W[i], a)
+            np.tanh(t, out=t)
+            z, d = bsl_sigmoid_post(t, a)
+            x = s[f"z{i + 1}"].exceeds(z, np.float32)
+            ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
+            xs.append(x)
+        acts[-1].inputs_driven += int(nonzeros(x))
+        labels = np.ascontiguousarray(yb, dtype=np.int64)
+        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
+        delta, nnz = bsl_output_error_rows(s["out"].exceeds(p, np.int8), labels)
+        for i in range(len(layers) - 1, -1, -1):
+            act = acts[i]
+            act.errors_driven += int(nnz)
+            d_i = delta
+            if i > 0:
+                v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
+                delta, nnz = bsl_error_down_rows(v, ds[i - 1])
+            # exact: sums of at most B terms in {-1, 0, 1} (rules.binary_stochastic.update)
+            grad = xs[i].T @ d_i.astype(np.float32)
+            idx, n, terms = bsl_accumulate_grad(
+                accs[i].reshape(-1), grad, xs[i], d_i, lo, hi, setup.theta
+            )
+            act.gradient_terms += int(terms)
+            act.updates += 1
+            program(state, i, names[i], idx, n, int(idx.size), W[i], act)
+        return loss
+
+    return step

@@ -1,0 +1,362 @@
+"""The fused many-sample step (cimest/engine/fast_batch.py): its kernels against their numpy
+references (bit for bit, on random inputs and at the edges), and whole runs with and without it
+leaving the same fingerprint (histories, measured activity, wear, every array and random state)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimest.engine import fast_batch as fb
+from cimest.engine import train as train_module
+from cimest.engine.fast import _quantizer
+from cimest.engine.rules.backprop import residual_pulses_reference
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("fingerprint_cases", HERE / "fingerprint_cases.py")
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+
+
+def same(a, b) -> bool:
+    """Equal bit for bit (dtype, shape, every value including -0.0 and NaN payloads)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+# --- kernels against their references ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("adc_bits", "dac_bits", "gain"), [(8, 8, 4.0), (5, 3, 3.0), (3, None, 2.5)]
+)
+def test_hidden_lookup_equals_the_general_rules_arithmetic(adc_bits, dac_bits, gain):
+    rng = np.random.default_rng(adc_bits)
+    adc = _quantizer(adc_bits, -2.0, 2.0)
+    v_min, lsb, top = adc
+    # every code's midpoint (the ADC's ties) and its neighbours in float32, out of range, zeros
+    ties = (v_min + lsb * (np.arange(-2, top + 3) - 0.5)).astype(np.float32)
+    y = np.concatenate(
+        [
+            rng.normal(0, 1.5, 3000).astype(np.float32),
+            ties,
+            np.nextafter(ties, np.float32(np.inf)),
+            np.nextafter(ties, np.float32(-np.inf)),
+            np.float32([0.0, -0.0, 1e30, -1e30]),
+        ]
+    )
+    y = y[: y.size - y.size % 8].reshape(8, -1)
+    tab_x, tab_d = fb.hidden_tables(gain, adc, dac_bits)
+    x, d, nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d)
+    want_x, want_d, want_nnz = fb.bp_hidden_lookup_reference(y, *adc, gain, dac_bits)
+    assert finite
+    assert same(x, want_x) and same(d, want_d) and nnz == want_nnz
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_hidden_lookup_reports_a_non_finite_pre_activation(bad):
+    adc = _quantizer(8, -2.0, 2.0)
+    y = np.zeros((2, 3), dtype=np.float32)
+    y[1, 2] = bad
+    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8))[3]
+
+
+def test_output_softmax_and_errors_equal_their_references():
+    rng = np.random.default_rng(1)
+    out_q = _quantizer(6, -8.0, 8.0)
+    y = np.concatenate([rng.normal(0, 5, (40, 10)), np.full((1, 10), 3.0)]).astype(np.float32)
+    y[0, :3] = [1e30, -1e30, 0.0]  # clipped at both ends
+    shifted, finite = fb.output_shifted_rows(y, *out_q)
+    assert finite and same(shifted, fb.output_shifted_rows_reference(y, *out_q))
+    e = np.exp(shifted)
+    labels = rng.integers(0, 10, y.shape[0])
+    s = e.sum(axis=1, keepdims=True)
+    p, at = fb.softmax_rows(e.copy(), s, labels)
+    want_p, want_at = fb.softmax_rows_reference(e, s, labels)
+    assert same(p, want_p) and same(at, want_at)
+    d, peak, nnz = fb.bp_output_error_rows(p.copy(), labels)
+    want = fb.bp_output_error_rows_reference(p, labels)
+    assert same(d, want[0]) and peak == want[1] and nnz == want[2]
+    zs = (rng.random((41, 10)) < 0.3).astype(np.int8)
+    got, n = fb.bsl_output_error_rows(zs, labels)
+    want_d, want_n = fb.bsl_output_error_rows_reference(zs, labels)
+    assert same(got, want_d) and n == want_n
+
+
+def test_output_shift_reports_a_non_finite_output():
+    y = np.zeros((3, 4), dtype=np.float32)
+    y[2, 1] = np.nan
+    assert not fb.output_shifted_rows(y, *_quantizer(6, -8.0, 8.0))[1]
+
+
+def test_input_levels_equal_the_dac_reference():
+    rng = np.random.default_rng(3)
+    q = _quantizer(8, 0.0, 1.0)
+    ties = q[1] * (np.arange(-2, 260) + 0.5)
+    x = np.concatenate([rng.random(498), ties, [0.0, -0.0, np.inf, -np.inf, 1.0]]).reshape(5, -1)
+    got, nnz, nan = fb.levels_nnz(x, *q)
+    want, want_nnz = fb.levels_nnz_reference(x, *q)
+    assert not nan and same(got, want) and nnz == want_nnz
+    x[2, 3] = np.nan
+    assert fb.levels_nnz(x, *q)[2]
+
+
+@pytest.mark.parametrize("adc", [True, False])
+def test_error_read_equals_the_general_rules_arithmetic(adc):
+    rng = np.random.default_rng(4)
+    q = _quantizer(8, -2.0, 2.0)
+    ties = -2.0 + q[1] * (np.arange(-2, 260) + 0.5)
+    v = np.concatenate([rng.normal(0, 1.5, 700), ties, [0.0, -0.0, 1e300, -1e300]])
+    v = v[: v.size - v.size % 6].reshape(6, -1)
+    dz = rng.random(v.shape)
+    dz[0, :5] = 0.0  # errors that vanish
+    got = fb.bp_error_read_rows(v, adc, *q, 0.25, dz)
+    want = fb.bp_error_read_rows_reference(v, adc, *q, 0.25, dz)
+    assert not got[3] and same(got[0], want[0]) and got[1] == want[1] and got[2] == want[2]
+    dz[1, 1] = np.nan  # a NaN error makes the peak NaN, as np.max does
+    assert np.isnan(fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[1])
+    v[1, 2] = np.nan
+    assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[3] == adc  # only an ADC meets the NaN
+
+
+@pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
+def test_accumulate_grad_equals_the_general_rules_update(bits, theta):
+    """Saturation at both ends, steps of several thetas, exact multiples, a restored accumulator
+    already at a step, a threshold beyond the accumulator's range (no step ever), and the
+    gradient terms."""
+    rng = np.random.default_rng(theta)
+    B, n_in, n_out = 20, 30, 12
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    x = (rng.random((B, n_in)) < 0.4).astype(np.float32)
+    delta = rng.integers(-1, 2, (B, n_out)).astype(np.int8)
+    grad = x.T @ delta.astype(np.float32)
+    acc = rng.integers(lo, hi + 1, n_in * n_out).astype(np.int32)
+    acc[:4] = [lo, hi, theta if theta <= hi else hi, -theta if -theta >= lo else lo]
+    grad.reshape(-1)[:4] = [-B, B, 0, 0]
+    got_acc, want_acc = acc.copy(), acc.copy()
+    idx, sign, terms = fb.bsl_accumulate_grad(got_acc, grad, x, delta, lo, hi, theta)
+    want_idx, want_sign, want_terms = fb.bsl_accumulate_grad_reference(
+        want_acc.reshape(n_in, n_out), grad, x, delta, bits, theta
+    )
+    assert (idx.size > 0) == (theta <= hi) and terms > 0  # the case exercises what it says
+    assert same(got_acc, want_acc)
+    assert same(idx, want_idx) and same(sign, want_sign.astype(np.int64)) and terms == want_terms
+
+
+@pytest.mark.parametrize("cap", [1, 3, 32])
+def test_residual_batch_equals_the_gradient_memory_reference(cap):
+    rng = np.random.default_rng(cap)
+    B, n_steps, eta = 16, 100, 0.1
+    residual = rng.uniform(-1, 1, 400)
+    grad = rng.normal(0, 2, 400) * B
+    grad[:4] = [0.0, 1e9, -1e9, 0.0]  # no change, capped both ways, and below:
+    residual[3] = -0.0  # a signed zero kept as the reference keeps it
+    residual[4:6] = [np.inf, -np.inf]
+    got_r = residual.copy()
+    idx, n, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap)
+    want_r, want_n = residual_pulses_reference(residual, -eta * (grad / B), n_steps, cap)
+    flat = want_n.reshape(-1)
+    assert same(got_r, want_r)
+    assert same(idx, np.flatnonzero(flat)) and same(n, flat[flat != 0])
+    assert total == int(np.abs(flat).sum())
+
+
+@pytest.mark.parametrize("gain", [4.0, 3.0])
+def test_bsl_sigmoid_and_errors_equal_the_general_rules_arithmetic(gain):
+    rng = np.random.default_rng(5)
+    y = np.concatenate([rng.normal(0, 3, 1000), [0.0, -0.0, 40.0, -40.0]]).astype(np.float32)
+    y = y.reshape(4, -1)
+    t = fb.bsl_sigmoid_pre(y, gain)
+    np.tanh(t, out=t)
+    z, d = fb.bsl_sigmoid_post(t, gain)
+    want_z, want_d = fb.bsl_sigmoid_reference(y, gain)
+    assert same(z, want_z) and same(d, want_d)
+    v = rng.normal(0, 1, (4, 50)).astype(np.float32)
+    v[0, :2] = [0.0, -0.0]
+    ds = (rng.random((4, 50)) < 0.5).astype(np.int8)
+    got, n = fb.bsl_error_down_rows(v, ds)
+    want, want_n = fb.bsl_error_down_rows_reference(v, ds)
+    assert same(got, want) and n == want_n and fb.nonzeros(v) == np.count_nonzero(v)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_error_drive_equals_the_general_rules_drive(mode):
+    rng = np.random.default_rng(mode)
+    q = _quantizer(8, -1.0, 1.0) if mode == 2 else (0.0, 1.0, 1)
+    d = np.concatenate([rng.normal(0, 0.3, 500), [0.0, -0.0, 0.5, -0.5, 3.0]]).reshape(5, -1)
+    got, n, nan = fb.bp_error_drive_rows(d, mode, 0.5, *q)
+    want, want_n = fb.bp_error_drive_rows_reference(d, mode, 0.5, *q)
+    assert not nan and same(got, want) and n == want_n
+
+
+@pytest.mark.parametrize("case", ["backprop", "backprop_noisy_refs"])
+def test_programming_equals_program_at_and_after_update(case):
+    """program_layer against the general rule's programming of the same counts from the same
+    state: conductances, wear, read-weight cache, meters and the device generator."""
+    import copy
+
+    from cimest.engine.rules import Meter
+    from cimest.engine.rules.common import after_update, program_at, read_weights
+    from cimest.engine.train import init_state, make_setup
+
+    d = cases.design(case, 16)
+    setup = make_setup(d.graph, d.libraries)
+    rng = np.random.default_rng(9)
+    for i, lm in enumerate(d.graph.layers):
+        ours, ref = init_state(setup, 3), init_state(setup, 3)
+        idx = np.sort(rng.choice(lm.n_weights, 40, replace=False)).astype(np.int64)
+        n = rng.integers(-5, 6, idx.size).astype(np.int64)
+        n[n == 0] = 1
+        m_ours, m_ref = Meter(d.graph), Meter(d.graph)
+        W = read_weights(setup, ours)
+        fb._Programmer(setup)(
+            ours, i, lm.name, idx, n, int(np.abs(n).sum()), W[i], m_ours.activity[lm.name]
+        )
+        read_weights(setup, ref)
+        program_at(setup, ref.layers[i], idx, n, ref.device_rng, m_ref, lm.name)
+        after_update(setup, ref, i, lm.name, idx)
+        assert same(ours.layers[i].g, ref.layers[i].g)
+        assert same(ours.layers[i].pulses, ref.layers[i].pulses)
+        assert same(ours.read_weights[i], ref.read_weights[i])
+        assert m_ours.activity[lm.name] == m_ref.activity[lm.name]
+        assert ours.device_rng.bit_generator.state == ref.device_rng.bit_generator.state
+        assert copy.deepcopy(m_ours.activity[lm.name]).set_pulses > 0
+
+
+# --- whole runs: fused against the general rules ---------------------------------------------------
+
+DEEP = (("network: [64, 128, 10]", "network: [64, 40, 30, 10]"),)
+EXTRA = {
+    "batch_backprop_deep": (cases.FP, DEEP),
+    "batch_bsl_deep": (cases.BSL, DEEP),
+    "batch_backprop": (cases.FP, ()),
+    "batch_bsl": (cases.BSL, ()),
+    "batch_backprop_deep_noisy_refs": (cases.FP, (*DEEP, *cases.NOISY, *cases.REFS)),
+    "batch_backprop_deep_digital_backward": (cases.FP, (*DEEP, *cases.DIGITAL_BACKWARD)),
+    "batch_backprop_single_pulse": (
+        cases.FP,
+        (("update: {kind: pulse_train, max_pulses: 32}", "update: {kind: single_pulse}"),),
+    ),
+    "batch_bsl_deep_ideal_noisy": (cases.BSL, (*DEEP, *cases.IDEAL, *cases.NOISY)),
+    "batch_bsl_deep_reference_cells": (cases.BSL, (*DEEP, *cases.REFS)),
+}
+# Why two by default: each runs twice (fused and general) over 160 samples, about a second each
+DEFAULT = {"batch_backprop_deep", "batch_bsl_deep"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from cimest.engine.datasets import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=() if c in DEFAULT else pytest.mark.slow) for c in EXTRA]
+)
+@pytest.mark.parametrize("batch", [13])  # 160 = 12 x 13 + 4: a short last batch too
+def test_fused_batch_step_equals_the_general_rule(case, batch, digits, monkeypatch):
+    monkeypatch.setitem(cases.CASES, case, EXTRA[case])
+    monkeypatch.setattr(cases, "SAMPLES", 160)
+    taken = []
+    real = fb.batch_step
+
+    def counting(setup, single):
+        step = real(setup, single)
+        assert step is not single  # every case here is one the fused step covers
+
+        def counted(setup_, state, xb, yb, meter):
+            taken.append(xb.shape[0])
+            return step(setup_, state, xb, yb, meter)
+
+        return counted
+
+    monkeypatch.setattr(train_module, "batch_step", counting)
+    fused = cases.fingerprint(case, batch, digits)
+    assert taken == ([13] * 12 + [4]) * cases.EPOCHS  # every batch went through the step
+    monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
+    general = cases.fingerprint(case, batch, digits)
+    for key in general:  # one key at a time, so a failure names what moved
+        assert fused[key] == general[key], key
+
+
+@pytest.mark.parametrize(
+    ("case", "covered"),
+    [
+        ("backprop", True),
+        ("bsl", True),
+        ("bsl_noisy", True),
+        ("bsl_ideal_rng", True),
+        ("backprop_single_pulse", True),
+        ("backprop_pair", False),  # differential pairs: the general path
+        ("bsl_rows", False),
+        ("bsl_float", False),
+        ("bsl_integer", False),
+        ("software", False),
+        ("dfa", False),
+        ("pulse_coincidence", False),
+    ],
+)
+def test_fused_batch_step_applies_where_documented(case, covered):
+    from cimest.engine.rules import train_batch
+    from cimest.engine.train import make_setup
+
+    d = cases.design(case, 16)
+    assert (fb.batch_step(make_setup(d.graph, d.libraries), train_batch) is not train_batch) == (
+        covered
+    )
+
+
+def test_on_off_row_drivers_and_no_gradient_memory_take_the_general_path():
+    """MLP+NeuroSim's chip (1-bit row drivers, no gradient memory): as for the batch-1 step."""
+    from cimest.api import load_design
+    from cimest.engine.rules import train_batch
+    from cimest.engine.train import make_setup
+
+    d = load_design(cases.ROOT / "architectures" / "neurosim_mlp_taox.yaml")
+    assert fb.batch_step(make_setup(d.graph, d.libraries), train_batch) is train_batch
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "covered"),
+    [
+        ("output", "softmax", True),
+        ("output", "sigmoid", False),
+        ("gradient_input", "driven", True),
+        ("gradient_input", "activation", False),
+        ("per_layer", {}, True),
+        ("per_layer", {"L1": {"learning_rate": 0.4}}, False),
+    ],
+)
+def test_backprop_options_it_does_not_model_take_the_general_path(
+    option, value, covered, monkeypatch
+):
+    """A sigmoid output, gradients from the activation or per-layer learning rates (options of the
+    full-precision rules where the spec has them) must not run through a step that models none."""
+    from cimest.engine.rules import train_batch
+    from cimest.engine.rules.common import Setup
+    from cimest.engine.train import make_setup
+
+    d = cases.design("backprop", 16)
+    setup = make_setup(d.graph, d.libraries)
+    real = Setup.spec.fget
+
+    class Algorithm:  # the design's algorithm with one option set
+        def __init__(self, alg):
+            self._alg = alg
+
+        def __getattr__(self, name):
+            return value if name == option else getattr(self._alg, name)
+
+    class Spec:
+        def __init__(self, spec):
+            self._spec, self.algorithm = spec, Algorithm(spec.algorithm)
+
+        def __getattr__(self, name):
+            return getattr(self._spec, name)
+
+    monkeypatch.setattr(Setup, "spec", property(lambda self: Spec(real(self))))
+    assert (fb.batch_step(setup, train_batch) is not train_batch) == covered
