@@ -187,16 +187,6 @@ def bp_error_read(v, adc, v_min, lsb, top, scale, dz):
 
 
 @njit(cache=True)
-def bp_residual(residual, x, delta, neg_eta, n_steps, cap):
-    """kernels.residual_pulses_outer, and the pulses its counts ask for (the normals to draw)."""
-    idx, n = kernels.residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap)
-    total = 0
-    for k in n:
-        total += abs(k)
-    return idx, n, total
-
-
-@njit(cache=True)
 def bsl_accumulate(x, delta, acc, lo, hi, theta):
     """kernels.binary_accumulate, its steps as single pulses sign(dw). Returns (flat indices,
     pulses, gradient terms)."""
@@ -374,35 +364,60 @@ class _Device:
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
         ]
 
-    def program(self, setup, state, i, name, idx, n, total, cache, act) -> None:
-        """Pulse the devices at ``idx`` (counts ``n``, ``total`` pulses), meter and refresh."""
-        ls = state.layers[i]
-        if idx.size == 0:  # program_at's meter calls, and nothing else
-            return
+        self._views = [None] * len(setup.graph.layers)
+
+    def views(self, ls, i: int, cache: np.ndarray) -> tuple:
+        """Layer ``i``'s flat conductances, device-to-device multipliers, wear counts, read-weight
+        cache and row references as program_refresh takes them. Why kept: made once, not at every
+        update (each is a numpy call); remade whenever the state holds another array."""
+        v = self._views[i]
+        if (
+            v is not None
+            and v[0] is ls.g
+            and v[1] is ls.pulses
+            and v[2] is ls.d2d
+            and v[3] is ls.ref_row
+            and v[4] is cache
+        ):
+            return v[5]
         g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
-        xi = state.device_rng.standard_normal(total)  # one normal per pulse, in pulse order
         ls.pulses = np.ascontiguousarray(ls.pulses)
-        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+        flat = (
             g.reshape(-1),
-            idx,
-            n,
-            xi,
             pulse._flat_d2d(ls.d2d, g.shape),
-            self.coef,
-            self.can_pot,
-            self.can_dep,
             ls.pulses.reshape(-1),
-            self.geometry[i],
             cache.reshape(-1),
             device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
         )
+        self._views[i] = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache, flat)
+        return flat
+
+    def program(self, state, i, name, idx, n, xi, cache, act) -> None:
+        """Pulse the devices at ``idx`` (counts ``n``, their normals ``xi``), meter and refresh."""
+        if idx.size == 0:  # program_at's meter calls, and nothing else
+            return
+        g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
+        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+            g,
+            idx,
+            n,
+            xi,
+            d2d,
+            self.coef,
+            self.can_pot,
+            self.can_dep,
+            pulses,
+            self.geometry[i],
+            flat_cache,
+            ref_row,
+        )
         if missing:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        act.set_pulses += int(n_set)
-        act.reset_pulses += int(n_reset)
-        act.devices_programmed += int(idx.size)
-        act.program_steps += int(set_steps) + int(reset_steps)
-        act.program_set_steps += int(set_steps)
+        act.set_pulses += n_set
+        act.reset_pulses += n_reset
+        act.devices_programmed += idx.size
+        act.program_steps += set_steps + reset_steps
+        act.program_set_steps += set_steps
         if not finite:
             raise _diverged(state, name, "weights")
 
@@ -457,7 +472,20 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]
+    n_layers = len(layers)
     device = _Device(setup)
+    # each layer's pulsed devices and their counts, written by residual_pulses_rows
+    buffers = [(np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)) for k in n_weights]
+    flat_residuals = [None] * n_layers
+
+    def residuals(ls, i: int) -> np.ndarray:
+        """Layer ``i``'s gradient memory as a flat float64 view, made again only when the state
+        holds another array."""
+        v = flat_residuals[i]
+        if v is None or v[0] is not ls.residual:
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            v = flat_residuals[i] = (ls.residual, ls.residual.reshape(-1))
+        return v[1]
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         acts = [meter.activity[n] for n in names]
@@ -471,7 +499,7 @@ def _backprop_step(setup: Setup):
             nnz = count_nonzero(x)
         xs, dz = [x], []
         for i, (ro, dac, q) in enumerate(hidden):
-            acts[i].inputs_driven += int(nnz)
+            acts[i].inputs_driven += nnz
             y = x.astype(np.float32) @ W[i]
             t, finite = bp_hidden_pre(y, *ro, a)
             if not finite:
@@ -488,31 +516,40 @@ def _backprop_step(setup: Setup):
         label = int(yb[0])
         delta, p_label, peak, nnz = bp_output_error(e, e.sum(axis=1, keepdims=True)[0, 0], label)
         loss = float(-np.log(np.maximum(p_label, 1e-300)))
-        for i in range(len(layers) - 1, -1, -1):
+        # every error down first, each through the weights of the layer above as they were
+        # before its update (the general rule's order in effect: an update touches only its own
+        # layer, and a layer's error goes down before it is updated)
+        deltas = [delta] * n_layers
+        for i in range(n_layers - 1, 0, -1):
+            # error_path's drive: the power-of-two scale only in front of an error DAC
+            scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
+            dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
+            if nan:
+                raise _nan("dac_levels")
+            acts[i].errors_driven += nnz
+            v = dq @ backward_weights(setup, state.layers[i], W[i]).T
+            delta, peak, nnz, nan = bp_error_read(v, adc, *read_q, float(scale), dz[i - 1])
+            if nan:
+                raise _nan("adc_quantize")
+            deltas[i - 1] = delta
+        acts[0].errors_driven += nnz
+        # the gradient memories, then one draw of every pulse's normal: layer by layer from the
+        # top, as the general rule draws them one update after another (the same stream)
+        owed, total = [], 0
+        for i in range(n_layers - 1, -1, -1):
             act = acts[i]
-            if i > 0:
-                # error_path's drive: the power-of-two scale only in front of an error DAC
-                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-                dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
-                if nan:
-                    raise _nan("dac_levels")
-                act.errors_driven += int(nnz)
-                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below, peak, nnz, nan = bp_error_read(v, adc, *read_q, float(scale), dz[i - 1])
-                if nan:
-                    raise _nan("adc_quantize")
-            else:
-                act.errors_driven += int(nnz)
             act.updates += 1
             act.gradient_terms += n_weights[i]
-            ls = state.layers[i]
-            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            idx, n, total = bp_residual(
-                ls.residual.reshape(-1), xs[i][0], delta[0], neg_eta, n_steps, cap
+            idx, n = buffers[i]
+            m, pulses = kernels.residual_pulses_rows(
+                residuals(state.layers[i], i), xs[i][0], deltas[i][0], neg_eta, n_steps, cap, idx, n
             )
-            device.program(setup, state, i, names[i], idx, n, total, W[i], act)
-            if i > 0:
-                delta = below
+            owed.append((i, m, total, total + pulses))
+            total += pulses
+        xi = state.device_rng.standard_normal(total)
+        for i, m, first, last in owed:
+            idx, n = buffers[i]
+            device.program(state, i, names[i], idx[:m], n[:m], xi[first:last], W[i], acts[i])
         return loss
 
     return step
@@ -560,17 +597,25 @@ def _bsl_step(setup: Setup):
         label = int(yb[0])
         loss = float(-np.log(np.maximum(p[0, label], 1e-300)))
         delta, nnz = bsl_output_error(s["out"].exceeds(p, np.int8), label)
+        # every layer's error and accumulator first (an update touches only its own layer, and
+        # a layer's error goes down through its weights before their update), then one draw of
+        # every pulse's normal, layer by layer from the top as the general rule draws them
+        owed, total = [], 0
         for i in range(len(layers) - 1, -1, -1):
             act = acts[i]
-            act.errors_driven += int(nnz)
+            act.errors_driven += nnz
             d_i = delta
             if i > 0:
                 v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
                 delta, nnz = bsl_error_down(v, ds[i - 1])
             idx, n, terms = bsl_accumulate(xs[i], d_i, accs[i].reshape(-1), lo, hi, setup.theta)
-            act.gradient_terms += int(terms)
+            act.gradient_terms += terms
             act.updates += 1
-            device.program(setup, state, i, names[i], idx, n, int(idx.size), W[i], act)
+            owed.append((i, idx, n, total))
+            total += idx.size
+        xi = state.device_rng.standard_normal(total)
+        for i, idx, n, first in owed:
+            device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i], acts[i])
         return loss
 
     return step
