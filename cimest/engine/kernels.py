@@ -282,20 +282,43 @@ def program_meter(idx, n, pulses, n_out, wc, group, per_tile_rows, row_tiles, co
     wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, SET write steps,
     RESET write steps), each polarity's steps as :func:`write_steps` of its trains alone (a write
     group applies its SET trains, then its RESET trains: rules.common.polarity_steps).
-    Why one pass for both polarities: a device's row, tile and group cost integer divisions,
-    most of this kernel's time when taken once per polarity."""
+    Why one pass for both polarities, and divisions only where a device starts another row (or
+    comes out of order): a device's row, tile and group cost integer divisions (tens of ns each
+    here), once most of this kernel's time; along a row the ascending indices walk on."""
     n_groups = -(-wc // group)
     n_in = row_tiles * per_tile_rows
     longest = np.zeros((2, n_in, col_tiles, n_groups), dtype=np.int64)  # SET, RESET
     n_set = 0
     n_reset = 0
+    i = 0  # the place of the last device: row i (from row_start), tile t, group gr
+    row_start = 0
+    t = 0
+    t_start = 0
+    gr = 0
+    g_start = 0
+    last = -1
     for j in range(idx.size):
         k = idx[j]
+        if k <= last or k >= row_start + n_out:
+            i = k // n_out
+            row_start = i * n_out
+            c = k - row_start
+            t = c // wc
+            t_start = t * wc
+            gr = (c - t_start) // group
+            g_start = t_start + gr * group
+        else:
+            c = k - row_start
+            while c >= t_start + wc:
+                t += 1
+                t_start += wc
+                gr = 0
+                g_start = t_start
+            while c >= g_start + group:
+                gr += 1
+                g_start += group
+        last = k
         v = n[j]
-        i = k // n_out
-        c = k - i * n_out
-        t = c // wc
-        gr = (c - t * wc) // group
         if v > 0:
             n_set += v
             pulses[k] += v
