@@ -16,6 +16,7 @@ general rule for any batch that is not a single sample.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -46,9 +47,11 @@ Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
 
 @njit(cache=True)
 def levels_count(x, v_min, lsb, top):
-    """dac_levels(x)[1] of a float64 array, its count of non-zeros, and whether x had a NaN."""
+    """dac_levels(x)[1] of x as float64, the same as float32 (the crossbar's operand), its count
+    of non-zeros, and whether x had a NaN."""
     flat = x.reshape(-1)
     out = np.empty(flat.size, dtype=np.float64)
+    out32 = np.empty(flat.size, dtype=np.float32)
     nnz = 0
     nan = False
     ftop = np.float64(top)
@@ -56,8 +59,9 @@ def levels_count(x, v_min, lsb, top):
         v = np.float64(flat[j])
         nan |= v != v
         out[j] = kernels.level(v, v_min, lsb, ftop)
+        out32[j] = np.float32(out[j])
         nnz += out[j] != 0.0
-    return out.reshape(x.shape), nnz, nan
+    return out.reshape(x.shape), out32.reshape(x.shape), nnz, nan
 
 
 @njit(cache=True)
@@ -78,9 +82,10 @@ def bp_hidden_pre(y, v_min, lsb, top, gain):
 def bp_hidden_post(th, gain, dac, v_min, lsb, top):
     """The rest of the sigmoid from th = tanh(argument): z = 0.5 x (1 + th), its derivative
     gain x z x (1 - z), and the next layer's input (its DAC's levels if ``dac``). Returns (input,
-    derivative, non-zero inputs)."""
+    the same as float32, derivative, non-zero inputs)."""
     flat = th.reshape(-1)
     x = np.empty(flat.size, dtype=np.float64)
+    x32 = np.empty(flat.size, dtype=np.float32)
     dz = np.empty(flat.size, dtype=np.float64)
     ftop = np.float64(top)
     nnz = 0
@@ -88,8 +93,9 @@ def bp_hidden_post(th, gain, dac, v_min, lsb, top):
         z = 0.5 * (1.0 + flat[j])
         dz[j] = gain * z * (1.0 - z)
         x[j] = kernels.level(z, v_min, lsb, ftop) if dac else z
+        x32[j] = np.float32(x[j])
         nnz += x[j] != 0.0
-    return x.reshape(th.shape), dz.reshape(th.shape), nnz
+    return x.reshape(th.shape), x32.reshape(th.shape), dz.reshape(th.shape), nnz
 
 
 @njit(cache=True)
@@ -112,9 +118,30 @@ def output_shifted(y, v_min, lsb, top):
 
 
 @njit(cache=True)
-def bp_output_error(e, s, label):
-    """p = e / s (the softmax), then the error p - onehot(label) in place of e. Returns (error,
-    p[label], the error's largest magnitude, its non-zeros)."""
+def pow2_scale(peak, mode):
+    """The error DAC's power-of-two scale, 2 ** ceil(log2(peak)) if mode == 2 and peak > 0 else
+    1.0, where it needs no log2: 0.0 where numpy's log2 must decide (an infinite peak, or a
+    mantissa m = frexp(peak)[0] within 1e-9 above 0.5, a power of two included).
+    Why exact elsewhere: with m in (0.5 + 1e-9, 1), log2(peak) = e + log2(m) lies in
+    (e - 1 + 2.8e-9, e), so its ceiling is e for any log2 within a few ulp (the ulp of |log2|
+    <= 1075 is below 3e-13), and 2.0 ** e is exact."""
+    if mode != 2 or not peak > 0.0:  # NaN included
+        return 1.0
+    if peak == np.inf:
+        return 0.0
+    m, e = math.frexp(peak)
+    if m <= 0.5 + 1e-9:
+        return 0.0
+    return math.ldexp(1.0, e)
+
+
+@njit(cache=True)
+def bp_output_error(e, s, yb, mode, v_min, lsb, top):
+    """p = e / s (the softmax), then the error p - onehot(yb[0]) in place of e, and the error as
+    the column drivers apply it (bp_error_drive at :func:`pow2_scale`; where that is 0.0 the
+    drive is left to the caller). Returns (error, p[label], the error's largest magnitude, its
+    non-zeros, driven, driven non-zeros, a NaN met by the DAC, scale)."""
+    label = yb[0]
     flat = e.reshape(-1)
     p_label = 0.0
     peak = 0.0
@@ -129,7 +156,11 @@ def bp_output_error(e, s, label):
         if mag > peak or mag != mag:  # np.max propagates NaN
             peak = mag
         nnz += p != 0.0
-    return e, p_label, peak, nnz
+    scale = pow2_scale(peak, mode)
+    if scale == 0.0:
+        return e, p_label, peak, nnz, e, 0, False, scale
+    dq, d_nnz, nan = bp_error_drive(e, mode, scale, v_min, lsb, top)
+    return e, p_label, peak, nnz, dq, d_nnz, nan, scale
 
 
 @njit(cache=True)
@@ -490,45 +521,50 @@ def _backprop_step(setup: Setup):
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         acts = [meter.activity[n] for n in names]
         W = read_weights(setup, state)
-        x = xb.astype(np.float64)
         if in_q is not None:
-            x, nnz, nan = levels_count(x, *in_q)
+            x, x32, nnz, nan = levels_count(xb, *in_q)
             if nan:
                 raise _nan("dac_levels")
         else:
-            nnz = count_nonzero(x)
+            x = xb.astype(np.float64)
+            x32, nnz = x.astype(np.float32), count_nonzero(x)
         xs, dz = [x], []
         for i, (ro, dac, q) in enumerate(hidden):
             acts[i].inputs_driven += nnz
-            y = x.astype(np.float32) @ W[i]
-            t, finite = bp_hidden_pre(y, *ro, a)
+            t, finite = bp_hidden_pre(x32 @ W[i], *ro, a)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
             np.tanh(t, out=t)
-            x, d, nnz = bp_hidden_post(t, a, dac, *q)
+            x, x32, d, nnz = bp_hidden_post(t, a, dac, *q)
             dz.append(d)
             xs.append(x)
-        acts[-1].inputs_driven += int(nnz)
-        shifted, finite = output_shifted(x.astype(np.float32) @ W[-1], *out_q)
+        acts[-1].inputs_driven += nnz
+        shifted, finite = output_shifted(x32 @ W[-1], *out_q)
         if not finite:
             raise _diverged(state, names[-1], "output")
         e = np.exp(shifted)
-        label = int(yb[0])
-        delta, p_label, peak, nnz = bp_output_error(e, e.sum(axis=1, keepdims=True)[0, 0], label)
-        loss = float(-np.log(np.maximum(p_label, 1e-300)))
+        delta, p_label, peak, nnz, dq, d_nnz, nan, scale = bp_output_error(
+            e, e.sum(axis=1, keepdims=True)[0, 0], yb, mode, *drive_q
+        )
+        loss = float(-np.log(max(p_label, 1e-300)))  # max: np.maximum's NaN is p_label's
         # every error down first, each through the weights of the layer above as they were
         # before its update (the general rule's order in effect: an update touches only its own
         # layer, and a layer's error goes down before it is updated)
         deltas = [delta] * n_layers
         for i in range(n_layers - 1, 0, -1):
             # error_path's drive: the power-of-two scale only in front of an error DAC
-            scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-            dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
+            if i < n_layers - 1:
+                scale = pow2_scale(peak, mode)
+                if scale != 0.0:
+                    dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
+            if scale == 0.0:  # numpy's log2 decides
+                scale = float(2.0 ** np.ceil(np.log2(peak)))
+                dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
             if nan:
                 raise _nan("dac_levels")
-            acts[i].errors_driven += nnz
+            acts[i].errors_driven += d_nnz
             v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-            delta, peak, nnz, nan = bp_error_read(v, adc, *read_q, float(scale), dz[i - 1])
+            delta, peak, nnz, nan = bp_error_read(v, adc, *read_q, scale, dz[i - 1])
             if nan:
                 raise _nan("adc_quantize")
             deltas[i - 1] = delta
