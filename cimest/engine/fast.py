@@ -226,14 +226,16 @@ def bsl_accumulate(x, delta, acc, lo, hi, theta):
 
 
 @njit(cache=True)
-def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row):
+def program_refresh(
+    g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row, tally
+):
     """rules.common.program_at of a reference-column layer, then after_update's refresh of the
     read weights at the devices changed: pulse trains (devices.kernels.pulse_trains), wear and
     write steps (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``.
     ``coef``: pot R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal
-    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Returns (missing direction as
-    pulse_trains, SET pulses, RESET pulses, SET and RESET write steps, the new conductances all
-    finite)."""
+    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Adds devices programmed, SET
+    pulses, RESET pulses, write steps and SET write steps to ``tally`` (the Meter's, held back).
+    Returns (missing direction as pulse_trains, the new conductances all finite)."""
     missing = device_kernels.pulse_trains(
         g,
         idx,
@@ -250,7 +252,7 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
         can_dep,
     )
     if missing != 0:
-        return missing, 0, 0, 0, 0, True
+        return missing, True
     n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
         idx,
         n,
@@ -262,16 +264,21 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
         geometry[4],
         geometry[5],
     )
+    tally[0] += idx.size
+    tally[1] += n_set
+    tally[2] += n_reset
+    tally[3] += set_steps + reset_steps
+    tally[4] += set_steps
     finite = True
     for k in idx:
         finite &= np.isfinite(g[k])
     if not finite:
-        return 0, n_set, n_reset, set_steps, reset_steps, False
+        return 0, False
     n_out = geometry[0]
     for k in idx:
         ref = ref_row[k // n_out] if ref_row.size else coef[8]
         cache[k] = np.float32((g[k] - ref) / coef[9])
-    return 0, n_set, n_reset, set_steps, reset_steps, True
+    return 0, True
 
 
 @njit(cache=True)
@@ -394,8 +401,44 @@ class _Device:
         self.geometry = [
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
         ]
-
         self._views = [None] * len(setup.graph.layers)
+        # counts held back from the Meter until it settles: per layer, devices programmed, SET
+        # pulses, RESET pulses, write steps, SET write steps; and the steps taken, each one
+        # update of every layer (backprop: each n_in x n_out gradient terms)
+        self.names = [lm.name for lm in setup.graph.layers]
+        self.tally = np.zeros((len(self.names), 5), dtype=np.int64)
+        self.steps = 0
+        self.terms_per_step = (
+            [lm.n_weights for lm in setup.graph.layers] if setup.rule == "backprop" else None
+        )
+        self._meter = None
+
+    def attach(self, meter: Meter) -> None:
+        """A step starts that counts into ``meter``: its updates and programming are held here
+        until the meter settles (a step that saw another meter adds its counts there first)."""
+        if meter is not self._meter:
+            self.flush()
+            self._meter = meter
+            meter.hold(self.flush)
+        self.steps += 1
+
+    def flush(self) -> None:
+        """Add the held counts to the meter's activity (integers: exact in any grouping)."""
+        if self._meter is None or not self.steps:
+            return
+        for i, name in enumerate(self.names):
+            a = self._meter.activity[name]
+            n_dev, n_set, n_reset, steps, set_steps = self.tally[i].tolist()
+            a.devices_programmed += n_dev
+            a.set_pulses += n_set
+            a.reset_pulses += n_reset
+            a.program_steps += steps
+            a.program_set_steps += set_steps
+            a.updates += self.steps
+            if self.terms_per_step is not None:
+                a.gradient_terms += self.steps * self.terms_per_step[i]
+        self.tally[:] = 0
+        self.steps = 0
 
     def views(self, ls, i: int, cache: np.ndarray) -> tuple:
         """Layer ``i``'s flat conductances, device-to-device multipliers, wear counts, read-weight
@@ -423,12 +466,12 @@ class _Device:
         self._views[i] = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache, flat)
         return flat
 
-    def program(self, state, i, name, idx, n, xi, cache, act) -> None:
+    def program(self, state, i, name, idx, n, xi, cache) -> None:
         """Pulse the devices at ``idx`` (counts ``n``, their normals ``xi``), meter and refresh."""
         if idx.size == 0:  # program_at's meter calls, and nothing else
             return
         g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
-        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+        missing, finite = program_refresh(
             g,
             idx,
             n,
@@ -441,14 +484,10 @@ class _Device:
             self.geometry[i],
             flat_cache,
             ref_row,
+            self.tally[i],
         )
         if missing:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        act.set_pulses += n_set
-        act.reset_pulses += n_reset
-        act.devices_programmed += idx.size
-        act.program_steps += set_steps + reset_steps
-        act.program_set_steps += set_steps
         if not finite:
             raise _diverged(state, name, "weights")
 
@@ -520,6 +559,7 @@ def _backprop_step(setup: Setup):
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         acts = [meter.activity[n] for n in names]
+        device.attach(meter)  # updates, gradient terms and programming: held, added per epoch
         W = read_weights(setup, state)
         if in_q is not None:
             x, x32, nnz, nan = levels_count(xb, *in_q)
@@ -573,9 +613,6 @@ def _backprop_step(setup: Setup):
         # top, as the general rule draws them one update after another (the same stream)
         owed, total = [], 0
         for i in range(n_layers - 1, -1, -1):
-            act = acts[i]
-            act.updates += 1
-            act.gradient_terms += n_weights[i]
             idx, n = buffers[i]
             m, pulses = kernels.residual_pulses_rows(
                 residuals(state.layers[i], i), xs[i][0], deltas[i][0], neg_eta, n_steps, cap, idx, n
@@ -585,7 +622,7 @@ def _backprop_step(setup: Setup):
         xi = state.device_rng.standard_normal(total)
         for i, m, first, last in owed:
             idx, n = buffers[i]
-            device.program(state, i, names[i], idx[:m], n[:m], xi[first:last], W[i], acts[i])
+            device.program(state, i, names[i], idx[:m], n[:m], xi[first:last], W[i])
         return loss
 
     return step
@@ -612,6 +649,7 @@ def _bsl_step(setup: Setup):
         ):
             return train_batch(setup, state, xb, yb, meter)
         acts = [meter.activity[n] for n in names]
+        device.attach(meter)  # updates and programming: held, added per epoch
         s = state.samplers
         W = read_weights(setup, state)
         x = s["input"].exceeds(xb, np.float32)
@@ -646,12 +684,11 @@ def _bsl_step(setup: Setup):
                 delta, nnz = bsl_error_down(v, ds[i - 1])
             idx, n, terms = bsl_accumulate(xs[i], d_i, accs[i].reshape(-1), lo, hi, setup.theta)
             act.gradient_terms += terms
-            act.updates += 1
             owed.append((i, idx, n, total))
             total += idx.size
         xi = state.device_rng.standard_normal(total)
         for i, idx, n, first in owed:
-            device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i], acts[i])
+            device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
     return step
