@@ -413,14 +413,17 @@ class _Device:
         )
         self._meter = None
 
-    def attach(self, meter: Meter) -> None:
+    def attach(self, meter: Meter) -> list:
         """A step starts that counts into ``meter``: its updates and programming are held here
-        until the meter settles (a step that saw another meter adds its counts there first)."""
+        until the meter settles (a step that saw another meter adds its counts there first).
+        Returns the meter's activity per layer."""
         if meter is not self._meter:
             self.flush()
             self._meter = meter
+            self._acts = [meter.activity[n] for n in self.names]
             meter.hold(self.flush)
         self.steps += 1
+        return self._acts
 
     def flush(self) -> None:
         """Add the held counts to the meter's activity (integers: exact in any grouping)."""
@@ -558,8 +561,7 @@ def _backprop_step(setup: Setup):
         return v[1]
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
-        acts = [meter.activity[n] for n in names]
-        device.attach(meter)  # updates, gradient terms and programming: held, added per epoch
+        acts = device.attach(meter)  # updates, gradient terms, programming: held, added later
         W = read_weights(setup, state)
         if in_q is not None:
             x, x32, nnz, nan = levels_count(xb, *in_q)
@@ -648,8 +650,7 @@ def _bsl_step(setup: Setup):
             acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
         ):
             return train_batch(setup, state, xb, yb, meter)
-        acts = [meter.activity[n] for n in names]
-        device.attach(meter)  # updates and programming: held, added per epoch
+        acts = device.attach(meter)  # updates and programming: held, added later
         s = state.samplers
         W = read_weights(setup, state)
         x = s["input"].exceeds(xb, np.float32)
