@@ -16,6 +16,7 @@ general rule for any batch that is not a single sample.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -46,9 +47,11 @@ Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
 
 @njit(cache=True)
 def levels_count(x, v_min, lsb, top):
-    """dac_levels(x)[1] of a float64 array, its count of non-zeros, and whether x had a NaN."""
+    """dac_levels(x)[1] of x as float64, the same as float32 (the crossbar's operand), its count
+    of non-zeros, and whether x had a NaN."""
     flat = x.reshape(-1)
     out = np.empty(flat.size, dtype=np.float64)
+    out32 = np.empty(flat.size, dtype=np.float32)
     nnz = 0
     nan = False
     ftop = np.float64(top)
@@ -56,8 +59,9 @@ def levels_count(x, v_min, lsb, top):
         v = np.float64(flat[j])
         nan |= v != v
         out[j] = kernels.level(v, v_min, lsb, ftop)
+        out32[j] = np.float32(out[j])
         nnz += out[j] != 0.0
-    return out.reshape(x.shape), nnz, nan
+    return out.reshape(x.shape), out32.reshape(x.shape), nnz, nan
 
 
 @njit(cache=True)
@@ -78,9 +82,10 @@ def bp_hidden_pre(y, v_min, lsb, top, gain):
 def bp_hidden_post(th, gain, dac, v_min, lsb, top):
     """The rest of the sigmoid from th = tanh(argument): z = 0.5 x (1 + th), its derivative
     gain x z x (1 - z), and the next layer's input (its DAC's levels if ``dac``). Returns (input,
-    derivative, non-zero inputs)."""
+    the same as float32, derivative, non-zero inputs)."""
     flat = th.reshape(-1)
     x = np.empty(flat.size, dtype=np.float64)
+    x32 = np.empty(flat.size, dtype=np.float32)
     dz = np.empty(flat.size, dtype=np.float64)
     ftop = np.float64(top)
     nnz = 0
@@ -88,8 +93,9 @@ def bp_hidden_post(th, gain, dac, v_min, lsb, top):
         z = 0.5 * (1.0 + flat[j])
         dz[j] = gain * z * (1.0 - z)
         x[j] = kernels.level(z, v_min, lsb, ftop) if dac else z
+        x32[j] = np.float32(x[j])
         nnz += x[j] != 0.0
-    return x.reshape(th.shape), dz.reshape(th.shape), nnz
+    return x.reshape(th.shape), x32.reshape(th.shape), dz.reshape(th.shape), nnz
 
 
 @njit(cache=True)
@@ -112,9 +118,30 @@ def output_shifted(y, v_min, lsb, top):
 
 
 @njit(cache=True)
-def bp_output_error(e, s, label):
-    """p = e / s (the softmax), then the error p - onehot(label) in place of e. Returns (error,
-    p[label], the error's largest magnitude, its non-zeros)."""
+def pow2_scale(peak, mode):
+    """The error DAC's power-of-two scale, 2 ** ceil(log2(peak)) if mode == 2 and peak > 0 else
+    1.0, where it needs no log2: 0.0 where numpy's log2 must decide (an infinite peak, or a
+    mantissa m = frexp(peak)[0] within 1e-9 above 0.5, a power of two included).
+    Why exact elsewhere: with m in (0.5 + 1e-9, 1), log2(peak) = e + log2(m) lies in
+    (e - 1 + 2.8e-9, e), so its ceiling is e for any log2 within a few ulp (the ulp of |log2|
+    <= 1075 is below 3e-13), and 2.0 ** e is exact."""
+    if mode != 2 or not peak > 0.0:  # NaN included
+        return 1.0
+    if peak == np.inf:
+        return 0.0
+    m, e = math.frexp(peak)
+    if m <= 0.5 + 1e-9:
+        return 0.0
+    return math.ldexp(1.0, e)
+
+
+@njit(cache=True)
+def bp_output_error(e, s, yb, mode, v_min, lsb, top):
+    """p = e / s (the softmax), then the error p - onehot(yb[0]) in place of e, and the error as
+    the column drivers apply it (bp_error_drive at :func:`pow2_scale`; where that is 0.0 the
+    drive is left to the caller). Returns (error, p[label], the error's largest magnitude, its
+    non-zeros, driven, driven non-zeros, a NaN met by the DAC, scale)."""
+    label = yb[0]
     flat = e.reshape(-1)
     p_label = 0.0
     peak = 0.0
@@ -129,7 +156,11 @@ def bp_output_error(e, s, label):
         if mag > peak or mag != mag:  # np.max propagates NaN
             peak = mag
         nnz += p != 0.0
-    return e, p_label, peak, nnz
+    scale = pow2_scale(peak, mode)
+    if scale == 0.0:
+        return e, p_label, peak, nnz, e, 0, False, scale
+    dq, d_nnz, nan = bp_error_drive(e, mode, scale, v_min, lsb, top)
+    return e, p_label, peak, nnz, dq, d_nnz, nan, scale
 
 
 @njit(cache=True)
@@ -187,16 +218,6 @@ def bp_error_read(v, adc, v_min, lsb, top, scale, dz):
 
 
 @njit(cache=True)
-def bp_residual(residual, x, delta, neg_eta, n_steps, cap):
-    """kernels.residual_pulses_outer, and the pulses its counts ask for (the normals to draw)."""
-    idx, n = kernels.residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap)
-    total = 0
-    for k in n:
-        total += abs(k)
-    return idx, n, total
-
-
-@njit(cache=True)
 def bsl_accumulate(x, delta, acc, lo, hi, theta):
     """kernels.binary_accumulate, its steps as single pulses sign(dw). Returns (flat indices,
     pulses, gradient terms)."""
@@ -205,14 +226,16 @@ def bsl_accumulate(x, delta, acc, lo, hi, theta):
 
 
 @njit(cache=True)
-def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row):
+def program_refresh(
+    g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row, tally
+):
     """rules.common.program_at of a reference-column layer, then after_update's refresh of the
     read weights at the devices changed: pulse trains (devices.kernels.pulse_trains), wear and
     write steps (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``.
     ``coef``: pot R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal
-    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Returns (missing direction as
-    pulse_trains, SET pulses, RESET pulses, SET and RESET write steps, the new conductances all
-    finite)."""
+    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Adds devices programmed, SET
+    pulses, RESET pulses, write steps and SET write steps to ``tally`` (the Meter's, held back).
+    Returns (missing direction as pulse_trains, the new conductances all finite)."""
     missing = device_kernels.pulse_trains(
         g,
         idx,
@@ -229,7 +252,7 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
         can_dep,
     )
     if missing != 0:
-        return missing, 0, 0, 0, 0, True
+        return missing, True
     n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
         idx,
         n,
@@ -241,16 +264,21 @@ def program_refresh(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry
         geometry[4],
         geometry[5],
     )
+    tally[0] += idx.size
+    tally[1] += n_set
+    tally[2] += n_reset
+    tally[3] += set_steps + reset_steps
+    tally[4] += set_steps
     finite = True
     for k in idx:
         finite &= np.isfinite(g[k])
     if not finite:
-        return 0, n_set, n_reset, set_steps, reset_steps, False
+        return 0, False
     n_out = geometry[0]
     for k in idx:
         ref = ref_row[k // n_out] if ref_row.size else coef[8]
         cache[k] = np.float32((g[k] - ref) / coef[9])
-    return 0, n_set, n_reset, set_steps, reset_steps, True
+    return 0, True
 
 
 @njit(cache=True)
@@ -373,36 +401,96 @@ class _Device:
         self.geometry = [
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
         ]
+        self._views = [None] * len(setup.graph.layers)
+        # counts held back from the Meter until it settles: per layer, devices programmed, SET
+        # pulses, RESET pulses, write steps, SET write steps; and the steps taken, each one
+        # update of every layer (backprop: each n_in x n_out gradient terms)
+        self.names = [lm.name for lm in setup.graph.layers]
+        self.tally = np.zeros((len(self.names), 5), dtype=np.int64)
+        self.steps = 0
+        self.terms_per_step = (
+            [lm.n_weights for lm in setup.graph.layers] if setup.rule == "backprop" else None
+        )
+        self._meter = None
 
-    def program(self, setup, state, i, name, idx, n, total, cache, act) -> None:
-        """Pulse the devices at ``idx`` (counts ``n``, ``total`` pulses), meter and refresh."""
-        ls = state.layers[i]
-        if idx.size == 0:  # program_at's meter calls, and nothing else
+    def attach(self, meter: Meter) -> list:
+        """A step starts that counts into ``meter``: its updates and programming are held here
+        until the meter settles (a step that saw another meter adds its counts there first).
+        Returns the meter's activity per layer."""
+        if meter is not self._meter:
+            self.flush()
+            self._meter = meter
+            self._acts = [meter.activity[n] for n in self.names]
+            meter.hold(self.flush)
+        self.steps += 1
+        return self._acts
+
+    def flush(self) -> None:
+        """Add the held counts to the meter's activity (integers: exact in any grouping)."""
+        if self._meter is None or not self.steps:
             return
+        for i, name in enumerate(self.names):
+            a = self._meter.activity[name]
+            n_dev, n_set, n_reset, steps, set_steps = self.tally[i].tolist()
+            a.devices_programmed += n_dev
+            a.set_pulses += n_set
+            a.reset_pulses += n_reset
+            a.program_steps += steps
+            a.program_set_steps += set_steps
+            a.updates += self.steps
+            if self.terms_per_step is not None:
+                a.gradient_terms += self.steps * self.terms_per_step[i]
+        self.tally[:] = 0
+        self.steps = 0
+
+    def views(self, ls, i: int, cache: np.ndarray) -> tuple:
+        """Layer ``i``'s flat conductances, device-to-device multipliers, wear counts, read-weight
+        cache and row references as program_refresh takes them. Why kept: made once, not at every
+        update (each is a numpy call); remade whenever the state holds another array."""
+        v = self._views[i]
+        if (
+            v is not None
+            and v[0] is ls.g
+            and v[1] is ls.pulses
+            and v[2] is ls.d2d
+            and v[3] is ls.ref_row
+            and v[4] is cache
+        ):
+            return v[5]
         g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
-        xi = state.device_rng.standard_normal(total)  # one normal per pulse, in pulse order
         ls.pulses = np.ascontiguousarray(ls.pulses)
-        missing, n_set, n_reset, set_steps, reset_steps, finite = program_refresh(
+        flat = (
             g.reshape(-1),
-            idx,
-            n,
-            xi,
             pulse._flat_d2d(ls.d2d, g.shape),
-            self.coef,
-            self.can_pot,
-            self.can_dep,
             ls.pulses.reshape(-1),
-            self.geometry[i],
             cache.reshape(-1),
             device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
         )
+        self._views[i] = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache, flat)
+        return flat
+
+    def program(self, state, i, name, idx, n, xi, cache) -> None:
+        """Pulse the devices at ``idx`` (counts ``n``, their normals ``xi``), meter and refresh."""
+        if idx.size == 0:  # program_at's meter calls, and nothing else
+            return
+        g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
+        missing, finite = program_refresh(
+            g,
+            idx,
+            n,
+            xi,
+            d2d,
+            self.coef,
+            self.can_pot,
+            self.can_dep,
+            pulses,
+            self.geometry[i],
+            flat_cache,
+            ref_row,
+            self.tally[i],
+        )
         if missing:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        act.set_pulses += int(n_set)
-        act.reset_pulses += int(n_reset)
-        act.devices_programmed += int(idx.size)
-        act.program_steps += int(set_steps) + int(reset_steps)
-        act.program_set_steps += int(set_steps)
         if not finite:
             raise _diverged(state, name, "weights")
 
@@ -457,62 +545,86 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]
+    n_layers = len(layers)
     device = _Device(setup)
+    # each layer's pulsed devices and their counts, written by residual_pulses_rows
+    buffers = [(np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)) for k in n_weights]
+    flat_residuals = [None] * n_layers
+
+    def residuals(ls, i: int) -> np.ndarray:
+        """Layer ``i``'s gradient memory as a flat float64 view, made again only when the state
+        holds another array."""
+        v = flat_residuals[i]
+        if v is None or v[0] is not ls.residual:
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            v = flat_residuals[i] = (ls.residual, ls.residual.reshape(-1))
+        return v[1]
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
-        acts = [meter.activity[n] for n in names]
+        acts = device.attach(meter)  # updates, gradient terms, programming: held, added later
         W = read_weights(setup, state)
-        x = xb.astype(np.float64)
         if in_q is not None:
-            x, nnz, nan = levels_count(x, *in_q)
+            x, x32, nnz, nan = levels_count(xb, *in_q)
             if nan:
                 raise _nan("dac_levels")
         else:
-            nnz = count_nonzero(x)
+            x = xb.astype(np.float64)
+            x32, nnz = x.astype(np.float32), count_nonzero(x)
         xs, dz = [x], []
         for i, (ro, dac, q) in enumerate(hidden):
-            acts[i].inputs_driven += int(nnz)
-            y = x.astype(np.float32) @ W[i]
-            t, finite = bp_hidden_pre(y, *ro, a)
+            acts[i].inputs_driven += nnz
+            t, finite = bp_hidden_pre(x32 @ W[i], *ro, a)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
             np.tanh(t, out=t)
-            x, d, nnz = bp_hidden_post(t, a, dac, *q)
+            x, x32, d, nnz = bp_hidden_post(t, a, dac, *q)
             dz.append(d)
             xs.append(x)
-        acts[-1].inputs_driven += int(nnz)
-        shifted, finite = output_shifted(x.astype(np.float32) @ W[-1], *out_q)
+        acts[-1].inputs_driven += nnz
+        shifted, finite = output_shifted(x32 @ W[-1], *out_q)
         if not finite:
             raise _diverged(state, names[-1], "output")
         e = np.exp(shifted)
-        label = int(yb[0])
-        delta, p_label, peak, nnz = bp_output_error(e, e.sum(axis=1, keepdims=True)[0, 0], label)
-        loss = float(-np.log(np.maximum(p_label, 1e-300)))
-        for i in range(len(layers) - 1, -1, -1):
-            act = acts[i]
-            if i > 0:
-                # error_path's drive: the power-of-two scale only in front of an error DAC
-                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-                dq, nnz, nan = bp_error_drive(delta, mode, float(scale), *drive_q)
-                if nan:
-                    raise _nan("dac_levels")
-                act.errors_driven += int(nnz)
-                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below, peak, nnz, nan = bp_error_read(v, adc, *read_q, float(scale), dz[i - 1])
-                if nan:
-                    raise _nan("adc_quantize")
-            else:
-                act.errors_driven += int(nnz)
-            act.updates += 1
-            act.gradient_terms += n_weights[i]
-            ls = state.layers[i]
-            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            idx, n, total = bp_residual(
-                ls.residual.reshape(-1), xs[i][0], delta[0], neg_eta, n_steps, cap
+        delta, p_label, peak, nnz, dq, d_nnz, nan, scale = bp_output_error(
+            e, e.sum(axis=1, keepdims=True)[0, 0], yb, mode, *drive_q
+        )
+        loss = float(-np.log(max(p_label, 1e-300)))  # max: np.maximum's NaN is p_label's
+        # every error down first, each through the weights of the layer above as they were
+        # before its update (the general rule's order in effect: an update touches only its own
+        # layer, and a layer's error goes down before it is updated)
+        deltas = [delta] * n_layers
+        for i in range(n_layers - 1, 0, -1):
+            # error_path's drive: the power-of-two scale only in front of an error DAC
+            if i < n_layers - 1:
+                scale = pow2_scale(peak, mode)
+                if scale != 0.0:
+                    dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
+            if scale == 0.0:  # numpy's log2 decides
+                scale = float(2.0 ** np.ceil(np.log2(peak)))
+                dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
+            if nan:
+                raise _nan("dac_levels")
+            acts[i].errors_driven += d_nnz
+            v = dq @ backward_weights(setup, state.layers[i], W[i]).T
+            delta, peak, nnz, nan = bp_error_read(v, adc, *read_q, scale, dz[i - 1])
+            if nan:
+                raise _nan("adc_quantize")
+            deltas[i - 1] = delta
+        acts[0].errors_driven += nnz
+        # the gradient memories, then one draw of every pulse's normal: layer by layer from the
+        # top, as the general rule draws them one update after another (the same stream)
+        owed, total = [], 0
+        for i in range(n_layers - 1, -1, -1):
+            idx, n = buffers[i]
+            m, pulses = kernels.residual_pulses_rows(
+                residuals(state.layers[i], i), xs[i][0], deltas[i][0], neg_eta, n_steps, cap, idx, n
             )
-            device.program(setup, state, i, names[i], idx, n, total, W[i], act)
-            if i > 0:
-                delta = below
+            owed.append((i, m, total, total + pulses))
+            total += pulses
+        xi = state.device_rng.standard_normal(total)
+        for i, m, first, last in owed:
+            idx, n = buffers[i]
+            device.program(state, i, names[i], idx[:m], n[:m], xi[first:last], W[i])
         return loss
 
     return step
@@ -538,7 +650,7 @@ def _bsl_step(setup: Setup):
             acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
         ):
             return train_batch(setup, state, xb, yb, meter)
-        acts = [meter.activity[n] for n in names]
+        acts = device.attach(meter)  # updates and programming: held, added later
         s = state.samplers
         W = read_weights(setup, state)
         x = s["input"].exceeds(xb, np.float32)
@@ -560,17 +672,24 @@ def _bsl_step(setup: Setup):
         label = int(yb[0])
         loss = float(-np.log(np.maximum(p[0, label], 1e-300)))
         delta, nnz = bsl_output_error(s["out"].exceeds(p, np.int8), label)
+        # every layer's error and accumulator first (an update touches only its own layer, and
+        # a layer's error goes down through its weights before their update), then one draw of
+        # every pulse's normal, layer by layer from the top as the general rule draws them
+        owed, total = [], 0
         for i in range(len(layers) - 1, -1, -1):
             act = acts[i]
-            act.errors_driven += int(nnz)
+            act.errors_driven += nnz
             d_i = delta
             if i > 0:
                 v = d_i.astype(np.float32) @ backward_weights(setup, state.layers[i], W[i]).T
                 delta, nnz = bsl_error_down(v, ds[i - 1])
             idx, n, terms = bsl_accumulate(xs[i], d_i, accs[i].reshape(-1), lo, hi, setup.theta)
-            act.gradient_terms += int(terms)
-            act.updates += 1
-            device.program(setup, state, i, names[i], idx, n, int(idx.size), W[i], act)
+            act.gradient_terms += terms
+            owed.append((i, idx, n, total))
+            total += idx.size
+        xi = state.device_rng.standard_normal(total)
+        for i, idx, n, first in owed:
+            device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
     return step

@@ -11,6 +11,8 @@ the library's kernels, which a loop here would not reproduce.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -188,6 +190,60 @@ def residual_pulses_outer(residual, x, delta, neg_eta, n_steps, cap):
 
 
 @njit(cache=True)
+def residual_pulses_rows(residual, x, delta, neg_eta, n_steps, cap, idx, out):
+    """:func:`residual_pulses_outer` writing the pulsed devices into the buffers ``idx`` and
+    ``out`` (each at least residual.size long), and passing over the rows whose input is zero
+    where that changes nothing. Returns (devices pulsed, pulses).
+
+    Why the rows can be passed over: with x = 0 and every error finite, the update adds
+    (neg_eta x (0 x delta)) x n_steps, a signed zero, and r + (+-0) is r except -0 + +0 = +0;
+    a row whose every r is finite, |r| < 1 and not -0 therefore keeps r, gives no pulse (trunc
+    is 0) and r - 0 is r. Such a row is checked in one branch-free pass instead of updated
+    (digits leaves about half the inputs at zero).
+    Why the counts as floats first: trunc(r) + 0.0 clipped to +-cap is the float of
+    clip(trunc(r)) (+0.0 where that is 0, so r - k keeps a -0.0), so the row's update is
+    branch-free and vectorizes (twice as fast on a 128-wide row); the few non-zero counts are
+    then collected in a second pass. A NaN r gives NaN, then the integer of NaN, as before."""
+    n = 0
+    total = 0
+    fs = np.float64(n_steps)
+    fcap = np.float64(cap)
+    n_out = delta.size
+    counts = np.empty(n_out, dtype=np.float64)
+    finite = True
+    for j in range(n_out):
+        finite &= np.isfinite(delta[j])
+    for i in range(x.size):
+        xi = x[i]
+        base = i * n_out
+        if xi == 0.0 and finite:
+            same = True
+            for j in range(n_out):  # NaN fails |r| < 1
+                r = residual[base + j]
+                same &= (abs(r) < 1.0) & ((r != 0.0) | (math.copysign(1.0, r) > 0.0))
+            if same:
+                continue
+        pulsed = False
+        for j in range(n_out):
+            r = residual[base + j] + (neg_eta * (xi * delta[j])) * fs
+            kf = np.trunc(r) + 0.0
+            kf = fcap if r >= fcap else kf
+            kf = -fcap if r <= -fcap else kf
+            residual[base + j] = r - kf
+            counts[j] = kf
+            pulsed |= kf != 0.0
+        if pulsed:
+            for j in range(n_out):
+                if counts[j] != 0.0:
+                    k = np.int64(counts[j])
+                    idx[n] = base + j
+                    out[n] = k
+                    n += 1
+                    total += abs(k)
+    return n, total
+
+
+@njit(cache=True)
 def write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles):
     """rules.common.write_steps from the non-zero trains only: ``idx`` flat indices into the
     (n_in x n_out) layer, ``trains`` their lengths (> 0). A row's groups of ``group`` columns of a
@@ -203,12 +259,18 @@ def write_steps(idx, trains, n_out, wc, group, per_tile_rows, row_tiles, col_til
         gr = (c % wc) // group
         if trains[j] > longest[i, t, gr]:
             longest[i, t, gr] = trains[j]
+    return _slowest_tile(longest, per_tile_rows, row_tiles)
+
+
+@njit(cache=True)
+def _slowest_tile(longest, per_tile_rows, row_tiles):
+    """The write steps of the slowest tile from each (row, column tile, group)'s longest train."""
     worst = 0
     for rt in range(row_tiles):
-        for t in range(col_tiles):
+        for t in range(longest.shape[1]):
             s = 0
             for i in range(rt * per_tile_rows, (rt + 1) * per_tile_rows):
-                for gr in range(n_groups):
+                for gr in range(longest.shape[2]):
                     s += longest[i, t, gr]
             if s > worst:
                 worst = s
@@ -241,25 +303,57 @@ def program_meter(idx, n, pulses, n_out, wc, group, per_tile_rows, row_tiles, co
     """What programming counts n (int64) at flat indices ``idx`` leave besides conductances: the
     wear ``pulses`` (flat) += |n| in place; returns (SET pulses, RESET pulses, SET write steps,
     RESET write steps), each polarity's steps as :func:`write_steps` of its trains alone (a write
-    group applies its SET trains, then its RESET trains: rules.common.polarity_steps)."""
+    group applies its SET trains, then its RESET trains: rules.common.polarity_steps).
+    Why one pass for both polarities, and divisions only where a device starts another row (or
+    comes out of order): a device's row, tile and group cost integer divisions (tens of ns each
+    here), once most of this kernel's time; along a row the ascending indices walk on."""
+    n_groups = -(-wc // group)
+    n_in = row_tiles * per_tile_rows
+    longest = np.zeros((2, n_in, col_tiles, n_groups), dtype=np.int64)  # SET, RESET
     n_set = 0
     n_reset = 0
-    set_trains = np.zeros(idx.size, dtype=np.int64)
-    reset_trains = np.zeros(idx.size, dtype=np.int64)
+    i = 0  # the place of the last device: row i (from row_start), tile t, group gr
+    row_start = 0
+    t = 0
+    t_start = 0
+    gr = 0
+    g_start = 0
+    last = -1
     for j in range(idx.size):
+        k = idx[j]
+        if k <= last or k >= row_start + n_out:
+            i = k // n_out
+            row_start = i * n_out
+            c = k - row_start
+            t = c // wc
+            t_start = t * wc
+            gr = (c - t_start) // group
+            g_start = t_start + gr * group
+        else:
+            c = k - row_start
+            while c >= t_start + wc:
+                t += 1
+                t_start += wc
+                gr = 0
+                g_start = t_start
+            while c >= g_start + group:
+                gr += 1
+                g_start += group
+        last = k
         v = n[j]
         if v > 0:
             n_set += v
-            set_trains[j] = v
-            pulses[idx[j]] += v
+            pulses[k] += v
+            p = 0
         else:
             n_reset -= v
-            reset_trains[j] = -v
-            pulses[idx[j]] -= v
-    set_steps = write_steps(idx, set_trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles)
-    reset_steps = write_steps(
-        idx, reset_trains, n_out, wc, group, per_tile_rows, row_tiles, col_tiles
-    )
+            pulses[k] -= v
+            p = 1
+            v = -v
+        if v > longest[p, i, t, gr]:
+            longest[p, i, t, gr] = v
+    set_steps = _slowest_tile(longest[0], per_tile_rows, row_tiles)
+    reset_steps = _slowest_tile(longest[1], per_tile_rows, row_tiles)
     return n_set, n_reset, set_steps, reset_steps
 
 

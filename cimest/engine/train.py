@@ -432,6 +432,7 @@ def train(
 
     def fold(meter: Meter, samples: int) -> EventCounts:
         """The epoch's counts so far, from its measured activity."""
+        meter.settle()
         if software:  # the float reference prices no hardware: nothing to count
             return EventCounts(n_samples=samples, mode=mode, source="measured")
         return graph.count(meter.activity, mode, "measured")
@@ -474,6 +475,7 @@ def train(
                 now = time.perf_counter()
                 if now - events_at >= 0.1 or state.batch + 1 == n_batches:
                     events_at = now
+                    meter.settle()
                     events_done = events_before + sum(
                         w * getattr(meter.activity[layer], field)
                         for layer, weights in per_unit.items()

@@ -97,3 +97,34 @@ def test_on_off_row_drivers_and_no_gradient_memory_take_the_general_path():
 
     d = load_design(cases.ROOT / "architectures" / "neurosim_mlp_taox.yaml")
     assert fast.batch1_step(make_setup(d.graph, d.libraries)) is None
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_error_dac_scale_equals_numpy_or_is_left_to_it(mode):
+    """pow2_scale against error_path's numpy expression: equal wherever it decides, and it
+    decides everywhere but at powers of two, just above them and at infinity (where a log2 off
+    by an ulp would move the ceiling)."""
+    import numpy as np
+
+    rng = np.random.default_rng(mode)
+    powers = np.ldexp(1.0, np.arange(-1070, 1020, 7))
+    peaks = np.concatenate(
+        [
+            rng.random(2000) * 2.0,
+            np.exp(rng.uniform(-700, 700, 2000)),
+            powers,
+            np.nextafter(powers, np.inf),
+            np.nextafter(powers, 0.0),
+            [0.0, -1.0, np.nan, np.inf, 5e-324, 1.0],
+        ]
+    )
+    decided = 0
+    for peak in peaks:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            want = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
+        got = fast.pow2_scale(float(peak), mode)
+        if got != 0.0:
+            assert got == want, peak
+            decided += 1
+    deferred = len(peaks) - decided
+    assert deferred <= (2 * len(powers) + 3 if mode == 2 else 0)

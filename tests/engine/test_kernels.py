@@ -129,8 +129,8 @@ def test_gradient_memory_pass_equals_the_numpy_reference(batch, cap):
     assert np.array_equal(n, want_n.reshape(-1)[idx])
 
 
-@pytest.mark.parametrize("group", [None, 1, 2, 5])
-def test_write_schedule_equals_the_numpy_reference(fp_toy, group):
+def _toy_setup(fp_toy, group):
+    """fp_toy on 8 x 6 tiles (several row and column tiles), ``group`` parallel columns."""
     par = "" if group is None else f", parallel_columns: {group}"
     text = fp_toy.read_text()
     for old, new in (
@@ -143,12 +143,86 @@ def test_write_schedule_equals_the_numpy_reference(fp_toy, group):
         assert old in text, old
         text = text.replace(old, new)
     d = bind_design(parse_architecture(text, str(fp_toy)))
-    setup = make_setup(d.graph, d.libraries)
+    return make_setup(d.graph, d.libraries)
+
+
+@pytest.mark.parametrize("group", [None, 1, 2, 5])
+def test_write_schedule_equals_the_numpy_reference(fp_toy, group):
+    setup = _toy_setup(fp_toy, group)
     rng = np.random.default_rng(7)
     for L, shape in (("L1", (64, 128)), ("L2", (128, 10))):
         for density in (0.0, 0.01, 0.3, 1.0):
             trains = rng.integers(1, 33, shape) * (rng.random(shape) < density)
             assert write_steps(setup, L, trains) == write_steps_reference(setup, L, trains)
+
+
+@pytest.mark.parametrize("group", [None, 1, 2, 5])
+@pytest.mark.parametrize("order", ["ascending", "shuffled"])
+def test_programming_meter_equals_the_numpy_reference(fp_toy, group, order):
+    """program_meter (wear, pulses per polarity, each polarity's write steps) against numpy's
+    wear sums and write_steps_reference of each polarity's trains, in index order (its walk
+    along a row) and out of order (its divisions)."""
+    from cimest.engine.rules.common import _geometry
+
+    setup = _toy_setup(fp_toy, group)
+    rng = np.random.default_rng(3)
+    for L, shape in (("L1", (64, 128)), ("L2", (128, 10))):
+        for density in (0.0, 0.01, 0.3, 1.0):
+            dense = rng.integers(-32, 33, shape) * (rng.random(shape) < density)
+            idx = np.flatnonzero(dense)
+            if order == "shuffled":
+                idx = rng.permutation(idx)
+            n = dense.reshape(-1)[idx].astype(np.int64)
+            wear = rng.integers(0, 5, shape).astype(np.int32)
+            want_wear = wear + np.abs(dense)
+            got = kernels.program_meter(idx, n, wear.reshape(-1), *_geometry(setup, L))
+            want = (
+                int(np.maximum(dense, 0).sum()),
+                int(np.maximum(-dense, 0).sum()),
+                write_steps_reference(setup, L, np.maximum(dense, 0)),
+                write_steps_reference(setup, L, np.maximum(-dense, 0)),
+            )
+            assert got == want
+            assert np.array_equal(wear, want_wear)
+
+
+@pytest.mark.parametrize("cap", [32, 1])
+def test_gradient_memory_pass_over_zero_inputs_equals_the_reference(cap):
+    """residual_pulses_rows passes over zero-input rows only where the reference leaves them as
+    they are: rows holding a remainder of 1 or more, a -0.0, a NaN, or below errors that are not
+    all finite are updated as the reference updates them."""
+    rng = np.random.default_rng(cap)
+    n_in, n_out = 12, 7
+    x = rng.random((1, n_in))
+    x[0, ::2] = 0.0  # every other row without input
+    for case in ("small", "remainders", "negative_zero", "nan_residual", "inf_error"):
+        residual = rng.normal(0, 0.3, (n_in, n_out))
+        delta = rng.normal(0, 2.0, (1, n_out))
+        if case == "remainders":  # left beyond the cap by an earlier update
+            residual[2, 3], residual[4, 0] = 7.5, -1.0
+        elif case == "negative_zero":
+            residual[6, 1] = -0.0
+        elif case == "nan_residual":
+            residual[8, 2] = np.nan
+        elif case == "inf_error":
+            delta[0, 5] = np.inf
+        r = residual.copy()
+        idx, n = np.empty(r.size, dtype=np.int64), np.empty(r.size, dtype=np.int64)
+        m, pulses = kernels.residual_pulses_rows(
+            r.reshape(-1), x[0], delta[0], -0.1, 50, cap, idx, n
+        )
+        # one product per weight, as residual_pulses_outer forms it (a BLAS outer product may
+        # give the other zero)
+        with np.errstate(invalid="ignore"):
+            outer = np.multiply.outer(x[0], delta[0])
+            want_r, want_n = residual_pulses_reference(residual, -0.1 * outer, 50, cap)
+        assert r.tobytes() == want_r.tobytes(), case  # bit for bit, the sign of zero included
+        r_outer = residual.copy()
+        kernels.residual_pulses_outer(r_outer.reshape(-1), x[0], delta[0], -0.1, 50, cap)
+        assert r.tobytes() == r_outer.tobytes(), case
+        assert np.array_equal(idx[:m], np.flatnonzero(want_n)), case
+        assert np.array_equal(n[:m], want_n.reshape(-1)[idx[:m]]), case
+        assert pulses == int(np.abs(want_n).sum()), case
 
 
 @pytest.mark.parametrize("width", [8, 16, 24, 31])

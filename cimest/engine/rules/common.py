@@ -18,6 +18,7 @@ Conventions the engine adds (documented in the README):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,18 @@ class Meter:
         for layer, quantities in (activity or {}).items():
             if layer in self.activity:
                 self.activity[layer] = Activity.from_dict(quantities)
+        self._held: list[Callable[[], None]] = []
+
+    def hold(self, flush: Callable[[], None]) -> None:
+        """A fused step (engine/fast.py) keeps some of its counts in arrays of its own between
+        batches; ``flush`` adds them to ``activity``, and :meth:`settle` calls it. Why: at one
+        sample per batch, a dozen attribute additions per step cost more than some kernels."""
+        self._held.append(flush)
+
+    def settle(self) -> None:
+        """Add the counts held back by fused steps to ``activity``: call before reading it."""
+        for flush in self._held:
+            flush()
 
     def begin(self, batch: int) -> None:
         """A batch of ``batch`` samples starts."""
