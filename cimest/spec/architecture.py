@@ -327,14 +327,31 @@ class ReferenceCellsSpec(StrictModel):
 
 
 class InitialConductanceSpec(StrictModel):
-    """Where fresh devices start: G0 = G_at x (scale + sigma x xi), clipped to [Gmin, Gmax]."""
+    """Where fresh devices start: G0 = G_at x (scale + sigma x xi), clipped to [Gmin, Gmax]; or,
+    with ``at: uniform``, each at one of ``levels`` evenly spaced conductances."""
 
-    at: Literal["min", "mid", "max"] = "mid"
-    """G_at: Gmin, (Gmin + Gmax)/2 or Gmax (Li et al. start depression-only pairs near Gmax)."""
+    at: Literal["min", "mid", "max", "uniform"] = "mid"
+    """G_at: Gmin, (Gmin + Gmax)/2 or Gmax (Li et al. start depression-only pairs near Gmax); or
+    uniform: Gmin + (Gmax - Gmin) k / (levels - 1), k drawn uniformly from 0 ... levels - 1 per
+    device (MLP+NeuroSim V3.0 Mapping.cpp WeightInitialize: rand() % 7 weights over [-1, 1])."""
     scale: float = Field(1.0, gt=0, le=10)
     """K of G_at x (K + sigma xi)."""
     sigma: float = Field(0.1, ge=0, le=10)
     """Relative device-to-device spread of the start."""
+    levels: int = Field(7, ge=2, le=4096)
+    """at: uniform only: how many evenly spaced starting conductances."""
+
+    @model_validator(mode="after")
+    def _fields_of_the_start(self) -> InitialConductanceSpec:
+        given = self.model_fields_set
+        if self.at == "uniform" and given & {"scale", "sigma"}:
+            raise ValueError(
+                "initial_conductance: at: uniform draws each device from evenly spaced levels; "
+                "remove scale and sigma (they shape the other starts)"
+            )
+        if self.at != "uniform" and "levels" in given:
+            raise ValueError("initial_conductance.levels: only at: uniform has levels")
+        return self
 
 
 class LevelShiftersSpec(StrictModel):
