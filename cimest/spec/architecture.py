@@ -343,7 +343,10 @@ class InitialConductanceSpec(StrictModel):
 
     @model_validator(mode="after")
     def _fields_of_the_start(self) -> InitialConductanceSpec:
-        given = self.model_fields_set
+        # Why values, not model_fields_set: a dumped spec (run identity, measured estimates)
+        # carries every default and is validated again
+        defaults = {k: f.default for k, f in type(self).model_fields.items()}
+        given = {k for k in ("scale", "sigma", "levels") if getattr(self, k) != defaults[k]}
         if self.at == "uniform" and given & {"scale", "sigma"}:
             raise ValueError(
                 "initial_conductance: at: uniform draws each device from evenly spaced levels; "

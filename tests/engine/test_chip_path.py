@@ -230,3 +230,20 @@ def test_an_untrained_estimate_on_another_dataset_says_its_activity_is_from_digi
         ),
     )
     assert not any("defaults measured" in n for n in estimate_design(given).warnings)
+
+
+def test_a_uniform_start_survives_a_dump_and_a_second_validation(bsl_toy):
+    """Run identities and measured estimates validate a dumped spec again, defaults and all."""
+    from cimest.spec.architecture import InitialConductanceSpec
+
+    d = design(
+        bsl_toy,
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  initial_conductance: {at: uniform, levels: 5}",
+        ),
+    )
+    start = d.graph.spec.crossbar.initial_conductance
+    assert InitialConductanceSpec.model_validate(start.model_dump()) == start
+    mid = InitialConductanceSpec()
+    assert InitialConductanceSpec.model_validate(mid.model_dump()) == mid
