@@ -10,7 +10,10 @@ Two windows, both on mnist5k-20x20 (4,000 training images), seed 0:
 Prints one JSON line per epoch as soon as it is measured (samples seen so far, seconds so far, the
 epoch's test accuracy, its activity per layer as workload.activity.per_layer fields and the
 totals behind them) and a last line with the activity over the whole run (``"window": "all"``).
-It is a measurement, not a test.
+It is a measurement, not a test. The chip takes the engine's general path (the fused batch-1 step
+refuses on/off row drivers, a chip without gradient memory and the sigmoid output): about 400-900
+samples/s per process on this 2-core machine, so 10^6 samples take 20-45 min of a free core per
+device.
 
     python benchmarks/neurosim_activity.py --device taox_hfox_rram --samples 2000
     python benchmarks/neurosim_activity.py --device taox_hfox_rram --epochs 20 > taox.jsonl
