@@ -106,6 +106,7 @@ class LiPulseDevice:
         start_scale: float = 1.0,
         start_sigma: float = 0.1,
         reference_sigma: float = 0.0,
+        start_levels: int = 7,
     ):
         self.model = model
         self.g_min_s = model.g_min_s
@@ -115,6 +116,7 @@ class LiPulseDevice:
         self.start_scale = start_scale
         self.start_sigma = start_sigma
         self.reference_sigma = reference_sigma
+        self.start_levels = start_levels
 
     @property
     def kind(self):
@@ -125,8 +127,12 @@ class LiPulseDevice:
         return max(self.model.n_p, self.model.n_d)
 
     def initial(self, shape, rng):
-        """G_at x (scale + sigma xi), clipped to [Gmin, Gmax]; xi drawn in C order."""
+        """G_at x (scale + sigma xi), clipped to [Gmin, Gmax]; xi drawn in C order. ``uniform``:
+        Gmin + (Gmax - Gmin) k / (levels - 1), k uniform in 0 ... levels - 1, drawn in C order."""
         m = self.model
+        if self.start == "uniform":
+            k = rng.integers(0, self.start_levels, size=shape)
+            return m.g_min_s + (m.g_max_s - m.g_min_s) * (k / (self.start_levels - 1))
         g_at = {"min": m.g_min_s, "mid": 0.5 * (m.g_min_s + m.g_max_s), "max": m.g_max_s}[
             self.start
         ]

@@ -343,7 +343,7 @@ def check_like(
                 want_shape = "absent" if b is None else f"{b.dtype}{list(b.shape)}"
                 bad = f"{name} is {shape}, the design needs {want_shape}"
                 break
-        if bad is None and acc_bits is not None:
+        if bad is None and acc_bits:  # 0: no gradient memory (online SGD), nothing to bound
             lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
             for i, ls in enumerate(state.layers):
                 if (

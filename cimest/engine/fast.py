@@ -348,8 +348,8 @@ def count_nonzero(x):
 def batch1_step(setup: Setup) -> Step | None:
     """The fused one-sample step of the setup's rule, or None where it does not apply: another
     rule or variant, a convolutional layer, differential pairs, another device model, a
-    float-reference (ideal) design, or backprop with on/off row drivers or without a gradient
-    memory."""
+    float-reference (ideal) design, or backprop with on/off row drivers, without a gradient
+    memory, with a sigmoid output or with gradient_input: activation."""
     g = setup.graph
     if setup.ideal or setup.variant != "memristor" or not isinstance(setup.device, LiPulseDevice):
         return None
@@ -363,6 +363,10 @@ def batch1_step(setup: Setup) -> Step | None:
         # Why: an on/off row driver binarises its inputs at 0.5 and a chip without a gradient
         # memory drops the remainder (the general rules do both); this step models neither
         if any(d.kind != "dac" for d in drivers) or per.gradient_accumulator is None:
+            return None
+        alg = setup.spec.algorithm
+        # Why: this step forms the softmax's error from the driven rows (the defaults)
+        if alg.output != "softmax" or alg.gradient_input != "driven":
             return None
         one = _backprop_step(setup)
     elif setup.rule == "binary_stochastic":
@@ -542,7 +546,7 @@ def _backprop_step(setup: Setup):
     )
     upd = per.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
-    neg_eta = -setup.eta
+    neg_etas = [-setup.eta_of(n) for n in names]
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]
     n_layers = len(layers)
@@ -617,7 +621,14 @@ def _backprop_step(setup: Setup):
         for i in range(n_layers - 1, -1, -1):
             idx, n = buffers[i]
             m, pulses = kernels.residual_pulses_rows(
-                residuals(state.layers[i], i), xs[i][0], deltas[i][0], neg_eta, n_steps, cap, idx, n
+                residuals(state.layers[i], i),
+                xs[i][0],
+                deltas[i][0],
+                neg_etas[i],
+                n_steps,
+                cap,
+                idx,
+                n,
             )
             owed.append((i, m, total, total + pulses))
             total += pulses

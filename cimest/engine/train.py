@@ -143,6 +143,7 @@ def make_setup(graph: ComponentGraph, libraries: LibrarySet) -> Setup:
             start_scale=start.scale,
             start_sigma=start.sigma,
             reference_sigma=xb.reference_cells.sigma if xb.reference_cells is not None else 0.0,
+            start_levels=start.levels,
         )
     if (
         device is not None

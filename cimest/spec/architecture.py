@@ -263,6 +263,14 @@ class WorkloadSpec(StrictModel):
         raise ValueError(f"unknown dataset '{value}'{hint} Allowed: {', '.join(options)}")
 
 
+class LayerAlgorithmSpec(StrictModel):
+    """One layer's constants: any field left out keeps the algorithm's."""
+
+    learning_rate: float | None = Field(None, gt=0, le=100)
+    """eta of this layer's updates (MLP+NeuroSim V3.0 Param.cpp: alpha1 = 0.4 for the first
+    layer, alpha2 = 0.2 for the second)."""
+
+
 class AlgorithmSpec(StrictModel):
     rule: Literal[tuple(RULES)]  # type: ignore[valid-type]
     """binary_stochastic (Li et al., arXiv:2304.12866), backprop, dfa (direct feedback alignment),
@@ -283,6 +291,17 @@ class AlgorithmSpec(StrictModel):
     pulse_length: int = Field(31, ge=1, le=4096)
     """pulse_coincidence only: BL, the length of the stochastic pulse trains on rows and columns
     per update (aihwkit's default desired_bl is 31; Gokmen & Vlasov used 10)."""
+    output: Literal["softmax", "sigmoid"] = "softmax"
+    """Full-precision rules: the output layer's activation and loss. softmax: cross-entropy, output
+    error p - y; sigmoid: a = sigma(y) per output, squared error sum (y - a)^2, output error
+    -2 a (1 - a) (y - a) (MLP+NeuroSim V3.0 Train.cpp, s2)."""
+    gradient_input: Literal["driven", "activation"] = "driven"
+    """Full-precision rules: what a hidden layer's output contributes to the next layer's digital
+    gradient: its values as that layer's input drivers apply them (driven), or the sigmoid's
+    output before the drivers quantise it (activation: MLP+NeuroSim V3.0 Train.cpp forms the
+    second layer's gradient from a1, not from the binarised da1 its array read)."""
+    per_layer: dict[str, LayerAlgorithmSpec] = Field(default_factory=dict)
+    """Per-layer constants by layer name (L1 ... LN), e.g. {L1: {learning_rate: 0.4}}."""
 
 
 class ArraySpec(StrictModel):
@@ -308,14 +327,34 @@ class ReferenceCellsSpec(StrictModel):
 
 
 class InitialConductanceSpec(StrictModel):
-    """Where fresh devices start: G0 = G_at x (scale + sigma x xi), clipped to [Gmin, Gmax]."""
+    """Where fresh devices start: G0 = G_at x (scale + sigma x xi), clipped to [Gmin, Gmax]; or,
+    with ``at: uniform``, each at one of ``levels`` evenly spaced conductances."""
 
-    at: Literal["min", "mid", "max"] = "mid"
-    """G_at: Gmin, (Gmin + Gmax)/2 or Gmax (Li et al. start depression-only pairs near Gmax)."""
+    at: Literal["min", "mid", "max", "uniform"] = "mid"
+    """G_at: Gmin, (Gmin + Gmax)/2 or Gmax (Li et al. start depression-only pairs near Gmax); or
+    uniform: Gmin + (Gmax - Gmin) k / (levels - 1), k drawn uniformly from 0 ... levels - 1 per
+    device (MLP+NeuroSim V3.0 Mapping.cpp WeightInitialize: rand() % 7 weights over [-1, 1])."""
     scale: float = Field(1.0, gt=0, le=10)
     """K of G_at x (K + sigma xi)."""
     sigma: float = Field(0.1, ge=0, le=10)
     """Relative device-to-device spread of the start."""
+    levels: int = Field(7, ge=2, le=4096)
+    """at: uniform only: how many evenly spaced starting conductances."""
+
+    @model_validator(mode="after")
+    def _fields_of_the_start(self) -> InitialConductanceSpec:
+        # Why values, not model_fields_set: a dumped spec (run identity, measured estimates)
+        # carries every default and is validated again
+        defaults = {k: f.default for k, f in type(self).model_fields.items()}
+        given = {k for k in ("scale", "sigma", "levels") if getattr(self, k) != defaults[k]}
+        if self.at == "uniform" and given & {"scale", "sigma"}:
+            raise ValueError(
+                "initial_conductance: at: uniform draws each device from evenly spaced levels; "
+                "remove scale and sigma (they shape the other starts)"
+            )
+        if self.at != "uniform" and "levels" in given:
+            raise ValueError("initial_conductance.levels: only at: uniform has levels")
+        return self
 
 
 class LevelShiftersSpec(StrictModel):
@@ -739,6 +778,7 @@ class ArchitectureSpec(StrictModel):
         p = self.peripherals
         names = self.layer_names()
         for section, overrides in (
+            ("algorithm", self.algorithm.per_layer),
             ("crossbar", self.crossbar.per_layer),
             ("peripherals", p.per_layer),
         ):
@@ -757,6 +797,17 @@ class ArchitectureSpec(StrictModel):
             return (
                 "crossbar.reference_cells: pairs read G+ against G- and have no reference cells; "
                 "use weight_encoding: reference_column or remove reference_cells"
+            )
+        if binary and self.algorithm.output != "softmax":
+            return (
+                f"algorithm.output: rule {rule} samples its outputs from the softmax; "
+                "output: sigmoid is for the full-precision rules (backprop, dfa, "
+                "pulse_coincidence, software)"
+            )
+        if binary and self.algorithm.gradient_input != "driven":
+            return (
+                f"algorithm.gradient_input: rule {rule} forms its gradient from the sampled "
+                "binary activations; gradient_input: activation is for the full-precision rules"
             )
         if self.workload.inference_samples > 1 and not binary:
             return (

@@ -113,3 +113,23 @@ def test_counts_in_the_record_are_checked_before_any_loop(saved, field, value, m
     with pytest.raises(CheckpointError, match="corrupt checkpoint") as err:
         resume(_with_record(good, lambda m: m.__setitem__(field, value)))
     assert message in str(err.value)
+
+
+def test_a_design_without_gradient_memory_resumes_as_one_run(tmp_path):
+    """Online SGD without a gradient accumulator (acc_bits 0, MLP+NeuroSim's chip) resumes from
+    its checkpoint, and the resumed run equals one uninterrupted run."""
+    from cimest.engine.train import train
+
+    text = (FIXTURES / "fp_toy.yaml").read_text()
+    text = text.replace("epochs: 10", "epochs: 2\n  max_train_samples: 40")
+    text = text.replace("batch_size: 64", "batch_size: 1")
+    text = text.replace("  gradient_accumulator: {kind: sram_buffer, bits: 8}\n", "")
+    text = text.replace("network: [64, 128, 10]", "network: [64, 16, 10]")
+    d = bind_design(parse_architecture(text, "online.yaml"), [FIXTURES / "libraries"])
+    whole = train(d.graph, d.libraries)
+    train(d.graph, d.libraries, epochs=1, run_dir=tmp_path)
+    resumed = train(d.graph, d.libraries, epochs=2, run_dir=tmp_path, resume=True)
+    assert resumed.accuracy_history == whole.accuracy_history
+    assert [c.to_dict() for c in resumed.counts_per_epoch] == [
+        c.to_dict() for c in whole.counts_per_epoch
+    ]

@@ -85,6 +85,44 @@ def test_initial_conductance_is_g_at_times_scale_plus_sigma_xi(bsl_toy):
     )
 
 
+def test_a_uniform_start_puts_each_device_on_one_of_evenly_spaced_levels(bsl_toy):
+    """at: uniform, levels 7: MLP+NeuroSim's rand() % 7 weights over the range, each level about
+    1/7 of the devices (128 x 64 draws: 3 sigma of a binomial is about 1 %)."""
+    d = design(
+        bsl_toy,
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  initial_conductance: {at: uniform, levels: 7}",
+        ),
+    )
+    g = init_state(make_setup(d.graph, d.libraries), 0).layers[0].g
+    dev = d.libraries.cell("toy_rram").entry.device
+    k = (g - dev.g_min_s) / (dev.g_max_s - dev.g_min_s) * 6
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+    share = np.bincount(np.round(k).astype(int).ravel(), minlength=7) / k.size
+    np.testing.assert_allclose(share, 1 / 7, atol=0.015)
+
+
+@pytest.mark.parametrize(
+    "start, message",
+    [
+        ("{at: uniform, sigma: 0.2}", "remove scale and sigma"),
+        ("{at: mid, levels: 5}", "only at: uniform has levels"),
+    ],
+)
+def test_start_fields_that_do_not_apply_are_refused(bsl_toy, start, message):
+    from cimest.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        design(
+            bsl_toy,
+            (
+                "  weight_encoding: reference_column",
+                f"  weight_encoding: reference_column\n  initial_conductance: {start}",
+            ),
+        )
+
+
 def test_reference_cells_vary_and_weights_are_read_against_them(bsl_toy):
     from cimest.engine.rules.common import backward_weights, effective_weights
 
@@ -192,3 +230,20 @@ def test_an_untrained_estimate_on_another_dataset_says_its_activity_is_from_digi
         ),
     )
     assert not any("defaults measured" in n for n in estimate_design(given).warnings)
+
+
+def test_a_uniform_start_survives_a_dump_and_a_second_validation(bsl_toy):
+    """Run identities and measured estimates validate a dumped spec again, defaults and all."""
+    from cimest.spec.architecture import InitialConductanceSpec
+
+    d = design(
+        bsl_toy,
+        (
+            "  weight_encoding: reference_column",
+            "  weight_encoding: reference_column\n  initial_conductance: {at: uniform, levels: 5}",
+        ),
+    )
+    start = d.graph.spec.crossbar.initial_conductance
+    assert InitialConductanceSpec.model_validate(start.model_dump()) == start
+    mid = InitialConductanceSpec()
+    assert InitialConductanceSpec.model_validate(mid.model_dump()) == mid

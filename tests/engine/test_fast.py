@@ -19,6 +19,12 @@ cases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases)
 
 DEEP = (("network: [64, 128, 10]", "network: [64, 40, 30, 10]"),)
+LAYER_RATES = (
+    (
+        "  activation_gain: 4\n",
+        "  activation_gain: 4\n  per_layer: {L1: {learning_rate: 0.3}, L3: {learning_rate: 0.05}}\n",
+    ),
+)
 EXTRA = {
     "fast_backprop_deep": (cases.FP, DEEP),
     "fast_bsl_deep": (cases.BSL, DEEP),
@@ -26,9 +32,10 @@ EXTRA = {
     "fast_backprop_deep_digital_backward": (cases.FP, (*DEEP, *cases.DIGITAL_BACKWARD)),
     "fast_bsl_deep_ideal_noisy": (cases.BSL, (*DEEP, *cases.IDEAL, *cases.NOISY)),
     "fast_bsl_deep_reference_cells": (cases.BSL, (*DEEP, *cases.REFS)),
+    "fast_backprop_deep_layer_rates": (cases.FP, (*DEEP, *LAYER_RATES)),
 }
-# Why two by default: each runs twice (fused and general) over 160 samples, about a second each
-DEFAULT = {"fast_backprop_deep", "fast_bsl_deep"}
+# Why three by default: each runs twice (fused and general) over 160 samples, about a second each
+DEFAULT = {"fast_backprop_deep", "fast_bsl_deep", "fast_backprop_deep_layer_rates"}
 
 
 @pytest.fixture(scope="module")

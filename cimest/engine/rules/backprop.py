@@ -39,6 +39,7 @@ from cimest.engine.rules.common import (
     mvm,
     onehot,
     output_probabilities,
+    output_sigmoid,
     program,
     program_at,
     read_weights,
@@ -49,9 +50,11 @@ from cimest.graph.shapes import LayerMap
 
 
 def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter):
-    """Analog forward pass through DACs and ADCs. Returns (crossbar input rows of every layer,
-    activation derivatives of the hidden layers at their output rows, output error p - onehot,
-    summed loss, weights, the max-pool routing of every hidden layer). A convolution's outputs
+    """Analog forward pass through DACs and ADCs. Returns (the gradient's input rows of every
+    layer: the crossbar's, or with gradient_input: activation a hidden layer's sigmoid outputs,
+    activation derivatives of the hidden layers at their output rows, output error (p - onehot,
+    or the sigmoid/squared-error delta with output: sigmoid), summed loss, weights, the max-pool
+    routing of every hidden layer). A convolution's outputs
     are digitised and activated at every position, then pooled before the next layer's DACs."""
     g = setup.graph
     layers = g.layers
@@ -62,9 +65,13 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
         first = g.plan(layers[0].name).per.input_driver
         h = drive_levels(first, h, setup.spec.workload.input_bits)
     xs, dz, routes = [], [], []
+    # Why: the digital gradient may take a hidden layer's activations before the next layer's
+    # drivers quantise them (algorithm.gradient_input: activation, MLP+NeuroSim's a1)
+    analog_grad = setup.spec.algorithm.gradient_input == "activation"
+    z = None
     for i, lm in enumerate(layers[:-1]):
         x = layer_rows(lm, h)
-        xs.append(x)
+        xs.append(x if z is None or not analog_grad else layer_rows(lm, z))
         meter.inputs(lm.name, x)
         y = mvm(state, i, x, W[i])
         check_finite(y, "pre-activation", state.epoch, lm.name)
@@ -80,7 +87,10 @@ def forward(setup: Setup, state: EngineState, xb: np.ndarray, yb: np.ndarray, me
         if not setup.ideal:
             h = drive_levels(nxt, z, getattr(nxt, "bits", 1))
     x = layer_rows(layers[-1], h)
-    xs.append(x)
+    xs.append(x if z is None or not analog_grad else layer_rows(layers[-1], z))
+    if setup.spec.algorithm.output == "sigmoid":
+        _, delta, loss = output_sigmoid(setup, state, x, W[-1], yb, meter)
+        return xs, dz, delta, loss, W, routes
     p, loss = output_probabilities(setup, state, x, W[-1], yb, meter)
     return xs, dz, p - onehot(yb, p.shape[1], p.dtype), loss, W, routes
 
@@ -125,13 +135,14 @@ def update(
     Returns the flat indices of the only devices changed (reference_column layers), or None when
     the update may have changed any weight."""
     meter.update(lm.name)
+    eta = setup.eta_of(lm.name)
     rows = x.shape[0]  # batch x uses
     B = rows // lm.uses_per_sample
     # the digital outer product forms every term, at every use
     meter.gradient(lm.name, rows * lm.n_weights)
     if setup.variant == "float":
-        layer.w += -setup.eta * (x.T @ delta / B)
-        bias_step(layer, delta, setup.eta, B)
+        layer.w += -eta * (x.T @ delta / B)
+        bias_step(layer, delta, eta, B)
         return None
     upd = setup.spec.peripherals.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
@@ -139,7 +150,7 @@ def update(
         # Why: online SGD without a gradient memory has nowhere to keep a remainder; each update's
         # change is rounded to whole pulses at half a pulse and the rest is lost, as MLP+NeuroSim
         # V3.0 programs (Cell.cpp RealDevice::Write: truncate(dW, levels), threshold 0.5).
-        q = -setup.eta * (x.T @ delta / B) * setup.device.n_steps
+        q = -eta * (x.T @ delta / B) * setup.device.n_steps
         n = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -cap, cap).astype(np.int64)
         if layer.g_minus is None:
             flat = n.reshape(-1)
@@ -157,11 +168,11 @@ def update(
         # one sample: the outer product formed in the same pass (each term one product, as
         # BLAS forms it)
         idx, n = kernels.residual_pulses_outer(
-            flat, x[0], delta[0], -setup.eta, setup.device.n_steps, cap
+            flat, x[0], delta[0], -eta, setup.device.n_steps, cap
         )
     else:
         grad = np.ascontiguousarray(x.T @ delta, dtype=np.float64).reshape(-1)
-        idx, n = kernels.residual_pulses(flat, grad, -setup.eta, B, setup.device.n_steps, cap)
+        idx, n = kernels.residual_pulses(flat, grad, -eta, B, setup.device.n_steps, cap)
     if layer.g_minus is None:
         program_at(setup, layer, idx, n, rng, meter, lm.name)
         return idx

@@ -115,8 +115,8 @@ def update(
     meter.update(L)
     B = rows // lm.uses_per_sample
     if setup.variant == "float":
-        layer.w -= setup.eta * grad / B
-        bias_step(layer, delta, setup.eta, B)
+        layer.w -= setup.eta_of(L) * grad / B
+        bias_step(layer, delta, setup.eta_of(L), B)
         return None
     # acc changes in place; only the weights whose accumulator crossed +-theta come back
     idx, dw = accumulate_steps(

@@ -68,6 +68,11 @@ class Setup:
     def differential(self) -> bool:
         return self.spec.crossbar.weight_encoding != "reference_column"
 
+    def eta_of(self, layer: str) -> float:
+        """The learning rate of ``layer``: its algorithm.per_layer entry's, else the run's."""
+        own = self.spec.algorithm.per_layer.get(layer)
+        return self.eta if own is None or own.learning_rate is None else own.learning_rate
+
 
 class Meter:
     """The activity so far, per layer: what the hardware saw, for the counting rules. A run keeps
@@ -297,6 +302,15 @@ def output_probabilities(
 ) -> tuple[np.ndarray, float]:
     """The output layer's MVM, its ADC, its softmax, and the batch's summed cross-entropy (of the
     unsampled softmax, as the reference reports it)."""
+    p = softmax(output_levels(setup, state, x, w, meter))
+    loss = float(-np.log(np.maximum(p[np.arange(x.shape[0]), yb], 1e-300)).sum())
+    return p, loss
+
+
+def output_levels(
+    setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray, meter: Meter
+) -> np.ndarray:
+    """The output layer's MVM and its ADC's levels (the float reference: the MVM itself)."""
     out = setup.graph.layers[-1]
     meter.inputs(out.name, x)
     y = mvm(state, -1, x, w)
@@ -304,9 +318,20 @@ def output_probabilities(
         bits = setup.graph.plan(out.name).per.output_readout.bits
         check_finite(y, "output", state.epoch, out.name)
         y = adc_values(y, bits, -OUTPUT_RANGE, OUTPUT_RANGE)
-    p = softmax(y)
-    loss = float(-np.log(np.maximum(p[np.arange(x.shape[0]), yb], 1e-300)).sum())
-    return p, loss
+    return y
+
+
+def output_sigmoid(
+    setup: Setup, state: EngineState, x: np.ndarray, w: np.ndarray, yb: np.ndarray, meter: Meter
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The output layer read out through a sigmoid per output with a squared-error loss
+    (``algorithm.output: sigmoid``): (a, the output error, the batch's summed loss). With
+    t = onehot(y), L = sum_j (t_j - a_j)^2 and a = sigma(v): dL/dv = -2 a (1 - a) (t - a), the
+    delta MLP+NeuroSim V3.0 forms (Train.cpp: s2 = -2 a2 (1 - a2) (Output - a2))."""
+    a = sigmoid(output_levels(setup, state, x, w, meter))
+    t = onehot(yb, a.shape[1], a.dtype)
+    r = t - a
+    return a, -2.0 * a * (1.0 - a) * r, float((r * r).sum())
 
 
 def onehot(yb: np.ndarray, n: int, dtype) -> np.ndarray:

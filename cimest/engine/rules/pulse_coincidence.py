@@ -35,7 +35,7 @@ def update(
 ) -> None:
     bl = setup.spec.algorithm.pulse_length
     B = x.shape[0] // lm.uses_per_sample
-    c = math.sqrt((setup.eta / B) * setup.device.n_steps / bl)
+    c = math.sqrt((setup.eta_of(lm.name) / B) * setup.device.n_steps / bl)
     rng = state.samplers["update"]
     uses = x.shape[0]  # one update cycle per sample and, for a convolution, per position
     p_row = np.minimum(c * np.abs(x), 1.0)
