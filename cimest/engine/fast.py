@@ -26,6 +26,7 @@ from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
+from cimest.engine.fast_batch import hidden_tables
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
 from cimest.engine.rules.common import (
@@ -67,38 +68,28 @@ def levels_count(x, v_min, lsb, top, out, out32):
 
 
 @njit(cache=True)
-def bp_hidden_pre(y, v_min, lsb, top, gain, out):
-    """A hidden layer's read-out ADC then the tanh argument of sigmoid(gain x level):
-    0.5 x (gain x level), float64, into ``out``. Returns y all finite (``out`` is left unwritten
-    where not)."""
+def bp_hidden_table(y, v_min, lsb, top, tab_x, tab_d, x, x32, dz):
+    """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
+    then the next layer's input into ``x`` (and as float32 ``x32``) and the derivative into
+    ``dz``, looked up by code in fast_batch.hidden_tables (the general rule's sigmoid, derivative
+    and DAC levels of every code; its reference: fast_batch.bp_hidden_lookup_reference). Why: a
+    tanh call and a second kernel per hidden layer cost more than the look-up. Returns (the
+    inputs' non-zeros, y all finite; the outputs are left unwritten where not)."""
     flat = y.reshape(-1)
     if not kernels.all_finite(flat):
-        return False
-    o = out.reshape(-1)
-    ftop = np.float64(top)
-    for j in range(flat.size):
-        o[j] = 0.5 * (gain * kernels.level(np.float64(flat[j]), v_min, lsb, ftop))
-    return True
-
-
-@njit(cache=True)
-def bp_hidden_post(th, gain, dac, v_min, lsb, top, x, x32, dz):
-    """The rest of the sigmoid from th = tanh(argument): z = 0.5 x (1 + th), its derivative
-    gain x z x (1 - z) into ``dz``, and the next layer's input (its DAC's levels if ``dac``) into
-    ``x`` and, as float32, ``x32``. Returns the inputs' non-zeros."""
-    flat = th.reshape(-1)
+        return 0, False
     xo = x.reshape(-1)
     x32o = x32.reshape(-1)
     dzo = dz.reshape(-1)
     ftop = np.float64(top)
     nnz = 0
     for j in range(flat.size):
-        z = 0.5 * (1.0 + flat[j])
-        dzo[j] = gain * z * (1.0 - z)
-        xo[j] = kernels.level(z, v_min, lsb, ftop) if dac else z
-        x32o[j] = np.float32(xo[j])
-        nnz += xo[j] != 0.0
-    return nnz
+        s = np.int64(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
+        xo[j] = tab_x[s]
+        x32o[j] = np.float32(tab_x[s])
+        dzo[j] = tab_d[s]
+        nnz += tab_x[s] != 0.0
+    return nnz, True
 
 
 @njit(cache=True)
@@ -521,18 +512,14 @@ def _backprop_step(setup: Setup):
     a = float(setup.gain)
     first = g.plan(names[0]).per.input_driver
     in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0) if first.kind == "dac" else None
+    # each hidden layer's read-out ADC and, by its code, the next input and the derivative
+    # (every input driver is a DAC here: batch1_step)
     hidden = []
     for i in range(len(layers) - 1):
         r = FORWARD_RANGE / a
-        nxt = g.plan(names[i + 1]).per.input_driver
-        dac = nxt.kind == "dac"
-        hidden.append(
-            (
-                _quantizer(g.plan(names[i]).readout_spec.bits, -r, r),
-                dac,
-                _quantizer(nxt.bits, 0.0, 1.0) if dac else (0.0, 1.0, 1),
-            )
-        )
+        adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
+        dac_bits = g.plan(names[i + 1]).per.input_driver.bits
+        hidden.append((adc, *hidden_tables(a, adc, dac_bits)))
     out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
     analog = per.backward is None
     err_dac = analog and per.error_input.kind == "dac"
@@ -566,12 +553,11 @@ def _backprop_step(setup: Setup):
 
     # every array a step writes, made once (kernels.py: an array a kernel returns costs more
     # than its work at one sample): per layer its input (float64 and float32), the hidden
-    # layers' derivatives and tanh arguments, the errors and the errors as driven
+    # layers' derivatives, the errors and the errors as driven
     widths = [lm.n_in for lm in layers] + [layers[-1].n_out]
     xs = [np.empty((1, w), dtype=np.float64) for w in widths[:-1]]
     x32s = [np.empty((1, w), dtype=np.float32) for w in widths[:-1]]
     dz = [np.empty((1, w), dtype=np.float64) for w in widths[1:-1]]
-    pre = [np.empty((1, w), dtype=np.float64) for w in widths[1:]]
     deltas = [np.empty((1, w), dtype=np.float64) for w in widths[1:]]
     driven = [np.empty((1, w), dtype=np.float64) for w in widths[1:]]
 
@@ -586,13 +572,13 @@ def _backprop_step(setup: Setup):
             xs[0][...] = xb
             x32s[0][...] = xs[0]
             nnz = count_nonzero(xs[0])
-        for i, (ro, dac, q) in enumerate(hidden):
+        for i, (ro, tab_x, tab_d) in enumerate(hidden):
             acts[i].inputs_driven += nnz
-            t = pre[i]
-            if not bp_hidden_pre(x32s[i] @ W[i], *ro, a, t):
+            nnz, finite = bp_hidden_table(
+                x32s[i] @ W[i], *ro, tab_x, tab_d, xs[i + 1], x32s[i + 1], dz[i]
+            )
+            if not finite:
                 raise _diverged(state, names[i], "pre-activation")
-            np.tanh(t, out=t)
-            nnz = bp_hidden_post(t, a, dac, *q, xs[i + 1], x32s[i + 1], dz[i])
         acts[-1].inputs_driven += nnz
         e = deltas[-1]  # the softmax's exponentials, then in place the output error
         if not output_shifted(x32s[-1] @ W[-1], *out_q, e):
