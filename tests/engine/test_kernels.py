@@ -231,11 +231,14 @@ def test_lfsr_draws_and_comparators_equal_the_numpy_reference(width, lanes):
     a, b = LfsrRng(5, lanes, width), LfsrRng(5, lanes, width)
     assert np.array_equal(a._advance(300), b._advance_reference(300))  # across a 256-draw block
     assert np.array_equal(a.lane_states(), b.lane_states())
-    x = np.random.default_rng(width).random((30, lanes))
-    for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
-        got = a.exceeds(xs, dtype)
-        want = (xs > b.uniform(xs.shape)).astype(dtype)
-        assert got.dtype == want.dtype and np.array_equal(got, want)
+    rng = np.random.default_rng(width)
+    for n_draws in (30, 600):  # within a 256-draw block, and across two block boundaries
+        x = rng.random((n_draws, lanes))
+        for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
+            got = a.exceeds(xs, dtype)
+            want = (xs > b.uniform(xs.shape)).astype(dtype)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+            assert np.array_equal(a.lane_states(), b.lane_states())
     assert a.state() == b.state()
 
 
