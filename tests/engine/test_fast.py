@@ -161,3 +161,19 @@ def test_hidden_table_equals_the_general_rules_arithmetic(adc_bits, gain):
     assert np.array_equal(x32, want_x.astype(np.float32))
     y[0, 7] = np.nan
     assert not fast.bp_hidden_table(y, *adc, *tabs, x, x32, dz)[1]
+
+
+def test_one_sample_softmax_equals_numpy():
+    """softmax_one (BSL's batch-1 output) against the general rule's e / e.sum(axis=1,
+    keepdims=True), bit for bit, on exponentials of spread magnitudes and widths."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 10, 16, 100, 300):
+        for _ in range(20):
+            e = np.exp(rng.uniform(-30, 30, (1, n)))
+            want = e / e.sum(axis=1, keepdims=True)
+            label = int(rng.integers(0, n))
+            got = e.copy()
+            assert fast.softmax_one(got, label) == want[0, label]
+            assert np.array_equal(got, want), n
