@@ -26,6 +26,7 @@ from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
+from cimest.engine.fast_batch import hidden_tables
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
 from cimest.engine.rules.common import (
@@ -46,75 +47,68 @@ Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
 
 
 @njit(cache=True)
-def levels_count(x, v_min, lsb, top):
-    """dac_levels(x)[1] of x as float64, the same as float32 (the crossbar's operand), its count
-    of non-zeros, and whether x had a NaN."""
+def levels_count(x, v_min, lsb, top, out, out32):
+    """dac_levels(x)[1] of x into ``out`` (float64) and ``out32`` (the same as float32, the
+    crossbar's operand), each shaped as x. Returns (the levels' non-zeros, x had a NaN).
+    Why outputs passed in, here and in the kernels below: each array a kernel returns costs an
+    allocation and numba's boxing (about 1.5 us), ten of them per one-sample step."""
     flat = x.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
-    out32 = np.empty(flat.size, dtype=np.float32)
+    o = out.reshape(-1)
+    o32 = out32.reshape(-1)
     nnz = 0
     nan = False
     ftop = np.float64(top)
     for j in range(flat.size):
         v = np.float64(flat[j])
         nan |= v != v
-        out[j] = kernels.level(v, v_min, lsb, ftop)
-        out32[j] = np.float32(out[j])
-        nnz += out[j] != 0.0
-    return out.reshape(x.shape), out32.reshape(x.shape), nnz, nan
+        o[j] = kernels.level(v, v_min, lsb, ftop)
+        o32[j] = np.float32(o[j])
+        nnz += o[j] != 0.0
+    return nnz, nan
 
 
 @njit(cache=True)
-def bp_hidden_pre(y, v_min, lsb, top, gain):
-    """A hidden layer's read-out ADC then the tanh argument of sigmoid(gain x level):
-    0.5 x (gain x level), float64. Returns (argument, y all finite)."""
+def bp_hidden_table(y, v_min, lsb, top, tab_x, tab_d, x, x32, dz):
+    """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
+    then the next layer's input into ``x`` (and as float32 ``x32``) and the derivative into
+    ``dz``, looked up by code in fast_batch.hidden_tables (the general rule's sigmoid, derivative
+    and DAC levels of every code; its reference: fast_batch.bp_hidden_lookup_reference). Why: a
+    tanh call and a second kernel per hidden layer cost more than the look-up. Returns (the
+    inputs' non-zeros, y all finite; the outputs are left unwritten where not)."""
     flat = y.reshape(-1)
     if not kernels.all_finite(flat):
-        return np.empty(y.shape, dtype=np.float64), False
-    out = np.empty(flat.size, dtype=np.float64)
-    ftop = np.float64(top)
-    for j in range(flat.size):
-        out[j] = 0.5 * (gain * kernels.level(np.float64(flat[j]), v_min, lsb, ftop))
-    return out.reshape(y.shape), True
-
-
-@njit(cache=True)
-def bp_hidden_post(th, gain, dac, v_min, lsb, top):
-    """The rest of the sigmoid from th = tanh(argument): z = 0.5 x (1 + th), its derivative
-    gain x z x (1 - z), and the next layer's input (its DAC's levels if ``dac``). Returns (input,
-    the same as float32, derivative, non-zero inputs)."""
-    flat = th.reshape(-1)
-    x = np.empty(flat.size, dtype=np.float64)
-    x32 = np.empty(flat.size, dtype=np.float32)
-    dz = np.empty(flat.size, dtype=np.float64)
+        return 0, False
+    xo = x.reshape(-1)
+    x32o = x32.reshape(-1)
+    dzo = dz.reshape(-1)
     ftop = np.float64(top)
     nnz = 0
     for j in range(flat.size):
-        z = 0.5 * (1.0 + flat[j])
-        dz[j] = gain * z * (1.0 - z)
-        x[j] = kernels.level(z, v_min, lsb, ftop) if dac else z
-        x32[j] = np.float32(x[j])
-        nnz += x[j] != 0.0
-    return x.reshape(th.shape), x32.reshape(th.shape), dz.reshape(th.shape), nnz
+        s = np.int64(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
+        xo[j] = tab_x[s]
+        x32o[j] = np.float32(tab_x[s])
+        dzo[j] = tab_d[s]
+        nnz += tab_x[s] != 0.0
+    return nnz, True
 
 
 @njit(cache=True)
-def output_shifted(y, v_min, lsb, top):
-    """The output ADC's levels minus their largest (softmax's shift). Returns (shifted, y all
-    finite)."""
+def output_shifted(y, v_min, lsb, top, out):
+    """The output ADC's levels minus their largest (softmax's shift), into ``out``. Returns y all
+    finite (``out`` is left unwritten where not)."""
     flat = y.reshape(-1)
     if not kernels.all_finite(flat):
-        return np.empty(y.shape, dtype=np.float64), False
-    out = np.empty(flat.size, dtype=np.float64)
+        return False
+    o = out.reshape(-1)
     ftop = np.float64(top)
     for j in range(flat.size):
-        out[j] = kernels.level(np.float64(flat[j]), v_min, lsb, ftop)
-    m = out[0]
+        o[j] = kernels.level(np.float64(flat[j]), v_min, lsb, ftop)
+    m = o[0]
     for j in range(1, flat.size):
-        m = max(m, out[j])
+        m = max(m, o[j])
     for j in range(flat.size):
-        out[j] = out[j] - m
-    return out.reshape(y.shape), True
+        o[j] = o[j] - m
+    return True
 
 
 @njit(cache=True)
@@ -136,13 +130,15 @@ def pow2_scale(peak, mode):
 
 
 @njit(cache=True)
-def bp_output_error(e, s, yb, mode, v_min, lsb, top):
-    """p = e / s (the softmax), then the error p - onehot(yb[0]) in place of e, and the error as
-    the column drivers apply it (bp_error_drive at :func:`pow2_scale`; where that is 0.0 the
-    drive is left to the caller). Returns (error, p[label], the error's largest magnitude, its
-    non-zeros, driven, driven non-zeros, a NaN met by the DAC, scale)."""
+def bp_output_error(e, yb, mode, v_min, lsb, top, dq):
+    """p = e / sum(e) (the softmax; the sum in numpy's order, kernels.pairwise_sum), then the
+    error p - onehot(yb[0]) in place of e, and the error as the column drivers apply it
+    (bp_error_drive into ``dq`` at :func:`pow2_scale`; where that is 0.0 the drive is left to
+    the caller). Returns (p[label], the error's largest magnitude, its non-zeros, driven
+    non-zeros, a NaN met by the DAC, scale)."""
     label = yb[0]
     flat = e.reshape(-1)
+    s = 0.0 + kernels.pairwise_sum(flat, 0, flat.size)
     p_label = 0.0
     peak = 0.0
     nnz = 0
@@ -158,47 +154,46 @@ def bp_output_error(e, s, yb, mode, v_min, lsb, top):
         nnz += p != 0.0
     scale = pow2_scale(peak, mode)
     if scale == 0.0:
-        return e, p_label, peak, nnz, e, 0, False, scale
-    dq, d_nnz, nan = bp_error_drive(e, mode, scale, v_min, lsb, top)
-    return e, p_label, peak, nnz, dq, d_nnz, nan, scale
+        return p_label, peak, nnz, 0, False, scale
+    d_nnz, nan = bp_error_drive(e, mode, scale, v_min, lsb, top, dq)
+    return p_label, peak, nnz, d_nnz, nan, scale
 
 
 @njit(cache=True)
-def bp_error_drive(d, mode, scale, v_min, lsb, top):
-    """The errors as the column drivers apply them: ``mode`` 0 as they are, 1 their sign, 2 the
-    error DAC's levels of d / scale. Returns (driven, non-zeros, a NaN met by the DAC)."""
-    if mode == 0:
-        nnz = 0
-        for v in d.reshape(-1):
-            nnz += v != 0.0
-        return d, nnz, False
-    if mode == 1:
-        out = np.sign(d)
-        nnz = 0
-        for v in out.reshape(-1):
-            nnz += v != 0.0
-        return out, nnz, False
+def bp_error_drive(d, mode, scale, v_min, lsb, top, out):
+    """The errors as the column drivers apply them: ``mode`` 0 as they are (d itself, ``out``
+    untouched), 1 their sign, 2 the error DAC's levels of d / scale, into ``out``. Returns
+    (non-zeros, a NaN met by the DAC)."""
     flat = d.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
-    ftop = np.float64(top)
     nnz = 0
+    if mode == 0:
+        for v in flat:
+            nnz += v != 0.0
+        return nnz, False
+    o = out.reshape(-1)
+    if mode == 1:
+        for j in range(flat.size):
+            o[j] = np.sign(flat[j])
+            nnz += o[j] != 0.0
+        return nnz, False
+    ftop = np.float64(top)
     nan = False
     for j in range(flat.size):
         v = flat[j] / scale
         nan |= v != v
-        out[j] = kernels.level(v, v_min, lsb, ftop)
-        nnz += out[j] != 0.0
-    return out.reshape(d.shape), nnz, nan
+        o[j] = kernels.level(v, v_min, lsb, ftop)
+        nnz += o[j] != 0.0
+    return nnz, nan
 
 
 @njit(cache=True)
-def bp_error_read(v, adc, v_min, lsb, top, scale, dz):
+def bp_error_read(v, adc, v_min, lsb, top, scale, dz, out):
     """The error read-out (ADC levels if ``adc``) x scale x the activation derivative: the next
-    layer down's error. Returns (error, its largest magnitude, its non-zeros, a NaN met by the
-    ADC)."""
+    layer down's error, into ``out``. Returns (its largest magnitude, its non-zeros, a NaN met by
+    the ADC)."""
     flat = v.reshape(-1)
     dflat = dz.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
+    o = out.reshape(-1)
     ftop = np.float64(top)
     peak = 0.0
     nnz = 0
@@ -209,12 +204,12 @@ def bp_error_read(v, adc, v_min, lsb, top, scale, dz):
             nan |= r != r
             r = kernels.level(r, v_min, lsb, ftop)
         r = r * scale * dflat[j]
-        out[j] = r
+        o[j] = r
         mag = abs(r)
         if mag > peak or mag != mag:  # np.max propagates NaN
             peak = mag
         nnz += r != 0.0
-    return out.reshape(v.shape), peak, nnz, nan
+    return peak, nnz, nan
 
 
 @njit(cache=True)
@@ -305,6 +300,18 @@ def bsl_hidden_post(th, gain):
         z[j] = zj
         d[j] = g * zj * (one - zj)
     return z.reshape(th.shape), d.reshape(th.shape)
+
+
+@njit(cache=True)
+def softmax_one(e, label):
+    """p = e / e.sum() in place of e (one sample's exponentials; the sum in numpy's order,
+    kernels.pairwise_sum). Returns p[label]. Why: numpy's sum, division and indexing were three
+    calls for ten values."""
+    flat = e.reshape(-1)
+    s = 0.0 + kernels.pairwise_sum(flat, 0, flat.size)
+    for j in range(flat.size):
+        flat[j] = flat[j] / s
+    return flat[label]
 
 
 @njit(cache=True)
@@ -521,18 +528,14 @@ def _backprop_step(setup: Setup):
     a = float(setup.gain)
     first = g.plan(names[0]).per.input_driver
     in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0) if first.kind == "dac" else None
+    # each hidden layer's read-out ADC and, by its code, the next input and the derivative
+    # (every input driver is a DAC here: batch1_step)
     hidden = []
     for i in range(len(layers) - 1):
         r = FORWARD_RANGE / a
-        nxt = g.plan(names[i + 1]).per.input_driver
-        dac = nxt.kind == "dac"
-        hidden.append(
-            (
-                _quantizer(g.plan(names[i]).readout_spec.bits, -r, r),
-                dac,
-                _quantizer(nxt.bits, 0.0, 1.0) if dac else (0.0, 1.0, 1),
-            )
-        )
+        adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
+        dac_bits = g.plan(names[i + 1]).per.input_driver.bits
+        hidden.append((adc, *hidden_tables(a, adc, dac_bits)))
     out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
     analog = per.backward is None
     err_dac = analog and per.error_input.kind == "dac"
@@ -564,56 +567,63 @@ def _backprop_step(setup: Setup):
             v = flat_residuals[i] = (ls.residual, ls.residual.reshape(-1))
         return v[1]
 
+    # every array a step writes, made once (kernels.py: an array a kernel returns costs more
+    # than its work at one sample): per layer its input (float64 and float32), the hidden
+    # layers' derivatives, the errors and the errors as driven
+    widths = [lm.n_in for lm in layers] + [layers[-1].n_out]
+    xs = [np.empty((1, w), dtype=np.float64) for w in widths[:-1]]
+    x32s = [np.empty((1, w), dtype=np.float32) for w in widths[:-1]]
+    dz = [np.empty((1, w), dtype=np.float64) for w in widths[1:-1]]
+    deltas = [np.empty((1, w), dtype=np.float64) for w in widths[1:]]
+    driven = [np.empty((1, w), dtype=np.float64) for w in widths[1:]]
+
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         acts = device.attach(meter)  # updates, gradient terms, programming: held, added later
         W = read_weights(setup, state)
         if in_q is not None:
-            x, x32, nnz, nan = levels_count(xb, *in_q)
+            nnz, nan = levels_count(xb, *in_q, xs[0], x32s[0])
             if nan:
                 raise _nan("dac_levels")
         else:
-            x = xb.astype(np.float64)
-            x32, nnz = x.astype(np.float32), count_nonzero(x)
-        xs, dz = [x], []
-        for i, (ro, dac, q) in enumerate(hidden):
+            xs[0][...] = xb
+            x32s[0][...] = xs[0]
+            nnz = count_nonzero(xs[0])
+        for i, (ro, tab_x, tab_d) in enumerate(hidden):
             acts[i].inputs_driven += nnz
-            t, finite = bp_hidden_pre(x32 @ W[i], *ro, a)
+            nnz, finite = bp_hidden_table(
+                x32s[i] @ W[i], *ro, tab_x, tab_d, xs[i + 1], x32s[i + 1], dz[i]
+            )
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
-            np.tanh(t, out=t)
-            x, x32, d, nnz = bp_hidden_post(t, a, dac, *q)
-            dz.append(d)
-            xs.append(x)
         acts[-1].inputs_driven += nnz
-        shifted, finite = output_shifted(x32 @ W[-1], *out_q)
-        if not finite:
+        e = deltas[-1]  # the softmax's exponentials, then in place the output error
+        if not output_shifted(x32s[-1] @ W[-1], *out_q, e):
             raise _diverged(state, names[-1], "output")
-        e = np.exp(shifted)
-        delta, p_label, peak, nnz, dq, d_nnz, nan, scale = bp_output_error(
-            e, e.sum(axis=1, keepdims=True)[0, 0], yb, mode, *drive_q
-        )
+        np.exp(e, out=e)
+        dq = e if mode == 0 else driven[-1]
+        p_label, peak, nnz, d_nnz, nan, scale = bp_output_error(e, yb, mode, *drive_q, dq)
         loss = float(-np.log(max(p_label, 1e-300)))  # max: np.maximum's NaN is p_label's
         # every error down first, each through the weights of the layer above as they were
         # before its update (the general rule's order in effect: an update touches only its own
         # layer, and a layer's error goes down before it is updated)
-        deltas = [delta] * n_layers
         for i in range(n_layers - 1, 0, -1):
+            delta = deltas[i]
+            dq = delta if mode == 0 else driven[i]
             # error_path's drive: the power-of-two scale only in front of an error DAC
             if i < n_layers - 1:
                 scale = pow2_scale(peak, mode)
                 if scale != 0.0:
-                    dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
+                    d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q, dq)
             if scale == 0.0:  # numpy's log2 decides
                 scale = float(2.0 ** np.ceil(np.log2(peak)))
-                dq, d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q)
+                d_nnz, nan = bp_error_drive(delta, mode, scale, *drive_q, dq)
             if nan:
                 raise _nan("dac_levels")
             acts[i].errors_driven += d_nnz
             v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-            delta, peak, nnz, nan = bp_error_read(v, adc, *read_q, scale, dz[i - 1])
+            peak, nnz, nan = bp_error_read(v, adc, *read_q, scale, dz[i - 1], deltas[i - 1])
             if nan:
                 raise _nan("adc_quantize")
-            deltas[i - 1] = delta
         acts[0].errors_driven += nnz
         # the gradient memories, then one draw of every pulse's normal: layer by layer from the
         # top, as the general rule draws them one update after another (the same stream)
@@ -654,6 +664,7 @@ def _bsl_step(setup: Setup):
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
     device = _Device(setup)
+    out_p = np.empty((1, layers[-1].n_out), dtype=np.float64)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
@@ -675,13 +686,12 @@ def _bsl_step(setup: Setup):
             ds.append(s[f"d{i + 1}"].exceeds(d, np.int8))
             xs.append(x)
         acts[-1].inputs_driven += int(count_nonzero(x))
-        shifted, finite = output_shifted(x @ W[-1], *out_q)
-        if not finite:
+        p = out_p  # the softmax's exponentials, then in place its probabilities
+        if not output_shifted(x @ W[-1], *out_q, p):
             raise _diverged(state, names[-1], "output")
-        e = np.exp(shifted)
-        p = e / e.sum(axis=1, keepdims=True)
+        np.exp(p, out=p)
         label = int(yb[0])
-        loss = float(-np.log(np.maximum(p[0, label], 1e-300)))
+        loss = float(-np.log(max(softmax_one(p, label), 1e-300)))  # max: as np.maximum's NaN
         delta, nnz = bsl_output_error(s["out"].exceeds(p, np.int8), label)
         # every layer's error and accumulator first (an update touches only its own layer, and
         # a layer's error goes down through its weights before their update), then one draw of

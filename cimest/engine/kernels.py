@@ -429,3 +429,68 @@ def binary_accumulate(x, delta, acc, lo, hi, theta):
         if _add_saturate(acc, start, grad, lo, hi, theta):
             idx, dw, n = _steps(acc, start, start + n_out, theta, idx, dw, n)
     return idx[:n], dw[:n], terms
+
+
+@njit(cache=True, inline="always")  # Why: numba's cache of a recursive kernel crashed its callers
+def _pairwise_block(a, lo, n):
+    """numpy's pairwise sum of a[lo:lo + n] for n <= 128: one running sum below 8, else eight
+    over the blocks of 8, combined as a tree, then the rest one by one."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        k = lo + i
+        r0 += a[k]
+        r1 += a[k + 1]
+        r2 += a[k + 2]
+        r3 += a[k + 3]
+        r4 += a[k + 4]
+        r5 += a[k + 5]
+        r6 += a[k + 6]
+        r7 += a[k + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):
+    """a[lo:lo + n].sum() of a flat float64 array in numpy's order (its pairwise summation:
+    blocks of at most 128 by :func:`_pairwise_block`, longer runs split in halves rounded down to
+    a multiple of 8, the halves' sums added), before the reduction's initial 0.0 is added
+    (``0.0 + pairwise_sum(a, 0, a.size)`` is numpy's sum, -0.0 included). The halving is walked
+    with explicit stacks (children left then right, a node's two sums added when both are done):
+    the same additions as numpy's recursion."""
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    nodes = np.empty((256, 3), dtype=np.int64)  # lo, n, children done; depth <= 64
+    sums = np.empty(256, dtype=np.float64)
+    top = 0
+    n_sums = 0
+    nodes[0, 0], nodes[0, 1], nodes[0, 2] = lo, n, 0
+    while top >= 0:
+        s_lo, s_n, done = nodes[top, 0], nodes[top, 1], nodes[top, 2]
+        if s_n <= 128:
+            sums[n_sums] = _pairwise_block(a, s_lo, s_n)
+            n_sums += 1
+            top -= 1
+        elif done:
+            n_sums -= 1
+            sums[n_sums - 1] = sums[n_sums - 1] + sums[n_sums]
+            top -= 1
+        else:
+            nodes[top, 2] = 1
+            n2 = s_n // 2
+            n2 -= n2 % 8
+            nodes[top + 1, 0], nodes[top + 1, 1], nodes[top + 1, 2] = s_lo + n2, s_n - n2, 0
+            nodes[top + 2, 0], nodes[top + 2, 1], nodes[top + 2, 2] = s_lo, n2, 0
+            top += 2
+    return sums[0]

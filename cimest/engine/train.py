@@ -445,61 +445,62 @@ def train(
         epoch_samples = state.epoch_counts.n_samples
         events_before = events_done
         order = _epoch_order(seed, state.epoch, n)
-        while state.batch < n_batches:
-            if should_stop is not None and should_stop():
-                if run_dir is not None:
-                    state.epoch_counts = fold(meter, epoch_samples)
-                    checkpoint.save(run_dir, state, identity)
-                raise Interrupted(
-                    f"interrupted in epoch {state.epoch + 1}, batch {state.batch}; "
-                    + (
-                        f"checkpoint in {run_dir}; continue with --resume"
-                        if run_dir
-                        else "nothing saved"
+        # Why errstate: non-finite values are reported as a TrainingError with the epoch and
+        # layer (rules.check_finite and below); numpy's own warnings would only add noise. Around
+        # the epoch's batches, not each step: entering it cost more than some one-sample kernels.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while state.batch < n_batches:
+                if should_stop is not None and should_stop():
+                    if run_dir is not None:
+                        state.epoch_counts = fold(meter, epoch_samples)
+                        checkpoint.save(run_dir, state, identity)
+                    raise Interrupted(
+                        f"interrupted in epoch {state.epoch + 1}, batch {state.batch}; "
+                        + (
+                            f"checkpoint in {run_dir}; continue with --resume"
+                            if run_dir
+                            else "nothing saved"
+                        )
                     )
-                )
-            sel = order[state.batch * bs : (state.batch + 1) * bs]
-            meter.begin(len(sel))
-            # Why errstate: non-finite values are reported as a TrainingError with the epoch and
-            # layer (rules.check_finite and below); numpy's own warnings would only add noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                sel = order[state.batch * bs : (state.batch + 1) * bs]
+                meter.begin(len(sel))
                 loss = step(setup, state, x_train[sel], y_train[sel], meter)
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
-                    "lower algorithm.learning_rate"
-                )
-            epoch_samples += len(sel)
-            if not software and progress is not None:
-                # Why at most every 0.1 s: a display rate; summing it costs more than a
-                # one-sample step
-                now = time.perf_counter()
-                if now - events_at >= 0.1 or state.batch + 1 == n_batches:
-                    events_at = now
-                    meter.settle()
-                    events_done = events_before + sum(
-                        w * getattr(meter.activity[layer], field)
-                        for layer, weights in per_unit.items()
-                        for field, w in weights.items()
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"epoch {state.epoch + 1}: the loss became NaN or infinite; "
+                        "lower algorithm.learning_rate"
                     )
-            state.epoch_loss_sum += loss
-            state.epoch_samples += len(sel)
-            state.batch += 1
-            samples_done += len(sel)
-            if progress is not None:
-                dt = max(time.perf_counter() - started, 1e-9)
-                progress(
-                    Progress(
-                        state.epoch + 1,
-                        epochs,
-                        state.batch,
-                        n_batches,
-                        state.accuracy_history[-1] if state.accuracy_history else None,
-                        state.epoch_loss_sum / max(state.epoch_samples, 1),
-                        events_done / dt,
-                        samples_done / dt,
+                epoch_samples += len(sel)
+                if not software and progress is not None:
+                    # Why at most every 0.1 s: a display rate; summing it costs more than a
+                    # one-sample step
+                    now = time.perf_counter()
+                    if now - events_at >= 0.1 or state.batch + 1 == n_batches:
+                        events_at = now
+                        meter.settle()
+                        events_done = events_before + sum(
+                            w * getattr(meter.activity[layer], field)
+                            for layer, weights in per_unit.items()
+                            for field, w in weights.items()
+                        )
+                state.epoch_loss_sum += loss
+                state.epoch_samples += len(sel)
+                state.batch += 1
+                samples_done += len(sel)
+                if progress is not None:
+                    dt = max(time.perf_counter() - started, 1e-9)
+                    progress(
+                        Progress(
+                            state.epoch + 1,
+                            epochs,
+                            state.batch,
+                            n_batches,
+                            state.accuracy_history[-1] if state.accuracy_history else None,
+                            state.epoch_loss_sum / max(state.epoch_samples, 1),
+                            events_done / dt,
+                            samples_done / dt,
+                        )
                     )
-                )
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             acc = float(
                 np.mean(predict(setup, state, data.x_test, seed, state.epoch) == data.y_test)

@@ -135,3 +135,52 @@ def test_error_dac_scale_equals_numpy_or_is_left_to_it(mode):
             decided += 1
     deferred = len(peaks) - decided
     assert deferred <= (2 * len(powers) + 3 if mode == 2 else 0)
+
+
+@pytest.mark.parametrize(("adc_bits", "gain"), [(4, 4.0), (8, 4.0), (8, 1.5)])
+def test_hidden_table_equals_the_general_rules_arithmetic(adc_bits, gain):
+    """bp_hidden_table (one sample's hidden layer by look-up, into buffers) against the numpy of
+    the general rule (fast_batch.bp_hidden_lookup_reference): at every ADC tie, its float32
+    neighbours, out of range and on random pre-activations; a NaN or infinity is reported."""
+    import numpy as np
+
+    from cimest.engine import fast_batch as fb
+
+    rng = np.random.default_rng(adc_bits)
+    adc = fast._quantizer(adc_bits, -2.0, 2.0)
+    v_min, lsb, top = adc
+    ties = (v_min + lsb * (np.arange(-2, top + 3) - 0.5)).astype(np.float32)
+    y = np.concatenate(
+        [
+            rng.normal(0, 1.5, 500).astype(np.float32),
+            ties,
+            np.nextafter(ties, np.float32(np.inf)),
+            np.nextafter(ties, np.float32(-np.inf)),
+            np.float32([0.0, -0.0, 1e30, -1e30]),
+        ]
+    ).reshape(1, -1)
+    tabs = fb.hidden_tables(gain, adc, 8)
+    x, x32, dz = np.empty(y.shape), np.empty(y.shape, np.float32), np.empty(y.shape)
+    nnz, finite = fast.bp_hidden_table(y, *adc, *tabs, x, x32, dz)
+    want_x, want_d, want_nnz = fb.bp_hidden_lookup_reference(y, *adc, gain, 8)
+    assert finite and nnz == want_nnz
+    assert np.array_equal(x, want_x) and np.array_equal(dz, want_d)
+    assert np.array_equal(x32, want_x.astype(np.float32))
+    y[0, 7] = np.nan
+    assert not fast.bp_hidden_table(y, *adc, *tabs, x, x32, dz)[1]
+
+
+def test_one_sample_softmax_equals_numpy():
+    """softmax_one (BSL's batch-1 output) against the general rule's e / e.sum(axis=1,
+    keepdims=True), bit for bit, on exponentials of spread magnitudes and widths."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 10, 16, 100, 300):
+        for _ in range(20):
+            e = np.exp(rng.uniform(-30, 30, (1, n)))
+            want = e / e.sum(axis=1, keepdims=True)
+            label = int(rng.integers(0, n))
+            got = e.copy()
+            assert fast.softmax_one(got, label) == want[0, label]
+            assert np.array_equal(got, want), n

@@ -231,11 +231,14 @@ def test_lfsr_draws_and_comparators_equal_the_numpy_reference(width, lanes):
     a, b = LfsrRng(5, lanes, width), LfsrRng(5, lanes, width)
     assert np.array_equal(a._advance(300), b._advance_reference(300))  # across a 256-draw block
     assert np.array_equal(a.lane_states(), b.lane_states())
-    x = np.random.default_rng(width).random((30, lanes))
-    for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
-        got = a.exceeds(xs, dtype)
-        want = (xs > b.uniform(xs.shape)).astype(dtype)
-        assert got.dtype == want.dtype and np.array_equal(got, want)
+    rng = np.random.default_rng(width)
+    for n_draws in (30, 600):  # within a 256-draw block, and across two block boundaries
+        x = rng.random((n_draws, lanes))
+        for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
+            got = a.exceeds(xs, dtype)
+            want = (xs > b.uniform(xs.shape)).astype(dtype)
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+            assert np.array_equal(a.lane_states(), b.lane_states())
     assert a.state() == b.state()
 
 
@@ -255,3 +258,23 @@ def test_one_sample_gradient_memory_pass_equals_blas_and_the_reference():
     assert np.array_equal(r, want_r)
     assert np.array_equal(idx, np.flatnonzero(want_n))
     assert np.array_equal(n, want_n.reshape(-1)[idx])
+
+
+def test_pairwise_sum_equals_numpy_sum():
+    """pairwise_sum (the softmax's sum in fast.bp_output_error) against numpy's sum of the same
+    row, bit for bit, across the block (8, 128) and halving (> 128) boundaries, on magnitudes
+    spread so that any other order of additions rounds differently; -0.0 sums to +0.0 as in
+    numpy."""
+    rng = np.random.default_rng(5)
+    sizes = [*range(1, 140), 255, 256, 257, 1000, 4099, 8193]
+    for n in sizes:
+        for _ in range(4):
+            row = rng.standard_normal((1, n)) * np.exp(rng.uniform(-8, 8, (1, n)))
+            want = row.sum(axis=1, keepdims=True)[0, 0]
+            assert 0.0 + kernels.pairwise_sum(row.reshape(-1), 0, n) == want, n
+    zeros = np.full(300, -0.0)
+    for n in (1, 9, 300):
+        got = 0.0 + kernels.pairwise_sum(zeros, 0, n)
+        assert np.signbit(got) == np.signbit(zeros[:n].sum())
+    row = rng.random(50)
+    assert kernels.pairwise_sum(row, 10, 30) + 0.0 == row[10:40].sum()
