@@ -179,7 +179,9 @@ class WorkloadSpec(StrictModel):
     """Stochastic forward passes per inference on comparator read-outs, their outputs summed (Li et
     al. report 1, 10 and 100); accuracy and the cost of one inference follow it."""
     max_train_samples: int | None = Field(None, ge=1)
-    """Use only the first N training samples (quick runs)."""
+    """Use only the first N training samples, in the dataset's file order (quick runs). mnist5k's
+    training split is sorted by class (400 images each), so its first N hold only the first
+    classes: 2,000 are digits 0-4."""
     activity: ActivitySpec = Field(default_factory=ActivitySpec)
     """Activity factors for analytic (untrained) estimates."""
 
