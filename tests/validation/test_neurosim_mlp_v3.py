@@ -31,8 +31,9 @@ mnist5k-20x20, 4,000 training images; general engine path, 250-900 samples/s per
   fall 2-17 % more for every device but AlOx/HfO2, whose writes fall 2.2x more (table below).
   Nothing measured here suggests they would fall another 2-6x by 10^6 samples, but that is not
   measured either.
-  cimest's 2,000-image window trains on the first 2,000 of the 4,000 images (max_train_samples);
-  NeuroSim's run draws its 2,000 from all 4,000 (rand() % 4000); cimest's first epoch over all
+  cimest's 2,000-image window trains on the first 2,000 of the 4,000 images (max_train_samples),
+  which are digits 0-4 only (mnist5k's training split is sorted by class); NeuroSim's run draws
+  its 2,000 from all 4,000 (rand() % 4000); cimest's first epoch over all
   4,000 writes 0.5-1.5x per image what its 2,000-image window writes (table below).
 
 cimest / NeuroSim's code, 2,000 images (run ``python tests/validation/test_neurosim_mlp_v3.py``;
@@ -49,6 +50,20 @@ Within 2x: area 4 of 4, latency 2, energy 2, leakage 4.
 Before NeuroSim's rule and start (softmax rule, mid-range start):
 latency Ag:a-Si 1.42x, TaOx 1.35x, AlOx/HfO2 35.8x, PCMO 2.56x; energy 1.28x, 0.73x, 90x,
 3.5x (within 2x: 2 and 2).
+
+cimest / NeuroSim's code, 30,000 images (the code's long_runs: 30 epochs of 1,000 images drawn
+from the 4,000; cimest's ``ACTIVITY_32K``: ``--epochs 8``, 32,000 images, all 4,000 per epoch;
+latency, energy, then the write lines apart):
+
+| device    | latency | energy | write lat | write E |
+|-----------|---------|--------|-----------|---------|
+| Ag:a-Si   | 1.23x   | 1.42x  | 1.23x     | 1.43x   |
+| TaOx/HfOx | 1.02x   | 1.66x  | 1.02x     | 1.70x   |
+| PCMO      | 1.32x   | 1.53x  | 1.32x     | 1.72x   |
+| AlOx/HfO2 | 2.76x   | 5.66x  | 2.76x     | 5.72x   |
+
+Within 2x: latency 3 of 4, energy 3 of 4 (AlOx/HfO2 misses: below). Past its first 2,000 images
+cimest's chip writes what NeuroSim's writes, to within 2x, on every device that learns.
 
 cimest / Table II (activity of the first 200,000 images):
 
@@ -88,18 +103,24 @@ Where the manual differs from the code's own output (same device parameters, sam
 - area: the code gives 6,601.7 um2 for TaOx/HfOx (Table II 8,663.1) and 7,941.8 um2 for
   AlOx/HfO2 (Table II 21,760); for Ag:a-Si and PCMO it reproduces the table (6,292.3 um2).
   GST PCM's 46,565 um2 and EpiRAM's and HZO FeFET's areas were not re-run (other cell types).
-- latency and energy: Table II averages 125 epochs, over which the output error and so the
-  writes shrink; the code's first 2,000 images write 1.7-4.1x more per image than the table's
-  average (write latency per image Ag:a-Si 85 ms vs 32 ms, TaOx 42 us vs 10.2 us, AlOx/HfO2
-  1.13 ms vs 0.47 ms, PCMO 21 ms vs 12 ms).
+- latency and energy: the code's first 2,000 images write 1.7-4.1x more per image than Table
+  II's average (write latency per image Ag:a-Si 85 ms vs 32 ms, TaOx 42 us vs 10.2 us,
+  AlOx/HfO2 1.13 ms vs 0.47 ms, PCMO 21 ms vs 12 ms), and its writes do not fall as it trains:
+  run 30,000 images (long_runs) the code writes MORE per image than in its first 2,000 (TaOx
+  64 us, Ag:a-Si 125 ms, PCMO 25 ms, AlOx/HfO2 2.1 ms per image on average), 2.1-6.3x Table II's
+  latency and 1.5-4.2x its energy per image (within 2x: latency 0 of 4, energy 1, PCMO). So on
+  this chip and data NeuroSim's own code does not give Table II's latency and energy either;
+  the table's run (the repository's MNIST patches, absent from its snapshot; 60,000 images to
+  draw from) may differ from this one in ways not known here.
 - the code adds its periphery's write energy twice per row (Train.cpp: NeuroSimSubArrayWrite
   Energy inside the omp critical block and again after it): the periphery is 9 % of TaOx's
   printed write energy, half of it the repeat. Left as printed.
 
 Causes of the misses:
 - Table II latency and energy (Ag:a-Si, TaOx/HfOx, PCMO, AlOx/HfO2, GST PCM, EpiRAM, HZO FeFET):
-  the writes per image. On the first 2,000 images cimest's agree with NeuroSim's code (write
-  latency TaOx 1.08x, Ag:a-Si 1.49x), and the code's own first 2,000 images write 1.7-4.1x
+  the writes per image, where NeuroSim's own code misses Table II as cimest does (above). On
+  30,000 images cimest's agree with the code's within 2x for 3 of 4 devices, and on the first
+  2,000 for TaOx and Ag:a-Si (write latency 1.08x, 1.49x), and the code's own first 2,000 images write 1.7-4.1x
   more than Table II's 125-epoch average; cimest's writes do not fall that far in its window of
   200,000 images (table above: TaOx's per image are
   flat after 20,000 samples, at 67 % test accuracy where Table II reports ~80 % after
@@ -110,7 +131,8 @@ Causes of the misses:
   of its own: its latency is high, its energy low (0.2x); its energy per pulse against
   NeuroSim's is not examined here.
   AlOx/HfO2 also misses against the code (below).
-- AlOx/HfO2 and PCMO against the code (write latency 10.5x and 2.05x): NeuroSim's
+- AlOx/HfO2 and PCMO against the code (write latency 10.5x and 2.05x on 2,000 images; 2.76x
+  and 1.32x on 30,000, where NeuroSim's AlOx/HfO2 writes 5.7x less energy): NeuroSim's
   chip starts elsewhere. Its ideal initial write (Array.cpp WriteCell, regular = false) sets
   G = (w + 1)/2 (Gmax - Gmin) without + Gmin, clipped at Gmin, so its devices start lower by
   Gmin, 29 % of AlOx/HfO2's range (17 % of PCMO's, 11 % of TaOx's): 2 of AlOx/HfO2's 7 start
@@ -231,6 +253,29 @@ ACTIVITY_LONG = {
     ),
 }
 
+# Activity over the first 32,000 images (8 epochs of all 4,000; ``--epochs 8``), beside NeuroSim's
+# own 30,000-image runs (data/neurosim_mlp_v3_code_runs.yaml, long_runs): the like-for-like
+# comparison after the first two epochs.
+CODE_LONG_EPOCHS = 8
+ACTIVITY_32K = {
+    "taox_hfox_rram": (
+        (0.250975, 0.0367348, 1.14249, 0.520354, 1295.29, 0.519395),
+        (0.415177, 0.0946166, 1.70817, 0.508017, 150.282, 0.546349),
+    ),
+    "ag_asi_rram": (
+        (0.250975, 0.0136043, 1.05056, 0.668995, 509.316, 0.658591),
+        (0.144595, 0.0386896, 1.36329, 0.596431, 47.7752, 0.658479),
+    ),
+    "pcmo_rram": (
+        (0.250975, 0.000429288, 1.00064, 0.706359, 16.9355, 0.707266),
+        (0.318657, 0.0340995, 1.0, 0.700313, 33.4139, 0.714682),
+    ),
+    "alox_hfo2_rram": (
+        (0.250975, 0.000779835, 1.0002, 0.473707, 30.5123, 0.47395),
+        (0.752489, 0.0614507, 1.0, 0.445537, 58.2725, 0.469838),
+    ),
+}
+
 NOT_IN_NEUROSIM = {
     "gradient_multiplier",
     "gradient_adder",
@@ -246,6 +291,7 @@ TOLERANCE = 2.0
 # Devices within 2x per metric, asserted as at least this many.
 ACHIEVED_CODE = {"area": 4, "latency": 2, "energy": 2, "leakage": 4}
 ACHIEVED_TABLE_II = {"area": 5, "latency": 0, "energy": 0, "leakage": 7}
+ACHIEVED_CODE_LONG = {"latency": 3, "energy": 3, "write_latency": 3, "write_energy": 3}
 
 FIELDS = (
     "input_density",
@@ -310,6 +356,19 @@ def code_reference(device: str) -> dict[str, float]:
     }
 
 
+def code_long_reference(device: str) -> dict[str, float]:
+    """NeuroSim's own printout for 30,000 images, per image."""
+    runs = CODE_RUNS["long_runs"]
+    last = runs["devices"][device]["epoch_30"]
+    n = runs["samples"]
+    return {
+        "latency": (last["read_latency_s"] + last["write_latency_s"]) / n,
+        "write_latency": last["write_latency_s"] / n,
+        "energy": (last["read_energy_j"] + last["write_energy_j"]) / n,
+        "write_energy": last["write_energy_j"] / n,
+    }
+
+
 def table_ii_reference(device: str) -> dict[str, float]:
     area, latency, energy = TABLE_II[device]
     return {
@@ -353,6 +412,32 @@ def test_devices_within_2x_of_table_ii_per_metric(tmp_path):
     for metric, want in ACHIEVED_TABLE_II.items():
         within = _within(r, metric)
         assert len(within) >= want, (metric, {d: round(r[d][metric], 3) for d in r})
+
+
+LONG_KEYS = ("latency", "energy", "write_latency", "write_energy")
+
+
+def test_within_2x_of_neurosims_code_over_30000_images(tmp_path):
+    """Past the first two epochs: cimest's activity over 32,000 images against NeuroSim's own
+    30,000-image runs, latency and energy per image (the writes are 97-99.9 % of both)."""
+    r = ratios(tmp_path, ACTIVITY_32K, code_long_reference, ACTIVITY_32K, LONG_KEYS)
+    for metric, want in ACHIEVED_CODE_LONG.items():
+        within = _within(r, metric)
+        assert len(within) >= want, (metric, {d: round(r[d][metric], 3) for d in r})
+
+
+def test_neurosims_own_code_is_not_table_ii_over_30000_images():
+    """Evidence for the docstring: NeuroSim V3.0's own code, run 30,000 images on this chip,
+    writes more per image than in its first 2,000, not less, and misses Table II's per-image
+    latency by more than 2x on every device run (2.1-6.3x), its energy on all but PCMO."""
+    latency_within, energy_within = 0, 0
+    for device in CODE_RUNS["long_runs"]["devices"]:
+        code, table = code_long_reference(device), table_ii_reference(device)
+        latency_within += code["latency"] / table["latency"] <= TOLERANCE
+        energy_within += code["energy"] / table["energy"] <= TOLERANCE
+        assert code["write_latency"] > code_reference(device)["write_latency"], device
+    assert latency_within == 0
+    assert energy_within <= 1
 
 
 def test_sensing_time_follows_the_cells_on_resistance(tmp_path):
@@ -403,6 +488,11 @@ if __name__ == "__main__":
             print(
                 f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in METRICS + lines) + " |"
             )
+        print("cimest / NeuroSim's code, 30,000 images (cimest: 32,000)")
+        for device, row in ratios(
+            Path(d), ACTIVITY_32K, code_long_reference, ACTIVITY_32K, LONG_KEYS
+        ).items():
+            print(f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in LONG_KEYS) + " |")
         print(f"cimest / Table II (activity of the first {LONG_SAMPLES:,} images)")
         for device, row in ratios(Path(d), TABLE_II, table_ii_reference, ACTIVITY_LONG).items():
             print(f"| {device:15s} | " + " | ".join(f"{row[k]:.3g}x" for k in METRICS) + " |")
