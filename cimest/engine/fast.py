@@ -26,7 +26,7 @@ from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
-from cimest.engine.fast_batch import hidden_tables
+from cimest.engine.fast_batch import _diverged, _nan, _quantizer, hidden_tables, program_layer
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
 from cimest.engine.rules.common import (
@@ -38,7 +38,6 @@ from cimest.engine.rules.common import (
     read_weights,
 )
 from cimest.engine.state import EngineState
-from cimest.errors import TrainingError
 
 Step = Callable[[Setup, EngineState, np.ndarray, np.ndarray, Meter], float]
 
@@ -224,56 +223,21 @@ def bsl_accumulate(x, delta, acc, lo, hi, theta):
 def program_refresh(
     g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row, tally
 ):
-    """rules.common.program_at of a reference-column layer, then after_update's refresh of the
-    read weights at the devices changed: pulse trains (devices.kernels.pulse_trains), wear and
-    write steps (kernels.program_meter), weights (g - G_ref) / G0 as float32 into ``cache``.
-    ``coef``: pot R x ratio, pot c, dep R x ratio, dep c, gamma_p, gamma_d, Gmin, Gmax, the ideal
-    G_ref, G0; ``ref_row`` the rows' reference devices or empty. Adds devices programmed, SET
-    pulses, RESET pulses, write steps and SET write steps to ``tally`` (the Meter's, held back).
-    Returns (missing direction as pulse_trains, the new conductances all finite)."""
-    missing = device_kernels.pulse_trains(
-        g,
-        idx,
-        n,
-        xi,
-        d2d,
-        (coef[0], coef[1]),
-        (coef[2], coef[3]),
-        coef[4],
-        coef[5],
-        coef[6],
-        coef[7],
-        can_pot,
-        can_dep,
+    """fast_batch.program_layer (the pulse trains, wear and write steps, the refreshed read
+    weights), its counts added to ``tally`` (the Meter's, held back): devices programmed, SET
+    pulses, RESET pulses, write steps and SET write steps. Returns (missing direction as
+    pulse_trains, the new conductances all finite)."""
+    missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
+        g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row
     )
     if missing != 0:
         return missing, True
-    n_set, n_reset, set_steps, reset_steps = kernels.program_meter(
-        idx,
-        n,
-        pulses,
-        geometry[0],
-        geometry[1],
-        geometry[2],
-        geometry[3],
-        geometry[4],
-        geometry[5],
-    )
     tally[0] += idx.size
     tally[1] += n_set
     tally[2] += n_reset
     tally[3] += set_steps + reset_steps
     tally[4] += set_steps
-    finite = True
-    for k in idx:
-        finite &= np.isfinite(g[k])
-    if not finite:
-        return 0, False
-    n_out = geometry[0]
-    for k in idx:
-        ref = ref_row[k // n_out] if ref_row.size else coef[8]
-        cache[k] = np.float32((g[k] - ref) / coef[9])
-    return 0, True
+    return 0, finite
 
 
 @njit(cache=True)
@@ -389,12 +353,6 @@ def batch1_step(setup: Setup) -> Step | None:
     return step
 
 
-def _quantizer(bits: int, v_min: float, v_max: float) -> tuple[float, float, int]:
-    """(v_min, lsb, top) of peripherals._quantize."""
-    top = (1 << int(bits)) - 1
-    return float(v_min), (v_max - v_min) / top, top
-
-
 class _Device:
     """What program_refresh needs of the device and a layer, fixed for the run."""
 
@@ -504,19 +462,6 @@ class _Device:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
         if not finite:
             raise _diverged(state, name, "weights")
-
-
-def _diverged(state: EngineState, name: str, what: str) -> TrainingError:
-    """rules.common.check_finite's error."""
-    return TrainingError(
-        f"epoch {state.epoch + 1}, layer {name}: {what} became NaN or infinite; "
-        "lower the learning rate or check the cell parameters"
-    )
-
-
-def _nan(what: str) -> TrainingError:
-    """peripherals._quantize's error."""
-    return TrainingError(f"{what}: input contains NaN (training diverged?)")
 
 
 def _backprop_step(setup: Setup):

@@ -510,15 +510,10 @@ def batch_step(setup: Setup, single: Step) -> Step:
             return single
         if setup.spec.peripherals.gradient_accumulator is None:
             return single
-        # Why getattr: options of the full-precision rules this step does not model (a sigmoid
-        # output, gradients from the activation, per-layer learning rates) take the general rule
-        # wherever the spec has them
+        # options of the full-precision rules this step does not model (a sigmoid output,
+        # gradients from the activation, per-layer learning rates) take the general rule
         alg = setup.spec.algorithm
-        if (
-            getattr(alg, "output", "softmax") != "softmax"
-            or getattr(alg, "gradient_input", "driven") != "driven"
-            or getattr(alg, "per_layer", None)
-        ):
+        if alg.output != "softmax" or alg.gradient_input != "driven" or alg.per_layer:
             return single
         many = _backprop_step(setup)
     elif setup.rule == "binary_stochastic":
