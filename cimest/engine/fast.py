@@ -16,24 +16,27 @@ general rule for any batch that is not a single sample.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from numba import njit
 
-from cimest.devices import kernels as device_kernels
-from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
 from cimest.engine import kernels
-from cimest.engine.fast_batch import _diverged, _nan, _quantizer, hidden_tables, program_layer
+from cimest.engine.fast_batch import (
+    Programmer,
+    _diverged,
+    _nan,
+    _quantizer,
+    hidden_tables,
+    pow2_scale,
+)
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
 from cimest.engine.rules.common import (
     OUTPUT_RANGE,
     Meter,
     Setup,
-    _geometry,
     backward_weights,
     read_weights,
 )
@@ -108,24 +111,6 @@ def output_shifted(y, v_min, lsb, top, out):
     for j in range(flat.size):
         o[j] = o[j] - m
     return True
-
-
-@njit(cache=True)
-def pow2_scale(peak, mode):
-    """The error DAC's power-of-two scale, 2 ** ceil(log2(peak)) if mode == 2 and peak > 0 else
-    1.0, where it needs no log2: 0.0 where numpy's log2 must decide (an infinite peak, or a
-    mantissa m = frexp(peak)[0] within 1e-9 above 0.5, a power of two included).
-    Why exact elsewhere: with m in (0.5 + 1e-9, 1), log2(peak) = e + log2(m) lies in
-    (e - 1 + 2.8e-9, e), so its ceiling is e for any log2 within a few ulp (the ulp of |log2|
-    <= 1075 is below 3e-13), and 2.0 ** e is exact."""
-    if mode != 2 or not peak > 0.0:  # NaN included
-        return 1.0
-    if peak == np.inf:
-        return 0.0
-    m, e = math.frexp(peak)
-    if m <= 0.5 + 1e-9:
-        return 0.0
-    return math.ldexp(1.0, e)
 
 
 @njit(cache=True)
@@ -217,27 +202,6 @@ def bsl_accumulate(x, delta, acc, lo, hi, theta):
     pulses, gradient terms)."""
     idx, dw, terms = kernels.binary_accumulate(x, delta, acc, lo, hi, theta)
     return idx, np.sign(dw), terms
-
-
-@njit(cache=True)
-def program_refresh(
-    g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row, tally
-):
-    """fast_batch.program_layer (the pulse trains, wear and write steps, the refreshed read
-    weights), its counts added to ``tally`` (the Meter's, held back): devices programmed, SET
-    pulses, RESET pulses, write steps and SET write steps. Returns (missing direction as
-    pulse_trains, the new conductances all finite)."""
-    missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
-        g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row
-    )
-    if missing != 0:
-        return missing, True
-    tally[0] += idx.size
-    tally[1] += n_set
-    tally[2] += n_reset
-    tally[3] += set_steps + reset_steps
-    tally[4] += set_steps
-    return 0, finite
 
 
 @njit(cache=True)
@@ -353,117 +317,6 @@ def batch1_step(setup: Setup) -> Step | None:
     return step
 
 
-class _Device:
-    """What program_refresh needs of the device and a layer, fixed for the run."""
-
-    def __init__(self, setup: Setup):
-        dev = setup.device
-        m = dev.model
-        pot = pulse._range_coefficients(m, "pot")
-        dep = pulse._range_coefficients(m, "dep")
-        self.model = m
-        self.coef = np.array(
-            [*pot, *dep, m.gamma_p, m.gamma_d, m.g_min_s, m.g_max_s, dev.reference_s(), m.g0_s],
-            dtype=np.float64,
-        )
-        self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
-        self.geometry = [
-            np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
-        ]
-        self._views = [None] * len(setup.graph.layers)
-        # counts held back from the Meter until it settles: per layer, devices programmed, SET
-        # pulses, RESET pulses, write steps, SET write steps; and the steps taken, each one
-        # update of every layer (backprop: each n_in x n_out gradient terms)
-        self.names = [lm.name for lm in setup.graph.layers]
-        self.tally = np.zeros((len(self.names), 5), dtype=np.int64)
-        self.steps = 0
-        self.terms_per_step = (
-            [lm.n_weights for lm in setup.graph.layers] if setup.rule == "backprop" else None
-        )
-        self._meter = None
-
-    def attach(self, meter: Meter) -> list:
-        """A step starts that counts into ``meter``: its updates and programming are held here
-        until the meter settles (a step that saw another meter adds its counts there first).
-        Returns the meter's activity per layer."""
-        if meter is not self._meter:
-            self.flush()
-            self._meter = meter
-            self._acts = [meter.activity[n] for n in self.names]
-            meter.hold(self.flush)
-        self.steps += 1
-        return self._acts
-
-    def flush(self) -> None:
-        """Add the held counts to the meter's activity (integers: exact in any grouping)."""
-        if self._meter is None or not self.steps:
-            return
-        for i, name in enumerate(self.names):
-            a = self._meter.activity[name]
-            n_dev, n_set, n_reset, steps, set_steps = self.tally[i].tolist()
-            a.devices_programmed += n_dev
-            a.set_pulses += n_set
-            a.reset_pulses += n_reset
-            a.program_steps += steps
-            a.program_set_steps += set_steps
-            a.updates += self.steps
-            if self.terms_per_step is not None:
-                a.gradient_terms += self.steps * self.terms_per_step[i]
-        self.tally[:] = 0
-        self.steps = 0
-
-    def views(self, ls, i: int, cache: np.ndarray) -> tuple:
-        """Layer ``i``'s flat conductances, device-to-device multipliers, wear counts, read-weight
-        cache and row references as program_refresh takes them. Why kept: made once, not at every
-        update (each is a numpy call); remade whenever the state holds another array."""
-        v = self._views[i]
-        if (
-            v is not None
-            and v[0] is ls.g
-            and v[1] is ls.pulses
-            and v[2] is ls.d2d
-            and v[3] is ls.ref_row
-            and v[4] is cache
-        ):
-            return v[5]
-        g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
-        ls.pulses = np.ascontiguousarray(ls.pulses)
-        flat = (
-            g.reshape(-1),
-            pulse._flat_d2d(ls.d2d, g.shape),
-            ls.pulses.reshape(-1),
-            cache.reshape(-1),
-            device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
-        )
-        self._views[i] = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache, flat)
-        return flat
-
-    def program(self, state, i, name, idx, n, xi, cache) -> None:
-        """Pulse the devices at ``idx`` (counts ``n``, their normals ``xi``), meter and refresh."""
-        if idx.size == 0:  # program_at's meter calls, and nothing else
-            return
-        g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
-        missing, finite = program_refresh(
-            g,
-            idx,
-            n,
-            xi,
-            d2d,
-            self.coef,
-            self.can_pot,
-            self.can_dep,
-            pulses,
-            self.geometry[i],
-            flat_cache,
-            ref_row,
-            self.tally[i],
-        )
-        if missing:
-            pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        if not finite:
-            raise _diverged(state, name, "weights")
-
-
 def _backprop_step(setup: Setup):
     """rules.backprop.train_batch of one sample."""
     g = setup.graph
@@ -498,7 +351,7 @@ def _backprop_step(setup: Setup):
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]
     n_layers = len(layers)
-    device = _Device(setup)
+    device = Programmer(setup)
     # each layer's pulsed devices and their counts, written by residual_pulses_rows
     buffers = [(np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)) for k in n_weights]
     flat_residuals = [None] * n_layers
@@ -608,7 +461,7 @@ def _bsl_step(setup: Setup):
     # layout (checked at each step) and the batch (1 <= SMALL_BATCH)
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
-    device = _Device(setup)
+    device = Programmer(setup)
     out_p = np.empty((1, layers[-1].n_out), dtype=np.float64)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:

@@ -30,6 +30,7 @@ cached kernel here keeps the callee it was compiled with).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -82,14 +83,16 @@ def hidden_tables(
 @njit(cache=True)
 def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
     """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
-    then the next input and the derivative from :func:`hidden_tables`. Returns (input, derivative,
-    non-zero inputs, y all finite). Why two loops: the codes' loop (int32 codes, exact below
-    2^31) vectorizes; the table look-ups do not."""
+    then the next input and the derivative from :func:`hidden_tables`. Returns (input, the input
+    as float32 (the next crossbar's operand), derivative, non-zero inputs, y all finite). Why two
+    loops: the codes' loop (int32 codes, exact below 2^31) vectorizes; the table look-ups do
+    not."""
     flat = y.reshape(-1)
     x = np.empty(flat.size, dtype=np.float64)
+    x32 = np.empty(flat.size, dtype=np.float32)
     d = np.empty(flat.size, dtype=np.float64)
     if not kernels.all_finite(flat):
-        return x.reshape(y.shape), d.reshape(y.shape), 0, False
+        return x.reshape(y.shape), x32.reshape(y.shape), d.reshape(y.shape), 0, False
     ftop = np.float64(top)
     code = np.empty(flat.size, dtype=np.int32)
     for j in range(flat.size):
@@ -98,9 +101,10 @@ def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
     for j in range(flat.size):
         s = code[j]
         x[j] = tab_x[s]
+        x32[j] = np.float32(tab_x[s])
         d[j] = tab_d[s]
         nnz += x[j] != 0.0
-    return x.reshape(y.shape), d.reshape(y.shape), nnz, True
+    return x.reshape(y.shape), x32.reshape(y.shape), d.reshape(y.shape), nnz, True
 
 
 def bp_hidden_lookup_reference(y, v_min, lsb, top, gain, dac_bits):
@@ -142,66 +146,84 @@ def output_shifted_rows_reference(y, v_min, lsb, top):
 
 
 @njit(cache=True)
-def softmax_rows(e, labels):
+def softmax_rows(e, labels, error):
     """p = e / e.sum(axis=1, keepdims=True) row by row, in place of e (C-contiguous), the sums in
-    numpy's order (kernels.pairwise_sum), and p at each row's label. Returns (p, p at the
-    labels). Why the sums here: numpy's reduction call cost as much as this whole kernel."""
+    numpy's order (kernels.pairwise_sum); then, if ``error``, backprop's output error p -
+    onehot(labels) in place of p. Returns (p or the error, p at each row's label raised to
+    1e-300 as np.maximum does (NaN stays: the loss's log argument), the error's largest
+    magnitude (NaN if any is) and its non-zeros (0 and 0 without ``error``)). Why the sums and
+    the error here: numpy's reduction and the error's own kernel each cost as much as this
+    whole kernel."""
     B, n = e.shape
     flat = e.reshape(-1)
     at = np.empty(B, dtype=np.float64)
+    peak = 0.0
+    nnz = 0
     for b in range(B):
         s = 0.0 + kernels.pairwise_sum(flat, b * n, n)
         for j in range(n):
             e[b, j] = e[b, j] / s
-        at[b] = e[b, labels[b]]
-    return e, at
+        v = e[b, labels[b]]
+        at[b] = v if v != v or v > 1e-300 else 1e-300
+        if error:
+            for j in range(n):
+                v = e[b, j] - 1.0 if j == labels[b] else e[b, j]  # p - 0.0 is p (p >= +0)
+                e[b, j] = v
+                mag = abs(v)
+                if mag > peak or mag != mag:  # np.max propagates NaN
+                    peak = mag
+                nnz += v != 0.0
+    return e, at, peak, nnz
 
 
-def softmax_rows_reference(e, labels):
+def softmax_rows_reference(e, labels, error):
     p = e / e.sum(axis=1, keepdims=True)
-    return p, p[np.arange(e.shape[0]), labels]
-
-
-@njit(cache=True)
-def bp_output_error_rows(p, labels):
-    """p - onehot(labels) in place of p. Returns (error, its largest magnitude, its non-zeros)."""
-    B, n = p.shape
-    peak = 0.0
-    nnz = 0
-    for b in range(B):
-        for j in range(n):
-            v = p[b, j] - 1.0 if j == labels[b] else p[b, j]  # p - 0.0 is p (p >= +0)
-            p[b, j] = v
-            mag = abs(v)
-            if mag > peak or mag != mag:  # np.max propagates NaN
-                peak = mag
-            nnz += v != 0.0
-    return p, peak, nnz
-
-
-def bp_output_error_rows_reference(p, labels):
+    at = np.maximum(p[np.arange(e.shape[0]), labels], 1e-300)
+    if not error:
+        return p, at, 0.0, 0
     onehot = np.zeros(p.shape, dtype=p.dtype)
     onehot[np.arange(p.shape[0]), labels] = 1
     d = p - onehot
-    return d, float(np.max(np.abs(d), initial=0.0)), int(np.count_nonzero(d))
+    return d, at, float(np.max(np.abs(d), initial=0.0)), int(np.count_nonzero(d))
+
+
+@njit(cache=True)
+def pow2_scale(peak, mode):
+    """The error DAC's power-of-two scale, 2 ** ceil(log2(peak)) if mode == 2 and peak > 0 else
+    1.0, where it needs no log2: 0.0 where numpy's log2 must decide (an infinite peak, or a
+    mantissa m = frexp(peak)[0] within 1e-9 above 0.5, a power of two included).
+    Why exact elsewhere: with m in (0.5 + 1e-9, 1), log2(peak) = e + log2(m) lies in
+    (e - 1 + 2.8e-9, e), so its ceiling is e for any log2 within a few ulp (the ulp of |log2|
+    <= 1075 is below 3e-13), and 2.0 ** e is exact."""
+    if mode != 2 or not peak > 0.0:  # NaN included
+        return 1.0
+    if peak == np.inf:
+        return 0.0
+    m, e = math.frexp(peak)
+    if m <= 0.5 + 1e-9:
+        return 0.0
+    return math.ldexp(1.0, e)
 
 
 @njit(cache=True)
 def levels_nnz(x, v_min, lsb, top):
-    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic), its
-    non-zeros, and whether x had a NaN; branch-free loops, so they vectorize."""
+    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic), the same
+    as float32 (the crossbar's operand), its non-zeros, and whether x had a NaN; branch-free
+    loops, so they vectorize."""
     flat = x.reshape(-1)
     out = np.empty(flat.size, dtype=np.float64)
+    out32 = np.empty(flat.size, dtype=np.float32)
     ftop = np.float64(top)
     nan = False
     for j in range(flat.size):
         v = flat[j]
         nan |= v != v
         out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
+        out32[j] = np.float32(out[j])
     nnz = 0
     for j in range(flat.size):
         nnz += out[j] != 0.0
-    return out.reshape(x.shape), nnz, nan
+    return out.reshape(x.shape), out32.reshape(x.shape), nnz, nan
 
 
 def levels_nnz_reference(x, v_min, lsb, top):
@@ -311,11 +333,39 @@ def bsl_accumulate_grad_reference(acc, grad, x, delta, bits, theta):
 
 @njit(cache=True)
 def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
-    """kernels.residual_pulses, and the pulses its counts ask for (the normals to draw)."""
-    idx, n = kernels.residual_pulses(residual, grad, neg_eta, batch, n_steps, cap)
+    """kernels.residual_pulses (backprop.update's gradient memory: r += (-eta x (G / B)) x
+    n_steps; n = clip(trunc(r), -cap, cap); r -= n), and the pulses its counts ask for (the
+    normals to draw). Returns (ascending flat indices with n != 0, their n as int64, the pulses).
+    Why not kernels.residual_pulses: its one loop stores the pulsed devices as it goes, which
+    does not vectorize (twice as long at batch 64); here the counts are whole floats (trunc,
+    then clipped: the same integers, NaN kept as the int64 conversion takes it) in a pass that
+    does, and a second pass gathers the few that are not zero."""
+    size = residual.size
+    counts = np.empty(size, dtype=np.float64)
+    fb = np.float64(batch)
+    fs = np.float64(n_steps)
+    fcap = np.float64(cap)
+    m = 0
+    for i in range(size):
+        g = grad[i] if batch == 1 else grad[i] / fb  # x / 1.0 is x exactly
+        r = residual[i] + (neg_eta * g) * fs
+        k = np.trunc(r)
+        k = fcap if k > fcap else k
+        k = (-fcap if k < -fcap else k) + 0.0  # +0.0: r - 0 as the integer count subtracts it
+        residual[i] = r - k
+        counts[i] = k
+        m += k != 0.0
+    idx = np.empty(m, dtype=np.int64)
+    n = np.empty(m, dtype=np.int64)
     total = 0
-    for k in n:
-        total += abs(k)
+    j = 0
+    for i in range(size):
+        if j < m and counts[i] != 0.0:
+            k = np.int64(counts[i])
+            idx[j] = i
+            n[j] = k
+            total += abs(k)
+            j += 1
     return idx, n, total
 
 
@@ -469,6 +519,27 @@ def program_layer(g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, 
     return 0, n_set, n_reset, set_steps, reset_steps, True
 
 
+@njit(cache=True)
+def program_refresh(
+    g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row, tally
+):
+    """fast_batch.program_layer (the pulse trains, wear and write steps, the refreshed read
+    weights), its counts added to ``tally`` (the Meter's, held back): devices programmed, SET
+    pulses, RESET pulses, write steps and SET write steps. Returns (missing direction as
+    pulse_trains, the new conductances all finite)."""
+    missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
+        g, idx, n, xi, d2d, coef, can_pot, can_dep, pulses, geometry, cache, ref_row
+    )
+    if missing != 0:
+        return missing, True
+    tally[0] += idx.size
+    tally[1] += n_set
+    tally[2] += n_reset
+    tally[3] += set_steps + reset_steps
+    tally[4] += set_steps
+    return 0, finite
+
+
 # --- the steps ---------------------------------------------------------------------------------
 
 
@@ -529,60 +600,103 @@ def batch_step(setup: Setup, single: Step) -> Step:
     return step
 
 
-class _Programmer:
+class Programmer:
     """Pulse trains on a reference-column layer, its wear and write-step meters and the refresh of
-    its read weights (:func:`program_layer`), with the device's constants gathered once and the
-    flat views of each layer's arrays made once (remade when the state holds another array)."""
+    its read weights (:func:`program_refresh`), with the device's constants gathered once, the
+    flat views of each layer's arrays made once (remade when the state holds another array), and
+    the counts held back from the Meter until it settles."""
 
     def __init__(self, setup: Setup):
         dev = setup.device
         m = dev.model
+        pot = pulse._range_coefficients(m, "pot")
+        dep = pulse._range_coefficients(m, "dep")
         self.model = m
         self.coef = np.array(
-            [
-                *pulse._range_coefficients(m, "pot"),
-                *pulse._range_coefficients(m, "dep"),
-                m.gamma_p,
-                m.gamma_d,
-                m.g_min_s,
-                m.g_max_s,
-                dev.reference_s(),
-                m.g0_s,
-            ],
+            [*pot, *dep, m.gamma_p, m.gamma_d, m.g_min_s, m.g_max_s, dev.reference_s(), m.g0_s],
             dtype=np.float64,
         )
         self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
         self.geometry = [
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
         ]
-        self.views = [None] * len(setup.graph.layers)
+        self._views = [None] * len(setup.graph.layers)
+        # counts held back from the Meter until it settles: per layer, devices programmed, SET
+        # pulses, RESET pulses, write steps, SET write steps; and the steps taken, each one
+        # update of every layer, and their samples (backprop: each n_in x n_out gradient terms)
+        self.names = [lm.name for lm in setup.graph.layers]
+        self.tally = np.zeros((len(self.names), 5), dtype=np.int64)
+        self.steps = 0
+        self.samples = 0
+        self.terms_per_step = (
+            [lm.n_weights for lm in setup.graph.layers] if setup.rule == "backprop" else None
+        )
+        self._meter = None
 
-    def _flat(self, ls, i: int, cache: np.ndarray) -> tuple:
-        v = self.views[i]
-        keys = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache)
-        if v is not None and all(a is b for a, b in zip(v[0], keys, strict=True)):
-            return v[1]
-        ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
+    def attach(self, meter: Meter, batch: int = 1) -> list:
+        """A step of ``batch`` samples starts that counts into ``meter``: its updates and
+        programming are held here until the meter settles (a step that saw another meter adds its
+        counts there first). Returns the meter's activity per layer."""
+        if meter is not self._meter:
+            self.flush()
+            self._meter = meter
+            self._acts = [meter.activity[n] for n in self.names]
+            meter.hold(self.flush)
+        self.steps += 1
+        self.samples += batch
+        return self._acts
+
+    def flush(self) -> None:
+        """Add the held counts to the meter's activity (integers: exact in any grouping)."""
+        if self._meter is None or not self.steps:
+            return
+        for i, name in enumerate(self.names):
+            a = self._meter.activity[name]
+            n_dev, n_set, n_reset, steps, set_steps = self.tally[i].tolist()
+            a.devices_programmed += n_dev
+            a.set_pulses += n_set
+            a.reset_pulses += n_reset
+            a.program_steps += steps
+            a.program_set_steps += set_steps
+            a.updates += self.steps
+            if self.terms_per_step is not None:
+                a.gradient_terms += self.samples * self.terms_per_step[i]
+        self.tally[:] = 0
+        self.steps = 0
+        self.samples = 0
+
+    def views(self, ls, i: int, cache: np.ndarray) -> tuple:
+        """Layer ``i``'s flat conductances, device-to-device multipliers, wear counts, read-weight
+        cache and row references as program_refresh takes them. Why kept: made once, not at every
+        update (each is a numpy call); remade whenever the state holds another array."""
+        v = self._views[i]
+        if (
+            v is not None
+            and v[0] is ls.g
+            and v[1] is ls.pulses
+            and v[2] is ls.d2d
+            and v[3] is ls.ref_row
+            and v[4] is cache
+        ):
+            return v[5]
+        g = ls.g = np.ascontiguousarray(ls.g, dtype=np.float64)
         ls.pulses = np.ascontiguousarray(ls.pulses)
         flat = (
-            ls.g.reshape(-1),
-            pulse._flat_d2d(ls.d2d, ls.g.shape),
+            g.reshape(-1),
+            pulse._flat_d2d(ls.d2d, g.shape),
             ls.pulses.reshape(-1),
             cache.reshape(-1),
             device_kernels.NO_D2D if ls.ref_row is None else ls.ref_row,
         )
-        self.views[i] = ((ls.g, ls.pulses, ls.d2d, ls.ref_row, cache), flat)
+        self._views[i] = (ls.g, ls.pulses, ls.d2d, ls.ref_row, cache, flat)
         return flat
 
-    def __call__(self, state, i, name, idx, n, total, cache, act) -> None:
-        """rules.common.program_at and after_update of pulse counts ``n`` (``total`` pulses) at
-        the ascending flat indices ``idx`` of layer ``i``: one normal per pulse, drawn in one
-        call from the device generator (the general rule's draws)."""
+    def program(self, state, i, name, idx, n, xi, cache) -> None:
+        """Pulse the devices at ``idx`` (counts ``n``, their normals ``xi``), meter and refresh."""
         if idx.size == 0:  # program_at's meter calls, and nothing else
             return
-        g, d2d, pulses, flat_cache, ref_row = self._flat(state.layers[i], i, cache)
-        xi = state.device_rng.standard_normal(total)
-        missing, n_set, n_reset, set_steps, reset_steps, finite = program_layer(
+        g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
+        missing, finite = program_refresh(
             g,
             idx,
             n,
@@ -595,26 +709,25 @@ class _Programmer:
             self.geometry[i],
             flat_cache,
             ref_row,
+            self.tally[i],
         )
         if missing:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        act.set_pulses += int(n_set)
-        act.reset_pulses += int(n_reset)
-        act.devices_programmed += int(idx.size)
-        act.program_steps += int(set_steps) + int(reset_steps)
-        act.program_set_steps += int(set_steps)
         if not finite:
             raise _diverged(state, name, "weights")
 
 
-def _output(state, x, w, out_q, labels, name):
-    """The output layer's MVM, ADC and softmax. Returns (p, the batch's summed loss)."""
-    shifted, finite = output_shifted_rows(x.astype(np.float32, copy=False) @ w, *out_q)
+def _output(state, x32, w, out_q, labels, name, error):
+    """The output layer's MVM (float32 ``x32``), ADC and softmax, and with ``error`` backprop's
+    output error in place of p (softmax_rows). Returns (p or the error, its largest magnitude,
+    its non-zeros, the batch's summed loss)."""
+    shifted, finite = output_shifted_rows(x32 @ w, *out_q)
     if not finite:
         raise _diverged(state, name, "output")
     e = np.exp(shifted, out=shifted)
-    p, at = softmax_rows(e, labels)
-    return p, float(-np.log(np.maximum(at, 1e-300)).sum())
+    p, at, peak, nnz = softmax_rows(e, labels, error)
+    # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+    return p, peak, nnz, -float(np.log(at, out=at).sum())
 
 
 def _backprop_step(setup: Setup):
@@ -646,56 +759,60 @@ def _backprop_step(setup: Setup):
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
-    n_weights = [lm.n_weights for lm in layers]
-    program = _Programmer(setup)
+    device = Programmer(setup)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         B = xb.shape[0]
-        acts = [meter.activity[n] for n in names]
+        acts = device.attach(meter, B)  # updates, gradient terms, programming: held
         W = read_weights(setup, state)
-        x, nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q)
+        x, x32, nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q)
         if nan:
             raise _nan("dac_levels")
         xs, dz = [x], []
         for i, (adc, tab_x, tab_d) in enumerate(hidden):
-            acts[i].inputs_driven += int(nnz)
-            x, d, nnz, finite = bp_hidden_lookup(x.astype(np.float32) @ W[i], *adc, tab_x, tab_d)
+            acts[i].inputs_driven += nnz
+            x, x32, d, nnz, finite = bp_hidden_lookup(x32 @ W[i], *adc, tab_x, tab_d)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
             dz.append(d)
             xs.append(x)
-        acts[-1].inputs_driven += int(nnz)
+        acts[-1].inputs_driven += nnz
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
-        delta, peak, nnz = bp_output_error_rows(p, labels)
+        delta, peak, nnz, loss = _output(state, x32, W[-1], out_q, labels, names[-1], True)
+        # every layer's error and gradient memory first (an update touches only its own layer,
+        # and a layer's error goes down through its weights before their update), then one
+        # draw of every pulse's normal, layer by layer from the top as the general rule draws
+        owed, total = [], 0
         for i in range(len(layers) - 1, -1, -1):
             act = acts[i]
             if i > 0:
                 # error_path's drive: the power-of-two scale only in front of an error DAC
-                scale = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-                dq, nnz, nan = bp_error_drive_rows(delta, mode, float(scale), *drive_q)
+                scale = pow2_scale(peak, mode)
+                if scale == 0.0:  # where only numpy's log2 decides
+                    scale = float(2.0 ** np.ceil(np.log2(peak)))
+                dq, nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q)
                 if nan:
                     raise _nan("dac_levels")
-                act.errors_driven += int(nnz)
+                act.errors_driven += nnz
                 v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below, peak, nnz, nan = bp_error_read_rows(
-                    v, adc_back, *read_q, float(scale), dz[i - 1]
-                )
+                below, peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, dz[i - 1])
                 if nan:
                     raise _nan("adc_quantize")
             else:
-                act.errors_driven += int(nnz)
-            act.updates += 1
-            act.gradient_terms += B * n_weights[i]
+                act.errors_driven += nnz
             ls = state.layers[i]
-            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            grad = np.ascontiguousarray(xs[i].T @ delta, dtype=np.float64)
-            idx, n, total = bp_residual_batch(
-                ls.residual.reshape(-1), grad.reshape(-1), neg_eta, B, n_steps, cap
+            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
+                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+            idx, n, pulses = bp_residual_batch(
+                ls.residual.reshape(-1), (xs[i].T @ delta).reshape(-1), neg_eta, B, n_steps, cap
             )
-            program(state, i, names[i], idx, n, int(total), W[i], act)
+            owed.append((i, idx, n, total, total + pulses))
+            total += pulses
             if i > 0:
                 delta = below
+        xi = state.device_rng.standard_normal(total)
+        for i, idx, n, first, last in owed:
+            device.program(state, i, names[i], idx, n, xi[first:last], W[i])
         return loss
 
     return step
@@ -712,7 +829,7 @@ def _bsl_step(setup: Setup):
     # accumulate_steps' fast path (besides the accumulator's layout, checked at each step)
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
-    program = _Programmer(setup)
+    device = Programmer(setup)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
@@ -720,7 +837,7 @@ def _bsl_step(setup: Setup):
             acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
         ):
             return train_batch(setup, state, xb, yb, meter)
-        acts = [meter.activity[n] for n in names]
+        acts = device.attach(meter)  # updates and programming: held, added later
         s = state.samplers
         W = read_weights(setup, state)
         x = s["input"].exceeds(xb, np.float32)
@@ -735,8 +852,9 @@ def _bsl_step(setup: Setup):
             xs.append(x)
         acts[-1].inputs_driven += int(nonzeros(x))
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        p, loss = _output(state, x, W[-1], out_q, labels, names[-1])
+        p, _, _, loss = _output(state, x, W[-1], out_q, labels, names[-1], False)
         delta, nnz = bsl_output_error_rows(s["out"].exceeds(p, np.int8), labels)
+        owed, total = [], 0
         for i in range(len(layers) - 1, -1, -1):
             act = acts[i]
             act.errors_driven += int(nnz)
@@ -750,8 +868,13 @@ def _bsl_step(setup: Setup):
                 accs[i].reshape(-1), grad, xs[i], d_i, lo, hi, setup.theta
             )
             act.gradient_terms += int(terms)
-            act.updates += 1
-            program(state, i, names[i], idx, n, int(idx.size), W[i], act)
+            owed.append((i, idx, n, total))
+            total += idx.size
+        # one draw of every pulse's normal, layer by layer from the top as the general rule
+        # draws them (an update touches only its own layer)
+        xi = state.device_rng.standard_normal(total)
+        for i, idx, n, first in owed:
+            device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
     return step

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cimest.engine import fast
+from cimest.engine import fast_batch as fb
 from cimest.engine import train as train_module
 
 HERE = Path(__file__).parent
@@ -129,7 +130,7 @@ def test_error_dac_scale_equals_numpy_or_is_left_to_it(mode):
     for peak in peaks:
         with np.errstate(divide="ignore", invalid="ignore"):
             want = 2.0 ** np.ceil(np.log2(peak)) if mode == 2 and peak > 0 else 1.0
-        got = fast.pow2_scale(float(peak), mode)
+        got = fb.pow2_scale(float(peak), mode)
         if got != 0.0:
             assert got == want, peak
             decided += 1

@@ -50,10 +50,11 @@ def test_hidden_lookup_equals_the_general_rules_arithmetic(adc_bits, dac_bits, g
     )
     y = y[: y.size - y.size % 8].reshape(8, -1)
     tab_x, tab_d = fb.hidden_tables(gain, adc, dac_bits)
-    x, d, nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d)
+    x, x32, d, nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d)
     want_x, want_d, want_nnz = fb.bp_hidden_lookup_reference(y, *adc, gain, dac_bits)
     assert finite
     assert same(x, want_x) and same(d, want_d) and nnz == want_nnz
+    assert same(x32, want_x.astype(np.float32))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -61,7 +62,7 @@ def test_hidden_lookup_reports_a_non_finite_pre_activation(bad):
     adc = _quantizer(8, -2.0, 2.0)
     y = np.zeros((2, 3), dtype=np.float32)
     y[1, 2] = bad
-    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8))[3]
+    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8))[4]
 
 
 def test_output_softmax_and_errors_equal_their_references():
@@ -73,12 +74,16 @@ def test_output_softmax_and_errors_equal_their_references():
     assert finite and same(shifted, fb.output_shifted_rows_reference(y, *out_q))
     e = np.exp(shifted)
     labels = rng.integers(0, 10, y.shape[0])
-    p, at = fb.softmax_rows(e.copy(), labels)
-    want_p, want_at = fb.softmax_rows_reference(e, labels)
-    assert same(p, want_p) and same(at, want_at)
-    d, peak, nnz = fb.bp_output_error_rows(p.copy(), labels)
-    want = fb.bp_output_error_rows_reference(p, labels)
-    assert same(d, want[0]) and peak == want[1] and nnz == want[2]
+    # a label's probability below 1e-300 (the loss's floor) and a row of NaN
+    e = np.concatenate([e, [[1.0] + [0.0] * 9], np.full((1, 10), np.nan)])
+    labels = np.concatenate([labels, [3, 0]])
+    for error in (False, True):
+        got = fb.softmax_rows(e.copy(), labels, error)
+        want = fb.softmax_rows_reference(e, labels, error)
+        assert same(got[0], want[0]) and same(got[1], want[1]) and got[3] == want[3]
+        assert same(got[2], want[2])  # NaN from the last row when the error is formed
+    assert got[1][-2] == 1e-300 and np.isnan(got[1][-1]) and np.isnan(got[2])
+    labels = labels[:-2]
     zs = (rng.random((41, 10)) < 0.3).astype(np.int8)
     got, n = fb.bsl_output_error_rows(zs, labels)
     want_d, want_n = fb.bsl_output_error_rows_reference(zs, labels)
@@ -96,11 +101,12 @@ def test_input_levels_equal_the_dac_reference():
     q = _quantizer(8, 0.0, 1.0)
     ties = q[1] * (np.arange(-2, 260) + 0.5)
     x = np.concatenate([rng.random(498), ties, [0.0, -0.0, np.inf, -np.inf, 1.0]]).reshape(5, -1)
-    got, nnz, nan = fb.levels_nnz(x, *q)
+    got, got32, nnz, nan = fb.levels_nnz(x, *q)
     want, want_nnz = fb.levels_nnz_reference(x, *q)
+    assert same(got32, want.astype(np.float32))
     assert not nan and same(got, want) and nnz == want_nnz
     x[2, 3] = np.nan
-    assert fb.levels_nnz(x, *q)[2]
+    assert fb.levels_nnz(x, *q)[3]
 
 
 @pytest.mark.parametrize("adc", [True, False])
@@ -158,7 +164,7 @@ def test_residual_batch_equals_the_gradient_memory_reference(cap):
     idx, n, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap)
     want_r, want_n = residual_pulses_reference(residual, -eta * (grad / B), n_steps, cap)
     flat = want_n.reshape(-1)
-    assert same(got_r, want_r)
+    assert same(got_r, want_r) and np.signbit(got_r[3])
     assert same(idx, np.flatnonzero(flat)) and same(n, flat[flat != 0])
     assert total == int(np.abs(flat).sum())
 
@@ -211,16 +217,21 @@ def test_programming_equals_program_at_and_after_update(case):
         n[n == 0] = 1
         m_ours, m_ref = Meter(d.graph), Meter(d.graph)
         W = read_weights(setup, ours)
-        fb._Programmer(setup)(
-            ours, i, lm.name, idx, n, int(np.abs(n).sum()), W[i], m_ours.activity[lm.name]
-        )
+        device = fb.Programmer(setup)
+        device.attach(m_ours, 16)  # held: one update of every layer, 16 samples' gradients
+        xi = ours.device_rng.standard_normal(int(np.abs(n).sum()))
+        device.program(ours, i, lm.name, idx, n, xi, W[i])
+        m_ours.settle()
         read_weights(setup, ref)
         program_at(setup, ref.layers[i], idx, n, ref.device_rng, m_ref, lm.name)
         after_update(setup, ref, i, lm.name, idx)
+        for layer in d.graph.layers:  # what attach holds besides the programming
+            m_ref.update(layer.name)
+            m_ref.gradient(layer.name, 16 * layer.n_weights)
         assert same(ours.layers[i].g, ref.layers[i].g)
         assert same(ours.layers[i].pulses, ref.layers[i].pulses)
         assert same(ours.read_weights[i], ref.read_weights[i])
-        assert m_ours.activity[lm.name] == m_ref.activity[lm.name]
+        assert m_ours.activity == m_ref.activity
         assert ours.device_rng.bit_generator.state == ref.device_rng.bit_generator.state
         assert copy.deepcopy(m_ours.activity[lm.name]).set_pulses > 0
 
