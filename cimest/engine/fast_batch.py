@@ -81,18 +81,18 @@ def hidden_tables(
 
 
 @njit(cache=True)
-def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
+def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d, out_x, out_x32, out_d):
     """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
-    then the next input and the derivative from :func:`hidden_tables`. Returns (input, the input
-    as float32 (the next crossbar's operand), derivative, non-zero inputs, y all finite). Why two
-    loops: the codes' loop (int32 codes, exact below 2^31) vectorizes; the table look-ups do
-    not."""
+    then the next input into ``out_x`` (and as float32, the next crossbar's operand, into
+    ``out_x32``) and the derivative into ``out_d``, from :func:`hidden_tables`. Returns (non-zero
+    inputs, y all finite; the outputs are left unwritten where not). Why two loops: the codes'
+    loop (int32 codes, exact below 2^31) vectorizes; the table look-ups do not."""
     flat = y.reshape(-1)
-    x = np.empty(flat.size, dtype=np.float64)
-    x32 = np.empty(flat.size, dtype=np.float32)
-    d = np.empty(flat.size, dtype=np.float64)
+    x = out_x.reshape(-1)
+    x32 = out_x32.reshape(-1)
+    d = out_d.reshape(-1)
     if not kernels.all_finite(flat):
-        return x.reshape(y.shape), x32.reshape(y.shape), d.reshape(y.shape), 0, False
+        return 0, False
     ftop = np.float64(top)
     code = np.empty(flat.size, dtype=np.int32)
     for j in range(flat.size):
@@ -104,7 +104,7 @@ def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d):
         x32[j] = np.float32(tab_x[s])
         d[j] = tab_d[s]
         nnz += x[j] != 0.0
-    return x.reshape(y.shape), x32.reshape(y.shape), d.reshape(y.shape), nnz, True
+    return nnz, True
 
 
 def bp_hidden_lookup_reference(y, v_min, lsb, top, gain, dac_bits):
@@ -121,13 +121,12 @@ def bp_hidden_lookup_reference(y, v_min, lsb, top, gain, dac_bits):
 
 
 @njit(cache=True)
-def output_shifted_rows(y, v_min, lsb, top):
-    """The output ADC's levels of each row minus the row's largest (softmax's shift). Returns
-    (shifted float64, y all finite)."""
+def output_shifted_rows(y, v_min, lsb, top, out):
+    """The output ADC's levels of each row minus the row's largest (softmax's shift) into ``out``
+    (float64, shaped as y). Returns y all finite (``out`` is left unwritten where not)."""
     B, n = y.shape
-    out = np.empty((B, n), dtype=np.float64)
     if not kernels.all_finite(y.reshape(-1)):
-        return out, False
+        return False
     ftop = np.float64(top)
     for b in range(B):
         m = -np.inf
@@ -137,7 +136,7 @@ def output_shifted_rows(y, v_min, lsb, top):
             m = max(m, v)
         for j in range(n):
             out[b, j] = out[b, j] - m
-    return out, True
+    return True
 
 
 def output_shifted_rows_reference(y, v_min, lsb, top):
@@ -146,17 +145,16 @@ def output_shifted_rows_reference(y, v_min, lsb, top):
 
 
 @njit(cache=True)
-def softmax_rows(e, labels, error):
+def softmax_rows(e, labels, error, at):
     """p = e / e.sum(axis=1, keepdims=True) row by row, in place of e (C-contiguous), the sums in
     numpy's order (kernels.pairwise_sum); then, if ``error``, backprop's output error p -
-    onehot(labels) in place of p. Returns (p or the error, p at each row's label raised to
-    1e-300 as np.maximum does (NaN stays: the loss's log argument), the error's largest
-    magnitude (NaN if any is) and its non-zeros (0 and 0 without ``error``)). Why the sums and
+    onehot(labels) in place of p; into ``at``, p at each row's label raised to 1e-300 as
+    np.maximum does (NaN stays: the loss's log argument). Returns (the error's largest magnitude
+    (NaN if any is) and its non-zeros; 0 and 0 without ``error``). Why the sums and
     the error here: numpy's reduction and the error's own kernel each cost as much as this
     whole kernel."""
     B, n = e.shape
     flat = e.reshape(-1)
-    at = np.empty(B, dtype=np.float64)
     peak = 0.0
     nnz = 0
     for b in range(B):
@@ -173,7 +171,7 @@ def softmax_rows(e, labels, error):
                 if mag > peak or mag != mag:  # np.max propagates NaN
                     peak = mag
                 nnz += v != 0.0
-    return e, at, peak, nnz
+    return peak, nnz
 
 
 def softmax_rows_reference(e, labels, error):
@@ -206,13 +204,15 @@ def pow2_scale(peak, mode):
 
 
 @njit(cache=True)
-def levels_nnz(x, v_min, lsb, top):
-    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic), the same
-    as float32 (the crossbar's operand), its non-zeros, and whether x had a NaN; branch-free
-    loops, so they vectorize."""
+def levels_nnz(x, v_min, lsb, top, levels, levels32):
+    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic) into
+    ``levels`` and the same as float32 (the crossbar's operand) into ``levels32`` (each shaped as
+    x). Returns (their non-zeros, x had a NaN). Branch-free loops, so they vectorize. Why the
+    outputs passed in, here and in the kernels below: an array a kernel returns costs an
+    allocation and numba's boxing (about a microsecond), a dozen of them per step."""
     flat = x.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
-    out32 = np.empty(flat.size, dtype=np.float32)
+    out = levels.reshape(-1)
+    out32 = levels32.reshape(-1)
     ftop = np.float64(top)
     nan = False
     for j in range(flat.size):
@@ -223,7 +223,7 @@ def levels_nnz(x, v_min, lsb, top):
     nnz = 0
     for j in range(flat.size):
         nnz += out[j] != 0.0
-    return out.reshape(x.shape), out32.reshape(x.shape), nnz, nan
+    return nnz, nan
 
 
 def levels_nnz_reference(x, v_min, lsb, top):
@@ -235,15 +235,16 @@ def levels_nnz_reference(x, v_min, lsb, top):
 
 
 @njit(cache=True)
-def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz):
+def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz, error):
     """rules.backprop's error read-out of a batch (ADC levels if ``adc``, kernels.quantize_levels'
-    arithmetic) x scale x the activation derivative: the next layer down's error. Returns (error,
-    its largest magnitude (NaN if any is), its non-zeros, a NaN met by the ADC). Why not
+    arithmetic) x scale x the activation derivative: the next layer down's error, into ``error``
+    (shaped as v). Returns (its largest magnitude (NaN if any is), its non-zeros, a NaN met by
+    the ADC). Why not
     fast.bp_error_read: its one loop with the running maximum does not vectorize (three times
     slower at batch 64)."""
     flat = v.reshape(-1)
     dflat = dz.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
+    out = error.reshape(-1)
     ftop = np.float64(top)
     nan = False
     if adc:
@@ -265,7 +266,7 @@ def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz):
         nnz += out[j] != 0.0
     if bad:  # np.max propagates NaN
         peak = np.nan
-    return out.reshape(v.shape), peak, nnz, nan
+    return peak, nnz, nan
 
 
 def bp_error_read_rows_reference(v, adc, v_min, lsb, top, scale, dz):
@@ -332,16 +333,17 @@ def bsl_accumulate_grad_reference(acc, grad, x, delta, bits, theta):
 
 
 @njit(cache=True)
-def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
+def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap, counts, idx, n):
     """kernels.residual_pulses (backprop.update's gradient memory: r += (-eta x (G / B)) x
     n_steps; n = clip(trunc(r), -cap, cap); r -= n), and the pulses its counts ask for (the
-    normals to draw). Returns (ascending flat indices with n != 0, their n as int64, the pulses).
+    normals to draw): the ascending flat indices with n != 0 into ``idx``, their n into ``n``
+    (int64, each as long as residual; ``counts``: float64 scratch as long). Returns (how many,
+    the pulses).
     Why not kernels.residual_pulses: its one loop stores the pulsed devices as it goes, which
     does not vectorize (twice as long at batch 64); here the counts are whole floats (trunc,
     then clipped: the same integers, NaN kept as the int64 conversion takes it) in a pass that
     does, and a second pass gathers the few that are not zero."""
     size = residual.size
-    counts = np.empty(size, dtype=np.float64)
     fb = np.float64(batch)
     fs = np.float64(n_steps)
     fcap = np.float64(cap)
@@ -355,8 +357,6 @@ def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
         residual[i] = r - k
         counts[i] = k
         m += k != 0.0
-    idx = np.empty(m, dtype=np.int64)
-    n = np.empty(m, dtype=np.int64)
     total = 0
     j = 0
     for i in range(size):
@@ -366,7 +366,7 @@ def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap):
             n[j] = k
             total += abs(k)
             j += 1
-    return idx, n, total
+    return m, total
 
 
 @njit(cache=True)
@@ -434,27 +434,26 @@ def bsl_error_down_rows_reference(v, ds):
 
 
 @njit(cache=True)
-def bp_error_drive_rows(d, mode, scale, v_min, lsb, top):
+def bp_error_drive_rows(d, mode, scale, v_min, lsb, top, driven):
     """The errors as the column drivers apply them (rules.backprop.error_path's drive): ``mode``
-    0 as they are, 1 their sign, 2 the error DAC's levels of d / scale (kernels.quantize_levels'
-    arithmetic). Returns (driven, non-zeros, a NaN met by the DAC)."""
+    0 as they are (d itself; ``driven`` untouched), 1 their sign, 2 the error DAC's levels of
+    d / scale (kernels.quantize_levels' arithmetic), into ``driven`` (shaped as d). Returns
+    (non-zeros, a NaN met by the DAC)."""
     if mode == 0:
-        return d, nonzeros(d), False
+        return nonzeros(d), False
+    out = driven.reshape(-1)
     if mode == 1:  # numpy's sign: sign(-0.0) is +0.0 (numba's np.sign keeps -0.0), NaN stays
-        out = np.empty(d.shape, dtype=np.float64)
-        fo = out.reshape(-1)
         for j, v in enumerate(d.reshape(-1)):
-            fo[j] = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else (v if v != v else 0.0))
-        return out, nonzeros(out), False
+            out[j] = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else (v if v != v else 0.0))
+        return nonzeros(out), False
     flat = d.reshape(-1)
-    out = np.empty(flat.size, dtype=np.float64)
     ftop = np.float64(top)
     nan = False
     for j in range(flat.size):
         v = flat[j] / scale
         nan |= v != v
         out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
-    return out.reshape(d.shape), nonzeros(out), nan
+    return nonzeros(out), nan
 
 
 def bp_error_drive_rows_reference(d, mode, scale, v_min, lsb, top):
@@ -717,17 +716,44 @@ class Programmer:
             raise _diverged(state, name, "weights")
 
 
-def _output(state, x32, w, out_q, labels, name, error):
+class _Scratch:
+    """Arrays a step writes and reads within itself (never kept past it), made once per batch
+    size: float64 unless named in ``f32``/``i64``."""
+
+    def __init__(self, shapes: dict[str, tuple], f32=(), i64=()):
+        self.shapes = shapes
+        self.dtypes = {
+            k: np.float32 if k in f32 else np.int64 if k in i64 else np.float64 for k in shapes
+        }
+        self._by_batch: dict[int, dict[str, np.ndarray]] = {}
+
+    def __call__(self, batch: int) -> dict[str, np.ndarray]:
+        got = self._by_batch.get(batch)
+        if got is None:
+            got = self._by_batch[batch] = {
+                k: np.empty(tuple(batch if d == "B" else d for d in shape), dtype=self.dtypes[k])
+                for k, shape in self.shapes.items()
+            }
+        return got
+
+
+def _output(state, x32, w, out_q, labels, name, error, buf):
     """The output layer's MVM (float32 ``x32``), ADC and softmax, and with ``error`` backprop's
-    output error in place of p (softmax_rows). Returns (p or the error, its largest magnitude,
-    its non-zeros, the batch's summed loss)."""
-    shifted, finite = output_shifted_rows(x32 @ w, *out_q)
-    if not finite:
+    output error in place of p (softmax_rows), in ``buf``'s "y" (B x n_out, float32), "p" (B x
+    n_out) and "at" (B). Returns (p or the error, its largest magnitude, its non-zeros, the
+    batch's summed loss)."""
+    p, at = buf["p"], buf["at"]
+    if not output_shifted_rows(np.matmul(x32, w, out=buf["y"]), *out_q, p):
         raise _diverged(state, name, "output")
-    e = np.exp(shifted, out=shifted)
-    p, at, peak, nnz = softmax_rows(e, labels, error)
+    np.exp(p, out=p)
+    peak, nnz = softmax_rows(p, labels, error, at)
     # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
     return p, peak, nnz, -float(np.log(at, out=at).sum())
+
+
+def _output_scratch(layers) -> dict[str, tuple]:
+    n = layers[-1].n_out
+    return {"y": ("B", n), "p": ("B", n), "at": ("B",)}
 
 
 def _backprop_step(setup: Setup):
@@ -760,25 +786,43 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     device = Programmer(setup)
+    # per layer i: its input x{i} (x32{i} as float32), pre-activation y{i} (float32), derivative
+    # d{i}, driven error q{i}, error e{i} read down into layer i-1, gradient G{i}, gradient
+    # memory counts c{i} and pulsed devices k{i}/n{i}
+    shapes = _output_scratch(layers)
+    f32, i64 = ["y"], []
+    for i, lm in enumerate(layers):
+        shapes |= {f"x{i}": ("B", lm.n_in), f"x32{i}": ("B", lm.n_in), f"G{i}": (lm.n_in, lm.n_out)}
+        shapes |= {f"c{i}": (lm.n_weights,), f"k{i}": (lm.n_weights,), f"n{i}": (lm.n_weights,)}
+        shapes |= {f"q{i}": ("B", lm.n_out), f"e{i}": ("B", lm.n_in)}
+        f32 += [f"x32{i}"]
+        i64 += [f"k{i}", f"n{i}"]
+        if i < len(layers) - 1:
+            shapes |= {f"y{i}": ("B", lm.n_out), f"d{i}": ("B", lm.n_out)}
+            f32 += [f"y{i}"]
+    scratch = _Scratch(shapes, f32, i64)
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         B = xb.shape[0]
+        buf = scratch(B)
         acts = device.attach(meter, B)  # updates, gradient terms, programming: held
         W = read_weights(setup, state)
-        x, x32, nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q)
+        x, x32 = buf["x0"], buf["x320"]
+        nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q, x, x32)
         if nan:
             raise _nan("dac_levels")
-        xs, dz = [x], []
+        dz = []
         for i, (adc, tab_x, tab_d) in enumerate(hidden):
             acts[i].inputs_driven += nnz
-            x, x32, d, nnz, finite = bp_hidden_lookup(x32 @ W[i], *adc, tab_x, tab_d)
+            x, x32, d = buf[f"x{i + 1}"], buf[f"x32{i + 1}"], buf[f"d{i}"]
+            y = np.matmul(buf[f"x32{i}"], W[i], out=buf[f"y{i}"])
+            nnz, finite = bp_hidden_lookup(y, *adc, tab_x, tab_d, x, x32, d)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
             dz.append(d)
-            xs.append(x)
         acts[-1].inputs_driven += nnz
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        delta, peak, nnz, loss = _output(state, x32, W[-1], out_q, labels, names[-1], True)
+        delta, peak, nnz, loss = _output(state, x32, W[-1], out_q, labels, names[-1], True, buf)
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
@@ -790,12 +834,14 @@ def _backprop_step(setup: Setup):
                 scale = pow2_scale(peak, mode)
                 if scale == 0.0:  # where only numpy's log2 decides
                     scale = float(2.0 ** np.ceil(np.log2(peak)))
-                dq, nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q)
+                dq = delta if mode == 0 else buf[f"q{i}"]
+                nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
                 if nan:
                     raise _nan("dac_levels")
                 act.errors_driven += nnz
                 v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below, peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, dz[i - 1])
+                below = buf[f"e{i}"]
+                peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, dz[i - 1], below)
                 if nan:
                     raise _nan("adc_quantize")
             else:
@@ -803,10 +849,20 @@ def _backprop_step(setup: Setup):
             ls = state.layers[i]
             if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
                 ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            idx, n, pulses = bp_residual_batch(
-                ls.residual.reshape(-1), (xs[i].T @ delta).reshape(-1), neg_eta, B, n_steps, cap
+            grad = np.matmul(buf[f"x{i}"].T, delta, out=buf[f"G{i}"])
+            idx, n = buf[f"k{i}"], buf[f"n{i}"]
+            m, pulses = bp_residual_batch(
+                ls.residual.reshape(-1),
+                grad.reshape(-1),
+                neg_eta,
+                B,
+                n_steps,
+                cap,
+                buf[f"c{i}"],
+                idx,
+                n,
             )
-            owed.append((i, idx, n, total, total + pulses))
+            owed.append((i, idx[:m], n[:m], total, total + pulses))
             total += pulses
             if i > 0:
                 delta = below
@@ -830,6 +886,7 @@ def _bsl_step(setup: Setup):
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
     device = Programmer(setup)
+    scratch = _Scratch(_output_scratch(layers), f32=["y"])
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
@@ -852,7 +909,9 @@ def _bsl_step(setup: Setup):
             xs.append(x)
         acts[-1].inputs_driven += int(nonzeros(x))
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        p, _, _, loss = _output(state, x, W[-1], out_q, labels, names[-1], False)
+        p, _, _, loss = _output(
+            state, x, W[-1], out_q, labels, names[-1], False, scratch(xb.shape[0])
+        )
         delta, nnz = bsl_output_error_rows(s["out"].exceeds(p, np.int8), labels)
         owed, total = [], 0
         for i in range(len(layers) - 1, -1, -1):

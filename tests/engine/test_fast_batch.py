@@ -50,7 +50,8 @@ def test_hidden_lookup_equals_the_general_rules_arithmetic(adc_bits, dac_bits, g
     )
     y = y[: y.size - y.size % 8].reshape(8, -1)
     tab_x, tab_d = fb.hidden_tables(gain, adc, dac_bits)
-    x, x32, d, nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d)
+    x, x32, d = np.empty(y.shape), np.empty(y.shape, np.float32), np.empty(y.shape)
+    nnz, finite = fb.bp_hidden_lookup(y, *adc, tab_x, tab_d, x, x32, d)
     want_x, want_d, want_nnz = fb.bp_hidden_lookup_reference(y, *adc, gain, dac_bits)
     assert finite
     assert same(x, want_x) and same(d, want_d) and nnz == want_nnz
@@ -62,7 +63,8 @@ def test_hidden_lookup_reports_a_non_finite_pre_activation(bad):
     adc = _quantizer(8, -2.0, 2.0)
     y = np.zeros((2, 3), dtype=np.float32)
     y[1, 2] = bad
-    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8))[4]
+    out = np.empty(y.shape), np.empty(y.shape, np.float32), np.empty(y.shape)
+    assert not fb.bp_hidden_lookup(y, *adc, *fb.hidden_tables(4.0, adc, 8), *out)[1]
 
 
 def test_output_softmax_and_errors_equal_their_references():
@@ -70,7 +72,8 @@ def test_output_softmax_and_errors_equal_their_references():
     out_q = _quantizer(6, -8.0, 8.0)
     y = np.concatenate([rng.normal(0, 5, (40, 10)), np.full((1, 10), 3.0)]).astype(np.float32)
     y[0, :3] = [1e30, -1e30, 0.0]  # clipped at both ends
-    shifted, finite = fb.output_shifted_rows(y, *out_q)
+    shifted = np.empty(y.shape)
+    finite = fb.output_shifted_rows(y, *out_q, shifted)
     assert finite and same(shifted, fb.output_shifted_rows_reference(y, *out_q))
     e = np.exp(shifted)
     labels = rng.integers(0, 10, y.shape[0])
@@ -78,7 +81,8 @@ def test_output_softmax_and_errors_equal_their_references():
     e = np.concatenate([e, [[1.0] + [0.0] * 9], np.full((1, 10), np.nan)])
     labels = np.concatenate([labels, [3, 0]])
     for error in (False, True):
-        got = fb.softmax_rows(e.copy(), labels, error)
+        p, at = e.copy(), np.empty(e.shape[0])
+        got = (p, at, *fb.softmax_rows(p, labels, error, at))
         want = fb.softmax_rows_reference(e, labels, error)
         assert same(got[0], want[0]) and same(got[1], want[1]) and got[3] == want[3]
         assert same(got[2], want[2])  # NaN from the last row when the error is formed
@@ -93,7 +97,7 @@ def test_output_softmax_and_errors_equal_their_references():
 def test_output_shift_reports_a_non_finite_output():
     y = np.zeros((3, 4), dtype=np.float32)
     y[2, 1] = np.nan
-    assert not fb.output_shifted_rows(y, *_quantizer(6, -8.0, 8.0))[1]
+    assert not fb.output_shifted_rows(y, *_quantizer(6, -8.0, 8.0), np.empty(y.shape))
 
 
 def test_input_levels_equal_the_dac_reference():
@@ -101,12 +105,13 @@ def test_input_levels_equal_the_dac_reference():
     q = _quantizer(8, 0.0, 1.0)
     ties = q[1] * (np.arange(-2, 260) + 0.5)
     x = np.concatenate([rng.random(498), ties, [0.0, -0.0, np.inf, -np.inf, 1.0]]).reshape(5, -1)
-    got, got32, nnz, nan = fb.levels_nnz(x, *q)
+    got, got32 = np.empty(x.shape), np.empty(x.shape, np.float32)
+    nnz, nan = fb.levels_nnz(x, *q, got, got32)
     want, want_nnz = fb.levels_nnz_reference(x, *q)
     assert same(got32, want.astype(np.float32))
     assert not nan and same(got, want) and nnz == want_nnz
     x[2, 3] = np.nan
-    assert fb.levels_nnz(x, *q)[3]
+    assert fb.levels_nnz(x, *q, got, got32)[1]
 
 
 @pytest.mark.parametrize("adc", [True, False])
@@ -118,13 +123,14 @@ def test_error_read_equals_the_general_rules_arithmetic(adc):
     v = v[: v.size - v.size % 6].reshape(6, -1)
     dz = rng.random(v.shape)
     dz[0, :5] = 0.0  # errors that vanish
-    got = fb.bp_error_read_rows(v, adc, *q, 0.25, dz)
+    out = np.empty(v.shape)
+    got = (out, *fb.bp_error_read_rows(v, adc, *q, 0.25, dz, out))
     want = fb.bp_error_read_rows_reference(v, adc, *q, 0.25, dz)
     assert not got[3] and same(got[0], want[0]) and got[1] == want[1] and got[2] == want[2]
     dz[1, 1] = np.nan  # a NaN error makes the peak NaN, as np.max does
-    assert np.isnan(fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[1])
+    assert np.isnan(fb.bp_error_read_rows(v, adc, *q, 0.25, dz, out)[0])
     v[1, 2] = np.nan
-    assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz)[3] == adc  # only an ADC meets the NaN
+    assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz, out)[2] == adc  # only an ADC meets the NaN
 
 
 @pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
@@ -161,7 +167,9 @@ def test_residual_batch_equals_the_gradient_memory_reference(cap):
     residual[3] = -0.0  # a signed zero kept as the reference keeps it
     residual[4:6] = [np.inf, -np.inf]
     got_r = residual.copy()
-    idx, n, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap)
+    counts, idx, n = np.empty(400), np.zeros(400, np.int64), np.zeros(400, np.int64)
+    m, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap, counts, idx, n)
+    idx, n = idx[:m], n[:m]
     want_r, want_n = residual_pulses_reference(residual, -eta * (grad / B), n_steps, cap)
     flat = want_n.reshape(-1)
     assert same(got_r, want_r) and np.signbit(got_r[3])
@@ -192,7 +200,9 @@ def test_error_drive_equals_the_general_rules_drive(mode):
     rng = np.random.default_rng(mode)
     q = _quantizer(8, -1.0, 1.0) if mode == 2 else (0.0, 1.0, 1)
     d = np.concatenate([rng.normal(0, 0.3, 500), [0.0, -0.0, 0.5, -0.5, 3.0]]).reshape(5, -1)
-    got, n, nan = fb.bp_error_drive_rows(d, mode, 0.5, *q)
+    got = np.empty(d.shape)
+    n, nan = fb.bp_error_drive_rows(d, mode, 0.5, *q, got)
+    got = d if mode == 0 else got
     want, want_n = fb.bp_error_drive_rows_reference(d, mode, 0.5, *q)
     assert not nan and same(got, want) and n == want_n
 

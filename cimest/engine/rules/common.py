@@ -87,6 +87,7 @@ class Meter:
             if layer in self.activity:
                 self.activity[layer] = Activity.from_dict(quantities)
         self._held: list[Callable[[], None]] = []
+        self._begun = 0  # samples of batches begun since the last settle
 
     def hold(self, flush: Callable[[], None]) -> None:
         """A fused step (engine/fast.py) keeps some of its counts in arrays of its own between
@@ -95,14 +96,19 @@ class Meter:
         self._held.append(flush)
 
     def settle(self) -> None:
-        """Add the counts held back by fused steps to ``activity``: call before reading it."""
+        """Add the counts held back (the samples begun, fused steps' counts) to ``activity``:
+        call before reading it."""
+        if self._begun:
+            for a in self.activity.values():
+                a.samples += self._begun
+            self._begun = 0
         for flush in self._held:
             flush()
 
     def begin(self, batch: int) -> None:
-        """A batch of ``batch`` samples starts."""
-        for a in self.activity.values():
-            a.samples += batch
+        """A batch of ``batch`` samples starts (held until :meth:`settle`: one addition per batch
+        instead of one per layer)."""
+        self._begun += batch
 
     def inputs(self, layer: str, x: np.ndarray) -> None:
         """The forward input ``x`` applied to the layer's rows: one row per use (batch x n_in;
