@@ -235,6 +235,25 @@ def levels_nnz_reference(x, v_min, lsb, top):
 
 
 @njit(cache=True)
+def magnitude_peak(x):
+    """(np.max(np.abs(x), initial=0.0), np.count_nonzero(x)) of a contiguous float64 array, NaN
+    if x has one (np.max propagates it). Why on the bit patterns: a non-negative double's bits
+    as int64 order as its value (NaN's above infinity's), and an integer maximum vectorizes
+    where the float one with NaN's rule does not (three times faster at 8,192 values)."""
+    bits = x.reshape(-1).view(np.int64)
+    magnitude = np.int64(0x7FFFFFFFFFFFFFFF)  # the sign bit cleared: |x|
+    top = np.int64(0)
+    nnz = 0
+    for j in range(bits.size):
+        b = bits[j] & magnitude
+        top = b if b > top else top
+        nnz += b != 0
+    if top > np.int64(0x7FF0000000000000):  # above infinity's bits: a NaN
+        return np.nan, nnz
+    return np.array([top]).view(np.float64)[0], nnz
+
+
+@njit(cache=True)
 def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz, error):
     """rules.backprop's error read-out of a batch (ADC levels if ``adc``, kernels.quantize_levels'
     arithmetic) x scale x the activation derivative: the next layer down's error, into ``error``
@@ -256,16 +275,7 @@ def bp_error_read_rows(v, adc, v_min, lsb, top, scale, dz, error):
     else:
         for j in range(flat.size):
             out[j] = (flat[j] * scale) * dflat[j]
-    peak = 0.0
-    nnz = 0
-    bad = False
-    for j in range(flat.size):
-        mag = abs(out[j])
-        bad |= mag != mag
-        peak = max(peak, mag)
-        nnz += out[j] != 0.0
-    if bad:  # np.max propagates NaN
-        peak = np.nan
+    peak, nnz = magnitude_peak(out)
     return peak, nnz, nan
 
 

@@ -380,3 +380,16 @@ def test_backprop_options_it_does_not_model_take_the_general_path(
 
     monkeypatch.setattr(Setup, "spec", property(lambda self: Spec(real(self))))
     assert (fb.batch_step(setup, train_batch) is not train_batch) == covered
+
+
+def test_magnitude_peak_equals_numpys_max_of_magnitudes():
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.normal(0, 3, 997), [0.0, -0.0, -np.inf, 5e-324, -1e308]])
+    for arr in (x, x[:3], np.zeros(4), -np.zeros(4), np.empty(0)):
+        peak, nnz = fb.magnitude_peak(arr)
+        assert same(peak, float(np.max(np.abs(arr), initial=0.0)))
+        assert nnz == np.count_nonzero(arr)
+    for bad in (np.nan, -np.nan):
+        y = x.copy()
+        y[500] = bad
+        assert np.isnan(fb.magnitude_peak(y)[0])
