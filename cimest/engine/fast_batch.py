@@ -85,8 +85,9 @@ def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d, out_x, out_x32, out_d):
     """A hidden layer's read-out ADC code of each pre-activation (float32 y, taken to float64),
     then the next input into ``out_x`` (and as float32, the next crossbar's operand, into
     ``out_x32``) and the derivative into ``out_d``, from :func:`hidden_tables`. Returns (non-zero
-    inputs, y all finite; the outputs are left unwritten where not). Why two loops: the codes'
-    loop (int32 codes, exact below 2^31) vectorizes; the table look-ups do not."""
+    inputs, y all finite; the outputs are left unwritten where not). Why three loops: the codes'
+    loop (int32 codes, exact below 2^31) vectorizes, the table look-ups do not, so they do only
+    the look-ups (2.4 us less at 8,192 values than with the conversion and count among them)."""
     flat = y.reshape(-1)
     x = out_x.reshape(-1)
     x32 = out_x32.reshape(-1)
@@ -97,12 +98,13 @@ def bp_hidden_lookup(y, v_min, lsb, top, tab_x, tab_d, out_x, out_x32, out_d):
     code = np.empty(flat.size, dtype=np.int32)
     for j in range(flat.size):
         code[j] = np.int32(min(max(np.ceil((np.float64(flat[j]) - v_min) / lsb - 0.5), 0.0), ftop))
-    nnz = 0
     for j in range(flat.size):
         s = code[j]
         x[j] = tab_x[s]
-        x32[j] = np.float32(tab_x[s])
         d[j] = tab_d[s]
+    nnz = 0
+    for j in range(flat.size):  # a third loop: the conversions and the count vectorize
+        x32[j] = np.float32(x[j])
         nnz += x[j] != 0.0
     return nnz, True
 
