@@ -107,7 +107,8 @@ def numpy_cnn(data, epochs: int = 1) -> tuple[float, float]:
     w1 = rng.normal(0, np.sqrt(2 / 81), (81, 8)).astype(np.float32)
     w2 = rng.normal(0, np.sqrt(2 / 200), (200, 12)).astype(np.float32)
     w3 = rng.normal(0, np.sqrt(2 / 108), (108, 10)).astype(np.float32)
-    x_all, y_all = data.x_train.reshape(-1, 28, 28, 1), data.y_train
+    # float32 data too (the loaders give float64): else the products would run in float64
+    x_all, y_all = data.x_train.astype(np.float32).reshape(-1, 28, 28, 1), data.y_train
 
     def forward(x):
         p1, pq1 = _patches(x, 9)
@@ -144,7 +145,10 @@ def numpy_cnn(data, epochs: int = 1) -> tuple[float, float]:
             w1 -= 0.1 * g1 / b
     rate = len(x_all) * epochs / (time.perf_counter() - t0)
     accuracy = float(
-        np.mean(forward(data.x_test.reshape(-1, 28, 28, 1))[1].argmax(1) == data.y_test)
+        np.mean(
+            forward(data.x_test.astype(np.float32).reshape(-1, 28, 28, 1))[1].argmax(1)
+            == data.y_test
+        )
     )
     return rate, accuracy
 
