@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 from numba import njit
@@ -729,23 +730,17 @@ class Programmer:
 
 
 class _Scratch:
-    """Arrays a step writes and reads within itself (never kept past it), made once per batch
-    size: float64 unless named in ``f32``/``i64``."""
+    """Arrays a step writes and reads within itself (never kept past it), made by ``make(B)``
+    once per batch size B (a run has two: its batch size and its last, shorter batch)."""
 
-    def __init__(self, shapes: dict[str, tuple], f32=(), i64=()):
-        self.shapes = shapes
-        self.dtypes = {
-            k: np.float32 if k in f32 else np.int64 if k in i64 else np.float64 for k in shapes
-        }
-        self._by_batch: dict[int, dict[str, np.ndarray]] = {}
+    def __init__(self, make: Callable[[int], object]):
+        self.make = make
+        self._by_batch: dict[int, object] = {}
 
-    def __call__(self, batch: int) -> dict[str, np.ndarray]:
+    def __call__(self, batch: int):
         got = self._by_batch.get(batch)
         if got is None:
-            got = self._by_batch[batch] = {
-                k: np.empty(tuple(batch if d == "B" else d for d in shape), dtype=self.dtypes[k])
-                for k, shape in self.shapes.items()
-            }
+            got = self._by_batch[batch] = self.make(batch)
         return got
 
 
@@ -763,9 +758,14 @@ def _output(state, x32, w, out_q, labels, name, error, buf):
     return p, peak, nnz, -float(np.log(at, out=at).sum())
 
 
-def _output_scratch(layers) -> dict[str, tuple]:
+def _output_scratch(layers, batch: int) -> dict[str, np.ndarray]:
+    """_output's arrays for a batch."""
     n = layers[-1].n_out
-    return {"y": ("B", n), "p": ("B", n), "at": ("B",)}
+    return {
+        "y": np.empty((batch, n), dtype=np.float32),
+        "p": np.empty((batch, n)),
+        "at": np.empty(batch),
+    }
 
 
 def _backprop_step(setup: Setup):
@@ -798,62 +798,74 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     device = Programmer(setup)
-    # per layer i: its input x{i} (x32{i} as float32), pre-activation y{i} (float32), derivative
-    # d{i}, driven error q{i}, error e{i} read down into layer i-1, gradient G{i}, gradient
-    # memory counts c{i} and pulsed devices k{i}/n{i}
-    shapes = _output_scratch(layers)
-    f32, i64 = ["y"], []
-    for i, lm in enumerate(layers):
-        shapes |= {f"x{i}": ("B", lm.n_in), f"x32{i}": ("B", lm.n_in), f"G{i}": (lm.n_in, lm.n_out)}
-        shapes |= {f"c{i}": (lm.n_weights,), f"k{i}": (lm.n_weights,), f"n{i}": (lm.n_weights,)}
-        shapes |= {f"q{i}": ("B", lm.n_out), f"e{i}": ("B", lm.n_in)}
-        f32 += [f"x32{i}"]
-        i64 += [f"k{i}", f"n{i}"]
-        if i < len(layers) - 1:
-            shapes |= {f"y{i}": ("B", lm.n_out), f"d{i}": ("B", lm.n_out)}
-            f32 += [f"y{i}"]
-    scratch = _Scratch(shapes, f32, i64)
+
+    def make(B: int) -> tuple[dict, list[SimpleNamespace]]:
+        """_output's arrays, and per layer: its input x (x32 as float32), pre-activation y
+        (float32, hidden layers) and derivative d, driven error q, error e read down to the layer
+        below, gradient G (flat: Gf), gradient-memory counts c and pulsed devices k with their
+        pulses n."""
+        per_layer = []
+        for lm in layers:
+            G = np.empty((lm.n_in, lm.n_out))
+            per_layer.append(
+                SimpleNamespace(
+                    x=np.empty((B, lm.n_in)),
+                    x32=np.empty((B, lm.n_in), dtype=np.float32),
+                    y=np.empty((B, lm.n_out), dtype=np.float32),
+                    d=np.empty((B, lm.n_out)),
+                    q=np.empty((B, lm.n_out)),
+                    e=np.empty((B, lm.n_in)),
+                    G=G,
+                    Gf=G.reshape(-1),
+                    c=np.empty(lm.n_weights),
+                    k=np.empty(lm.n_weights, dtype=np.int64),
+                    n=np.empty(lm.n_weights, dtype=np.int64),
+                )
+            )
+        return _output_scratch(layers, B), per_layer
+
+    scratch = _Scratch(make)
+    top = len(layers) - 1
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         B = xb.shape[0]
-        buf = scratch(B)
+        out_buf, buf = scratch(B)
         acts = device.attach(meter, B)  # updates, gradient terms, programming: held
         W = read_weights(setup, state)
-        x, x32 = buf["x0"], buf["x320"]
-        nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q, x, x32)
+        b = buf[0]
+        nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q, b.x, b.x32)
         if nan:
             raise _nan("dac_levels")
-        dz = []
         for i, (adc, tab_x, tab_d) in enumerate(hidden):
             acts[i].inputs_driven += nnz
-            x, x32, d = buf[f"x{i + 1}"], buf[f"x32{i + 1}"], buf[f"d{i}"]
-            y = np.matmul(buf[f"x32{i}"], W[i], out=buf[f"y{i}"])
-            nnz, finite = bp_hidden_lookup(y, *adc, tab_x, tab_d, x, x32, d)
+            b, up = buf[i], buf[i + 1]
+            y = np.matmul(b.x32, W[i], out=b.y)
+            nnz, finite = bp_hidden_lookup(y, *adc, tab_x, tab_d, up.x, up.x32, b.d)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
-            dz.append(d)
         acts[-1].inputs_driven += nnz
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        delta, peak, nnz, loss = _output(state, x32, W[-1], out_q, labels, names[-1], True, buf)
+        delta, peak, nnz, loss = _output(
+            state, buf[-1].x32, W[-1], out_q, labels, names[-1], True, out_buf
+        )
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
         owed, total = [], 0
-        for i in range(len(layers) - 1, -1, -1):
-            act = acts[i]
+        for i in range(top, -1, -1):
+            act, b = acts[i], buf[i]
             if i > 0:
                 # error_path's drive: the power-of-two scale only in front of an error DAC
                 scale = pow2_scale(peak, mode)
                 if scale == 0.0:  # where only numpy's log2 decides
                     scale = float(2.0 ** np.ceil(np.log2(peak)))
-                dq = delta if mode == 0 else buf[f"q{i}"]
+                dq = delta if mode == 0 else b.q
                 nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
                 if nan:
                     raise _nan("dac_levels")
                 act.errors_driven += nnz
                 v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                below = buf[f"e{i}"]
-                peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, dz[i - 1], below)
+                peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, buf[i - 1].d, b.e)
                 if nan:
                     raise _nan("adc_quantize")
             else:
@@ -861,23 +873,13 @@ def _backprop_step(setup: Setup):
             ls = state.layers[i]
             if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
                 ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            grad = np.matmul(buf[f"x{i}"].T, delta, out=buf[f"G{i}"])
-            idx, n = buf[f"k{i}"], buf[f"n{i}"]
+            np.matmul(b.x.T, delta, out=b.G)
             m, pulses = bp_residual_batch(
-                ls.residual.reshape(-1),
-                grad.reshape(-1),
-                neg_eta,
-                B,
-                n_steps,
-                cap,
-                buf[f"c{i}"],
-                idx,
-                n,
+                ls.residual.reshape(-1), b.Gf, neg_eta, B, n_steps, cap, b.c, b.k, b.n
             )
-            owed.append((i, idx[:m], n[:m], total, total + pulses))
+            owed.append((i, b.k[:m], b.n[:m], total, total + pulses))
             total += pulses
-            if i > 0:
-                delta = below
+            delta = b.e
         xi = state.device_rng.standard_normal(total)
         for i, idx, n, first, last in owed:
             device.program(state, i, names[i], idx, n, xi[first:last], W[i])
@@ -898,7 +900,7 @@ def _bsl_step(setup: Setup):
     fused = 1 <= setup.acc_bits <= 30 and setup.theta >= 1
     lo, hi = -(1 << (setup.acc_bits - 1)), (1 << (setup.acc_bits - 1)) - 1
     device = Programmer(setup)
-    scratch = _Scratch(_output_scratch(layers), f32=["y"])
+    scratch = _Scratch(lambda B: _output_scratch(layers, B))
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
