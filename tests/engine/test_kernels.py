@@ -234,7 +234,8 @@ def test_lfsr_draws_and_comparators_equal_the_numpy_reference(width, lanes):
     rng = np.random.default_rng(width)
     for n_draws in (30, 600):  # within a 256-draw block, and across two block boundaries
         x = rng.random((n_draws, lanes))
-        for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x)):
+        grid = np.floor(x * 2**width) / 2**width  # values a draw can take: ties (x == u)
+        for dtype, xs in ((np.float32, x.astype(np.float32)), (np.int8, x), (np.int8, grid)):
             got = a.exceeds(xs, dtype)
             want = (xs > b.uniform(xs.shape)).astype(dtype)
             assert got.dtype == want.dtype and np.array_equal(got, want)
