@@ -597,6 +597,14 @@ class LfsrRng:
         )
         return out
 
+    def kernel_state(self) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """(tables, lanes, scale, wide) for a compiled caller of kernels.lfsr_states and
+        kernels.lfsr_compare, as :meth:`exceeds` passes them: ``lanes`` is this register's own
+        array (the caller advances it in place), so take it again after any other draw."""
+        if self._tables is None:
+            self._tables = self._build_tables()
+        return self._tables, self._lanes, 2.0**-self.width, self.width > 24
+
     def lane_states(self) -> np.ndarray:
         """Current register state of every lane (uint32 copy)."""
         return self._lanes.copy()

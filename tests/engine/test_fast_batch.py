@@ -133,28 +133,75 @@ def test_error_read_equals_the_general_rules_arithmetic(adc):
     assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz, out)[2] == adc  # only an ADC meets the NaN
 
 
+@pytest.mark.parametrize("by", [0, 1, -1])  # rows, columns, the cheaper
 @pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
-def test_accumulate_grad_equals_the_general_rules_update(bits, theta):
+def test_integer_gradient_equals_the_general_rules_update(bits, theta, by):
     """Saturation at both ends, steps of several thetas, exact multiples, a restored accumulator
-    already at a step, a threshold beyond the accumulator's range (no step ever), and the
-    gradient terms."""
+    already at a step or beyond its range under an input never driven (no gradient there),
+    samples without an error, and the gradient terms."""
     rng = np.random.default_rng(theta)
     B, n_in, n_out = 20, 30, 12
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     x = (rng.random((B, n_in)) < 0.4).astype(np.float32)
+    x[:, 0] = 0.0  # input 0 never driven
+    x[:, 1] = 1.0  # input 1 always: its column sums reach +-B and saturate
     delta = rng.integers(-1, 2, (B, n_out)).astype(np.int8)
-    grad = x.T @ delta.astype(np.float32)
+    delta[3] = 0  # a sample without an error
+    delta[:, 5] = np.where(np.arange(B) % 2, 1, -1)  # sums of opposite signs
+    delta[:, 6], delta[:, 7] = 1, -1
     acc = rng.integers(lo, hi + 1, n_in * n_out).astype(np.int32)
-    acc[:4] = [lo, hi, theta if theta <= hi else hi, -theta if -theta >= lo else lo]
-    grad.reshape(-1)[:4] = [-B, B, 0, 0]
+    acc[:4] = [theta if theta <= hi else hi, -theta if -theta >= lo else lo, hi + 3, lo - 3]
+    acc[n_out + 6], acc[n_out + 7] = hi, lo
     got_acc, want_acc = acc.copy(), acc.copy()
-    idx, sign, terms = fb.bsl_accumulate_grad(got_acc, grad, x, delta, lo, hi, theta)
-    want_idx, want_sign, want_terms = fb.bsl_accumulate_grad_reference(
-        want_acc.reshape(n_in, n_out), grad, x, delta, bits, theta
+    idx, sign, terms = fb.bsl_grad_accumulate(got_acc, x, delta, lo, hi, theta, by)
+    want_idx, want_sign, want_terms = fb.bsl_grad_accumulate_reference(
+        want_acc.reshape(n_in, n_out), x, delta, bits, theta
     )
     assert (idx.size > 0) == (theta <= hi) and terms > 0  # the case exercises what it says
     assert same(got_acc, want_acc)
     assert same(idx, want_idx) and same(sign, want_sign.astype(np.int64)) and terms == want_terms
+
+
+def test_integer_gradient_takes_the_cheaper_way():
+    """Both ways give the same accumulators (test above); which one runs only changes the time:
+    by rows for dense errors (a hidden layer's), by columns for sparse ones (the output's)."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((64, 128)) < 0.5).astype(np.float32)
+    sparse = np.zeros((64, 10), dtype=np.int8)
+    sparse[np.arange(64), rng.integers(0, 10, 64)] = -1
+    accs = [np.zeros(128 * 10, dtype=np.int32) for _ in range(3)]
+    for acc, by in zip(accs, (-1, 0, 1), strict=True):
+        fb.bsl_grad_accumulate(acc, x, sparse, -128, 127, 200, by)
+    assert same(accs[0], accs[1]) and same(accs[0], accs[2])
+
+
+@pytest.mark.parametrize("width", [8, 16, 24, 31])
+def test_fused_draws_equal_the_comparators_and_rules(width):
+    """A hidden layer's sigmoid, derivative and both comparator banks in one kernel, and the
+    output's comparators with its error, against LfsrRng.exceeds on the general rule's values:
+    the same samples, the same lane states after."""
+    from cimest.engine.peripherals import LfsrRng
+
+    rng = np.random.default_rng(width)
+    B, n, n_out = 7, 13, 10
+    y = rng.normal(0, 1, (B, n)).astype(np.float32)
+    y[0, :3] = [0.0, 40.0, -40.0]  # z exactly 0.5, 1 and 0
+    banks = [LfsrRng(seed, n, width) for seed in (3, 4, 3, 4)]  # two pairs of the same bank
+    t = fb.bsl_sigmoid_pre(y, 4.0)
+    np.tanh(t, out=t)
+    x, ds = np.empty((B, n), dtype=np.float32), np.empty((B, n), dtype=np.int8)
+    ones = fb.bsl_hidden_draws(t, 4.0, banks[0].kernel_state(), banks[1].kernel_state(), x, ds)
+    want_x, want_ds, want_ones = fb.bsl_hidden_draws_reference(y, 4.0, banks[2], banks[3])
+    assert same(x, want_x) and same(ds, want_ds) and ones == want_ones
+    assert same(banks[0].lane_states(), banks[2].lane_states())
+    assert same(banks[1].lane_states(), banks[3].lane_states())
+    p = rng.dirichlet(np.ones(n_out), B)
+    p[0, :2] = [0.0, 1.0]
+    labels = rng.integers(0, n_out, B)
+    a, b = LfsrRng(9, n_out, width), LfsrRng(9, n_out, width)
+    got, nnz = fb.bsl_output_draws(p, labels, a.kernel_state())
+    want, want_nnz = fb.bsl_output_error_rows_reference(b.exceeds(p, np.int8), labels)
+    assert same(got, want) and nnz == want_nnz and same(a.lane_states(), b.lane_states())
 
 
 @pytest.mark.parametrize("cap", [1, 3, 32])
