@@ -430,8 +430,8 @@ class LfsrRng:
     lane. How: the width-step advance is a GF(2) matrix A; A**k (k = 1 … 256) applied to each
     byte of a state is tabulated (0.5 MB for width 16, built on the first draw, shared per taps),
     so a block of up to 256 draws for all lanes is one table gather per state byte, XORed.
-    ``exceeds`` draws one step at a time from the one-draw tables alone, lanes inner (the lanes'
-    chains overlap): about 1.3 ns a draw with its comparison, 128 lanes (kernels.lfsr_states).
+    ``exceeds`` draws one step at a time from the one-draw tables alone, eight lanes at once (their
+    chains overlap): about 1 ns a draw with its comparison, 128 lanes (kernels.lfsr_states).
     """
 
     _BLOCK = 256
