@@ -8,7 +8,9 @@ the float64 tanh of every hidden pre-activation (numpy's scalar libm loop on a m
 AVX-512: about as long as a whole float32 numpy SGD step). Here:
 
 - each stage between the calls that must stay numpy (BLAS products, exp, log, float32 tanh, the
-  random sources) is one compiled kernel that also counts what the Meter needs;
+  PCG64 random source) is one compiled kernel that also counts what the Meter needs; under binary
+  stochastic learning an LFSR bank is drawn inside the kernel that reads it, and the integer
+  gradient x^T delta is summed in integers, not by BLAS (exact in any order);
 - backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
   2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
   the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
