@@ -162,6 +162,26 @@ def test_integer_gradient_equals_the_general_rules_update(bits, theta, by):
     assert same(idx, want_idx) and same(sign, want_sign.astype(np.int64)) and terms == want_terms
 
 
+@pytest.mark.parametrize("by", [0, 1])
+def test_integer_gradient_of_a_batch_beyond_int16(by):
+    """Rows summed in int32 once the samples with an error could overflow int16's sums."""
+    rng = np.random.default_rng(by)
+    B = (1 << 15) + 100
+    x = (rng.random((B, 3)) < 0.9).astype(np.float32)
+    x[:, 0] = 1.0  # its sums reach +-B
+    delta = np.ones((B, 4), dtype=np.int8)
+    delta[:, 1] = -1
+    delta[::7, 2] = 0
+    acc = rng.integers(-(1 << 20), 1 << 20, 12).astype(np.int32)
+    got_acc, want_acc = acc.copy(), acc.copy()
+    idx, sign, terms = fb.bsl_grad_accumulate(got_acc, x, delta, -(1 << 29), (1 << 29) - 1, 5, by)
+    want_idx, want_sign, want_terms = fb.bsl_grad_accumulate_reference(
+        want_acc.reshape(3, 4), x, delta, 30, 5
+    )
+    assert same(got_acc, want_acc) and same(idx, want_idx) and terms == want_terms
+    assert same(sign, want_sign.astype(np.int64))
+
+
 def test_integer_gradient_takes_the_cheaper_way():
     """Both ways give the same accumulators (test above); which one runs only changes the time:
     by rows for dense errors (a hidden layer's), by columns for sparse ones (the output's)."""
