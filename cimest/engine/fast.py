@@ -28,11 +28,10 @@ from cimest.engine.fast_batch import (
     _diverged,
     _nan,
     _quantizer,
-    hidden_tables,
+    backprop_periphery,
     pow2_scale,
 )
 from cimest.engine.rules import train_batch
-from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
 from cimest.engine.rules.common import (
     OUTPUT_RANGE,
     Meter,
@@ -322,31 +321,11 @@ def _backprop_step(setup: Setup):
     g = setup.graph
     layers = g.layers
     names = [lm.name for lm in layers]
-    per = setup.spec.peripherals
-    a = float(setup.gain)
     first = g.plan(names[0]).per.input_driver
     in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0) if first.kind == "dac" else None
     # each hidden layer's read-out ADC and, by its code, the next input and the derivative
-    # (every input driver is a DAC here: batch1_step)
-    hidden = []
-    for i in range(len(layers) - 1):
-        r = FORWARD_RANGE / a
-        adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
-        dac_bits = g.plan(names[i + 1]).per.input_driver.bits
-        hidden.append((adc, *hidden_tables(a, adc, dac_bits)))
-    out_q = _quantizer(g.plan(names[-1]).per.output_readout.bits, -OUTPUT_RANGE, OUTPUT_RANGE)
-    analog = per.backward is None
-    err_dac = analog and per.error_input.kind == "dac"
-    mode = 2 if err_dac else (1 if analog else 0)
-    drive_q = _quantizer(per.error_input.bits, -1.0, 1.0) if err_dac else (0.0, 1.0, 1)
-    adc = analog and per.error_readout.kind == "adc"
-    read_q = (
-        _quantizer(per.error_readout.bits, -BACKWARD_RANGE, BACKWARD_RANGE)
-        if adc
-        else (0.0, 1.0, 1)
-    )
-    upd = per.update
-    cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    # (every input driver is a DAC here: batch1_step), and the error path's periphery
+    hidden, out_q, mode, drive_q, adc, read_q, cap = backprop_periphery(setup)
     neg_etas = [-setup.eta_of(n) for n in names]
     n_steps = setup.device.n_steps
     n_weights = [lm.n_weights for lm in layers]

@@ -913,16 +913,18 @@ def _output_scratch(layers, batch: int) -> dict[str, np.ndarray]:
     }
 
 
-def _backprop_step(setup: Setup):
-    """rules.backprop.train_batch of a batch of two or more samples."""
+def backprop_periphery(setup: Setup) -> tuple:
+    """What the fused backprop steps (this module's and fast.py's) read of the peripherals, fixed
+    for the run: per hidden layer (its read-out ADC (v_min, lsb, top), then hidden_tables'
+    next-input and derivative tables), the output ADC, the error drive's mode (0 as they are,
+    1 their sign, 2 an error DAC) and its quantizer, whether an ADC reads the errors out and its
+    quantizer, and the most pulses per update."""
     g = setup.graph
-    layers = g.layers
-    names = [lm.name for lm in layers]
+    names = [lm.name for lm in g.layers]
     per = setup.spec.peripherals
     a = float(setup.gain)
-    in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0)
     hidden = []
-    for i in range(len(layers) - 1):
+    for i in range(len(names) - 1):
         r = FORWARD_RANGE / a
         adc = _quantizer(g.plan(names[i]).readout_spec.bits, -r, r)
         dac_bits = g.plan(names[i + 1]).per.input_driver.bits
@@ -940,6 +942,16 @@ def _backprop_step(setup: Setup):
     )
     upd = per.update
     cap = upd.max_pulses if upd.kind == "pulse_train" else 1
+    return hidden, out_q, mode, drive_q, adc_back, read_q, cap
+
+
+def _backprop_step(setup: Setup):
+    """rules.backprop.train_batch of a batch of two or more samples."""
+    g = setup.graph
+    layers = g.layers
+    names = [lm.name for lm in layers]
+    in_q = _quantizer(setup.spec.workload.input_bits, 0.0, 1.0)
+    hidden, out_q, mode, drive_q, adc_back, read_q, cap = backprop_periphery(setup)
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     device = Programmer(setup)
