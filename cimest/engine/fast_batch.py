@@ -42,7 +42,7 @@ from numba import njit
 from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
-from cimest.engine import kernels
+from cimest.engine import blas, kernels
 from cimest.engine.peripherals import LfsrRng, dac_values
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
@@ -697,6 +697,99 @@ def program_refresh(
     return 0, finite
 
 
+@njit(cache=True)
+def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, nnz):
+    """rules.backprop's forward pass of a batch with its products in the kernel (blas.matmul,
+    np.matmul's bits): the input DAC (levels_nnz), each hidden layer's product and look-up
+    (bp_hidden_lookup), the output's product and shifted ADC levels (output_shifted_rows) into
+    ``shifted``, each layer's driven inputs into ``nnz``. Per layer (tuples): W its float32 read
+    weights, X and X32 its input (float64, float32), Y its pre-activation (float32); per hidden
+    layer: D its derivative, tab_x and tab_d its tables, ``adc`` its row (v_min, lsb, top).
+    Returns 0, -1 for a NaN at the input DAC, or k >= 1 where layer k - 1's products were not
+    all finite (the output layer's included)."""
+    c, nan = levels_nnz(xb, in_q[0], in_q[1], np.int64(in_q[2]), X[0], X32[0])
+    if nan:
+        return -1
+    nnz[0] = c
+    n_hidden = len(D)
+    for i in range(n_hidden):
+        blas.matmul(X32[i], False, W[i], False, Y[i])
+        c, finite = bp_hidden_lookup(
+            Y[i],
+            adc[i, 0],
+            adc[i, 1],
+            np.int64(adc[i, 2]),
+            tab_x[i],
+            tab_d[i],
+            X[i + 1],
+            X32[i + 1],
+            D[i],
+        )
+        if not finite:
+            return i + 1
+        nnz[i + 1] = c
+    blas.matmul(X32[n_hidden], False, W[n_hidden], False, Y[n_hidden])
+    if not output_shifted_rows(Y[n_hidden], out_q[0], out_q[1], np.int64(out_q[2]), shifted):
+        return n_hidden + 1
+    return 0
+
+
+@njit(cache=True)
+def bp_backward(
+    delta,
+    below,
+    scale,
+    mode,
+    drive_q,
+    driven,
+    wb,
+    wb64,
+    v,
+    adc_back,
+    read_q,
+    dz,
+    error,
+    x,
+    G,
+    residual,
+    neg_eta,
+    n_steps,
+    cap,
+    counts,
+    idx,
+    n,
+):
+    """One layer of rules.backprop's backward pass and update with its products in the kernel
+    (blas.matmul): if ``below`` (a layer under this one), the errors ``delta`` driven
+    (bp_error_drive_rows into ``driven``) through the backward weights ``wb`` (float32, as
+    float64 in ``wb64``: numpy's cast of the float32 operand) into ``v`` and read out times the
+    derivative ``dz`` (bp_error_read_rows) into ``error``; then the gradient x^T delta into G and
+    the gradient memory (bp_residual_batch). Returns (0, or 1 for a NaN at the error DAC, 2 at the
+    error ADC; the driven errors' non-zeros, the read errors' largest magnitude and non-zeros,
+    the pulsed devices, the pulses)."""
+    driven_nnz, peak, error_nnz = 0, 0.0, 0
+    if below:
+        driven_nnz, nan = bp_error_drive_rows(
+            delta, mode, scale, drive_q[0], drive_q[1], np.int64(drive_q[2]), driven
+        )
+        if nan:
+            return 1, 0, 0.0, 0, 0, 0
+        w, w64 = wb.reshape(-1), wb64.reshape(-1)
+        for j in range(w.size):
+            w64[j] = np.float64(w[j])
+        blas.matmul(delta if mode == 0 else driven, False, wb64, True, v)
+        peak, error_nnz, nan = bp_error_read_rows(
+            v, adc_back, read_q[0], read_q[1], np.int64(read_q[2]), scale, dz, error
+        )
+        if nan:
+            return 2, 0, 0.0, 0, 0, 0
+    blas.matmul(x, True, delta, False, G)
+    m, pulses = bp_residual_batch(
+        residual, G.reshape(-1), neg_eta, delta.shape[0], n_steps, cap, counts, idx, n
+    )
+    return 0, driven_nnz, peak, error_nnz, m, pulses
+
+
 # --- the steps ---------------------------------------------------------------------------------
 
 
@@ -946,7 +1039,9 @@ def backprop_periphery(setup: Setup) -> tuple:
 
 
 def _backprop_step(setup: Setup):
-    """rules.backprop.train_batch of a batch of two or more samples."""
+    """rules.backprop.train_batch of a batch of two or more samples: with its products inside the
+    kernels (bp_forward, bp_backward) where blas.matches says numpy's BLAS gives np.matmul's bits
+    for every product at this batch size, else staged around np.matmul."""
     g = setup.graph
     layers = g.layers
     names = [lm.name for lm in layers]
@@ -955,12 +1050,34 @@ def _backprop_step(setup: Setup):
     neg_eta = -setup.eta
     n_steps = setup.device.n_steps
     device = Programmer(setup)
+    # the kernels' forms of the peripherals (tuples of one type each: a hidden layer at least)
+    in_qa, out_qa, drive_qa, read_qa = (
+        np.array(q, dtype=np.float64) for q in (in_q, out_q, drive_q, read_q)
+    )
+    adc = np.array([h[0] for h in hidden], dtype=np.float64).reshape(-1, 3)
+    tab_x, tab_d = tuple(h[1] for h in hidden), tuple(h[2] for h in hidden)
 
-    def make(B: int) -> tuple[dict, list[SimpleNamespace]]:
+    def products_match(B: int) -> bool:
+        """Whether blas.matmul gives np.matmul's bits for each of the step's products at batch
+        size B (forward float32 x W, backward float64 x float32 W^T, gradient x^T delta)."""
+        if not hidden:
+            return False
+        for i, lm in enumerate(layers):
+            a, b = lm.n_in, lm.n_out
+            if not blas.matches(np.float32, B, a, b, False, False):
+                return False
+            if i > 0 and not blas.matches(np.float64, B, b, a, False, True, b_float32=True):
+                return False
+            if not blas.matches(np.float64, a, B, b, True, False):
+                return False
+        return True
+
+    def make(B: int) -> tuple[dict, list[SimpleNamespace], SimpleNamespace | None]:
         """_output's arrays, and per layer: its input x (x32 as float32), pre-activation y
-        (float32, hidden layers) and derivative d, driven error q, error e read down to the layer
-        below, gradient G (flat: Gf), gradient-memory counts c and pulsed devices k with their
-        pulses n."""
+        (float32) and derivative d, driven error q, product v of the errors through its backward
+        weights (wb64: those as float64), error e read down to the layer below, gradient G
+        (flat: Gf), gradient-memory counts c and pulsed devices k with their pulses n; with the
+        products in the kernels, the tuples bp_forward takes (else None)."""
         per_layer = []
         for lm in layers:
             G = np.empty((lm.n_in, lm.n_out))
@@ -971,6 +1088,8 @@ def _backprop_step(setup: Setup):
                     y=np.empty((B, lm.n_out), dtype=np.float32),
                     d=np.empty((B, lm.n_out)),
                     q=np.empty((B, lm.n_out)),
+                    v=np.empty((B, lm.n_in)),
+                    wb64=np.empty((lm.n_in, lm.n_out)),
                     e=np.empty((B, lm.n_in)),
                     G=G,
                     Gf=G.reshape(-1),
@@ -979,61 +1098,149 @@ def _backprop_step(setup: Setup):
                     n=np.empty(lm.n_weights, dtype=np.int64),
                 )
             )
-        return _output_scratch(layers, B), per_layer
+        fused = None
+        if products_match(B):
+            fused = SimpleNamespace(
+                X=tuple(b.x for b in per_layer),
+                X32=tuple(b.x32 for b in per_layer),
+                Y=tuple(b.y for b in per_layer),
+                D=tuple(b.d for b in per_layer[:-1]),
+                nnz=np.zeros(len(layers), dtype=np.int64),
+            )
+        return _output_scratch(layers, B), per_layer, fused
 
     scratch = _Scratch(make)
     top = len(layers) - 1
 
-    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
-        B = xb.shape[0]
-        out_buf, buf = scratch(B)
-        acts = device.attach(meter, B)  # updates, gradient terms, programming: held
-        W = read_weights(setup, state)
+    def forward(state, xb, W, buf, out_buf, fused, acts) -> None:
+        """The forward pass into ``buf`` and out_buf["p"] (the output's shifted levels)."""
+        xb = np.ascontiguousarray(xb, dtype=np.float64)
+        if fused is not None and all(w.dtype == np.float32 and w.flags.c_contiguous for w in W):
+            status = bp_forward(
+                xb,
+                in_qa,
+                tuple(W),
+                fused.X,
+                fused.X32,
+                fused.Y,
+                fused.D,
+                adc,
+                tab_x,
+                tab_d,
+                out_qa,
+                out_buf["p"],
+                fused.nnz,
+            )
+            if status == -1:
+                raise _nan("dac_levels")
+            if status > 0:
+                name = names[status - 1]
+                raise _diverged(state, name, "output" if status - 1 == top else "pre-activation")
+            for act, nnz in zip(acts, fused.nnz.tolist(), strict=True):
+                act.inputs_driven += nnz
+            return
         b = buf[0]
-        nnz, nan = levels_nnz(np.asarray(xb, dtype=np.float64), *in_q, b.x, b.x32)
+        nnz, nan = levels_nnz(xb, *in_q, b.x, b.x32)
         if nan:
             raise _nan("dac_levels")
-        for i, (adc, tab_x, tab_d) in enumerate(hidden):
+        for i, (adc_i, tx, td) in enumerate(hidden):
             acts[i].inputs_driven += nnz
             b, up = buf[i], buf[i + 1]
             y = np.matmul(b.x32, W[i], out=b.y)
-            nnz, finite = bp_hidden_lookup(y, *adc, tab_x, tab_d, up.x, up.x32, b.d)
+            nnz, finite = bp_hidden_lookup(y, *adc_i, tx, td, up.x, up.x32, b.d)
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
         acts[-1].inputs_driven += nnz
-        labels = np.ascontiguousarray(yb, dtype=np.int64)
-        delta, peak, nnz, loss = _output(
-            state, buf[-1].x32, W[-1], out_q, labels, names[-1], True, out_buf
+        if not output_shifted_rows(
+            np.matmul(buf[-1].x32, W[-1], out=buf[-1].y), *out_q, out_buf["p"]
+        ):
+            raise _diverged(state, names[-1], "output")
+
+    def backward(state, i, delta, peak, W, buf, fused) -> tuple[int, float, int, int, int]:
+        """Layer i's error drive, error read down (if i > 0), gradient and gradient memory.
+        Returns (the driven errors' non-zeros (0 at the first layer), the read errors' largest
+        magnitude and non-zeros, the pulsed devices, the pulses)."""
+        b = buf[i]
+        ls = state.layers[i]
+        if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
+            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+        scale = 1.0
+        if i > 0:
+            # error_path's drive: the power-of-two scale only in front of an error DAC
+            scale = pow2_scale(peak, mode)
+            if scale == 0.0:  # where only numpy's log2 decides
+                scale = float(2.0 ** np.ceil(np.log2(peak)))
+        if fused is not None:
+            wb = backward_weights(setup, ls, W[i]) if i > 0 else W[i]
+            if wb.dtype == np.float32 and wb.flags.c_contiguous:
+                below = buf[i - 1].d if i > 0 else b.d
+                status, driven, peak, nnz, m, pulses = bp_backward(
+                    delta,
+                    i > 0,
+                    scale,
+                    mode,
+                    drive_qa,
+                    b.q,
+                    wb,
+                    b.wb64,
+                    b.v,
+                    adc_back,
+                    read_qa,
+                    below,
+                    b.e,
+                    b.x,
+                    b.G,
+                    ls.residual.reshape(-1),
+                    neg_eta,
+                    n_steps,
+                    cap,
+                    b.c,
+                    b.k,
+                    b.n,
+                )
+                if status:
+                    raise _nan("dac_levels" if status == 1 else "adc_quantize")
+                return driven, peak, nnz, m, pulses
+        driven = 0
+        if i > 0:
+            dq = delta if mode == 0 else b.q
+            driven, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
+            if nan:
+                raise _nan("dac_levels")
+            v = np.matmul(dq, backward_weights(setup, ls, W[i]).T, out=b.v)
+            peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, buf[i - 1].d, b.e)
+            if nan:
+                raise _nan("adc_quantize")
+        else:
+            nnz = 0
+        np.matmul(b.x.T, delta, out=b.G)
+        m, pulses = bp_residual_batch(
+            ls.residual.reshape(-1), b.Gf, neg_eta, delta.shape[0], n_steps, cap, b.c, b.k, b.n
         )
+        return driven, peak, nnz, m, pulses
+
+    def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        out_buf, buf, fused = scratch(xb.shape[0])
+        acts = device.attach(meter, xb.shape[0])  # updates, gradient terms, programming: held
+        W = read_weights(setup, state)
+        forward(state, xb, W, buf, out_buf, fused, acts)
+        labels = np.ascontiguousarray(yb, dtype=np.int64)
+        delta, at = out_buf["p"], out_buf["at"]
+        np.exp(delta, out=delta)
+        peak, nnz = softmax_rows(delta, labels, True, at)  # the output error, in place
+        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+        loss = -float(np.log(at, out=at).sum())
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
         owed, total = [], 0
         for i in range(top, -1, -1):
-            act, b = acts[i], buf[i]
-            if i > 0:
-                # error_path's drive: the power-of-two scale only in front of an error DAC
-                scale = pow2_scale(peak, mode)
-                if scale == 0.0:  # where only numpy's log2 decides
-                    scale = float(2.0 ** np.ceil(np.log2(peak)))
-                dq = delta if mode == 0 else b.q
-                nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
-                if nan:
-                    raise _nan("dac_levels")
-                act.errors_driven += nnz
-                v = dq @ backward_weights(setup, state.layers[i], W[i]).T
-                peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, buf[i - 1].d, b.e)
-                if nan:
-                    raise _nan("adc_quantize")
-            else:
-                act.errors_driven += nnz
-            ls = state.layers[i]
-            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
-                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-            np.matmul(b.x.T, delta, out=b.G)
-            m, pulses = bp_residual_batch(
-                ls.residual.reshape(-1), b.Gf, neg_eta, B, n_steps, cap, b.c, b.k, b.n
-            )
+            driven, peak, e_nnz, m, pulses = backward(state, i, delta, peak, W, buf, fused)
+            # the errors a layer's column drivers apply: driven (as the DAC gave them) above the
+            # first layer, there the errors read from the layer above
+            acts[i].errors_driven += driven if i > 0 else nnz
+            nnz = e_nnz
+            b = buf[i]
             owed.append((i, b.k[:m], b.n[:m], total, total + pulses))
             total += pulses
             delta = b.e

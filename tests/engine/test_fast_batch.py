@@ -345,7 +345,14 @@ def digits():
     "case", [pytest.param(c, marks=() if c in DEFAULT else pytest.mark.slow) for c in EXTRA]
 )
 @pytest.mark.parametrize("batch", [13])  # 160 = 12 x 13 + 4: a short last batch too
-def test_fused_batch_step_equals_the_general_rule(case, batch, digits, monkeypatch):
+@pytest.mark.parametrize("products", ["in kernels", "numpy"])
+def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits, monkeypatch):
+    """Both ways of the fused step: its products inside the kernels (blas.matmul) and, where a
+    product's bits could differ from np.matmul's (blas.matches false), staged around numpy."""
+    if products == "numpy":
+        monkeypatch.setattr(fb.blas, "matches", lambda *args, **kwargs: False)
+    else:
+        assert fb.blas.AVAILABLE  # numpy's wheel bundles the library blas.py calls
     monkeypatch.setitem(cases.CASES, case, EXTRA[case])
     monkeypatch.setattr(cases, "SAMPLES", 160)
     taken = []
