@@ -446,6 +446,19 @@ def bsl_grad_accumulate_reference(acc, x, delta, bits, theta):
     return idx, np.sign(dw), int(nz_x @ nz_d)
 
 
+@njit(cache=True, inline="always")
+def _residual_count(residual, counts, i, g, neg_eta, fs, fcap):
+    """bp_residual_batch's update of residual[i] by the gradient g / B: its count into counts[i].
+    Returns whether the count is not zero."""
+    r = residual[i] + (neg_eta * g) * fs
+    k = np.trunc(r)
+    k = fcap if k > fcap else k
+    k = (-fcap if k < -fcap else k) + 0.0  # +0.0: r - 0 as the integer count subtracts it
+    residual[i] = r - k
+    counts[i] = k
+    return k != 0.0
+
+
 @njit(cache=True)
 def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap, counts, idx, n):
     """kernels.residual_pulses (backprop.update's gradient memory: r += (-eta x (G / B)) x
@@ -462,15 +475,16 @@ def bp_residual_batch(residual, grad, neg_eta, batch, n_steps, cap, counts, idx,
     fs = np.float64(n_steps)
     fcap = np.float64(cap)
     m = 0
-    for i in range(size):
-        g = grad[i] if batch == 1 else grad[i] / fb  # x / 1.0 is x exactly
-        r = residual[i] + (neg_eta * g) * fs
-        k = np.trunc(r)
-        k = fcap if k > fcap else k
-        k = (-fcap if k < -fcap else k) + 0.0  # +0.0: r - 0 as the integer count subtracts it
-        residual[i] = r - k
-        counts[i] = k
-        m += k != 0.0
+    if batch & (batch - 1) == 0:
+        # Why a product: x / 2^k and x x 2^-k round the same real number, so they are the same
+        # double (subnormals, zeros, infinities and NaN included), and a division costs about
+        # twice the rest of this loop
+        inverse = 1.0 / fb
+        for i in range(size):
+            m += _residual_count(residual, counts, i, grad[i] * inverse, neg_eta, fs, fcap)
+    else:
+        for i in range(size):
+            m += _residual_count(residual, counts, i, grad[i] / fb, neg_eta, fs, fcap)
     total = 0
     j = 0
     for i in range(size):
@@ -698,11 +712,11 @@ def program_refresh(
 
 
 @njit(cache=True)
-def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, nnz):
+def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, tally):
     """rules.backprop's forward pass of a batch with its products in the kernel (blas.matmul,
     np.matmul's bits): the input DAC (levels_nnz), each hidden layer's product and look-up
     (bp_hidden_lookup), the output's product and shifted ADC levels (output_shifted_rows) into
-    ``shifted``, each layer's driven inputs into ``nnz``. Per layer (tuples): W its float32 read
+    ``shifted``, each layer's driven inputs added to its row of ``tally`` (Programmer.tally). Per layer (tuples): W its float32 read
     weights, X and X32 its input (float64, float32), Y its pre-activation (float32); per hidden
     layer: D its derivative, tab_x and tab_d its tables, ``adc`` its row (v_min, lsb, top).
     Returns 0, -1 for a NaN at the input DAC, or k >= 1 where layer k - 1's products were not
@@ -710,7 +724,7 @@ def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, nnz
     c, nan = levels_nnz(xb, in_q[0], in_q[1], np.int64(in_q[2]), X[0], X32[0])
     if nan:
         return -1
-    nnz[0] = c
+    tally[0, 5] += c
     n_hidden = len(D)
     for i in range(n_hidden):
         blas.matmul(X32[i], False, W[i], False, Y[i])
@@ -727,7 +741,7 @@ def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, nnz
         )
         if not finite:
             return i + 1
-        nnz[i + 1] = c
+        tally[i + 1, 5] += c
     blas.matmul(X32[n_hidden], False, W[n_hidden], False, Y[n_hidden])
     if not output_shifted_rows(Y[n_hidden], out_q[0], out_q[1], np.int64(out_q[2]), shifted):
         return n_hidden + 1
@@ -788,6 +802,163 @@ def bp_backward(
         residual, G.reshape(-1), neg_eta, delta.shape[0], n_steps, cap, counts, idx, n
     )
     return 0, driven_nnz, peak, error_nnz, m, pulses
+
+
+@njit(cache=True)
+def bp_backward_all(
+    p,
+    labels,
+    at,
+    first,
+    start,
+    scale,
+    peak,
+    nnz,
+    mode,
+    drive_q,
+    Q,
+    WB,
+    WB64,
+    V,
+    adc_back,
+    read_q,
+    Dz,
+    E,
+    X,
+    G,
+    R,
+    neg_eta,
+    n_steps,
+    cap,
+    C,
+    K,
+    N,
+    counts,
+    tally,
+):
+    """rules.backprop's output error and its backward pass and updates, every layer in one
+    kernel (bp_backward's, from the top down): the softmax error in place of p (softmax_rows,
+    its loss argument into ``at``), then per layer i <= ``start`` its error drive, the error read
+    down (errors from E[i + 1], the layer above's read-out, or p at the top) and its gradient
+    memory. Per layer (tuples): Q its driven errors, WB its float32 backward weights (WB64 as
+    float64), V their product, E the errors read down to the layer below, X its input, G its
+    gradient, R its flat gradient memory, C, K, N bp_residual_batch's scratch; Dz per hidden
+    layer its derivative. Into ``counts`` (layers x 2): the pulsed devices and the pulses; each
+    layer's errors driven added to its row of ``tally`` (Programmer.tally).
+    The ``first`` call starts at the top with the softmax; a later one resumes at layer
+    ``start`` where a scale was asked for, with that ``scale`` (``peak`` and ``nnz`` as the
+    layer above left them). Returns (0; 1 a NaN at the error DAC, 2 at the error ADC, 3 a scale
+    only numpy's log2 decides; the layer; its errors' peak and non-zeros; the pulses of the
+    layers updated)."""
+    top = len(X) - 1
+    total = 0
+    if first:
+        peak, nnz = softmax_rows(p, labels, True, at)
+        start = top
+    for i in range(start, -1, -1):
+        delta = p if i == top else E[i + 1]
+        if i > 0:
+            s = scale
+            if first or i != start:
+                s = pow2_scale(peak, mode)
+                if s == 0.0:
+                    return 3, i, peak, nnz, total
+            status, driven, peak_i, nnz_i, m, pulses = bp_backward(
+                delta,
+                True,
+                s,
+                mode,
+                drive_q,
+                Q[i],
+                WB[i],
+                WB64[i],
+                V[i],
+                adc_back,
+                read_q,
+                Dz[i - 1],
+                E[i],
+                X[i],
+                G[i],
+                R[i],
+                neg_eta,
+                n_steps,
+                cap,
+                C[i],
+                K[i],
+                N[i],
+            )
+            if status:
+                return status, i, peak, nnz, total
+            tally[i, 6] += driven
+            peak, nnz = peak_i, nnz_i
+        else:
+            status, _, _, _, m, pulses = bp_backward(
+                delta,
+                False,
+                1.0,
+                mode,
+                drive_q,
+                Q[i],
+                WB[i],
+                WB64[i],
+                V[i],
+                adc_back,
+                read_q,
+                E[i],
+                E[i],
+                X[i],
+                G[i],
+                R[i],
+                neg_eta,
+                n_steps,
+                cap,
+                C[i],
+                K[i],
+                N[i],
+            )
+            tally[i, 6] += nnz
+        counts[i, 0] = m
+        counts[i, 1] = pulses
+        total += pulses
+    return 0, 0, peak, nnz, total
+
+
+@njit(cache=True)
+def program_layers(
+    G, K, N, counts, xi, D2D, coef, can_pot, can_dep, PULSES, GEOM, CACHE, REF, tally
+):
+    """program_refresh of every layer from the top down (its devices K[i][:m], pulses N[i][:m],
+    with m and the pulses from ``counts`` as bp_backward_all left them), the normals ``xi`` taken
+    in that order. Per layer (tuples): its flat conductances G, device-to-device multipliers,
+    wear counts, geometry, flat read-weight cache and row references as Programmer.views gives
+    them; ``tally`` its rows. Returns (-1, or the layer where programming stopped; the missing
+    direction there, 0 for a non-finite conductance)."""
+    first = 0
+    for i in range(len(G) - 1, -1, -1):
+        m, pulses = counts[i, 0], counts[i, 1]
+        if m == 0:
+            continue
+        missing, finite = program_refresh(
+            G[i],
+            K[i][:m],
+            N[i][:m],
+            xi[first : first + pulses],
+            D2D[i],
+            coef,
+            can_pot,
+            can_dep,
+            PULSES[i],
+            GEOM[i],
+            CACHE[i],
+            REF[i],
+            tally[i],
+        )
+        first += pulses
+        if missing != 0:
+            return i, missing
+        if not finite:
+            return i, 0
+    return -1, 0
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -867,15 +1038,17 @@ class Programmer:
             dtype=np.float64,
         )
         self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
-        self.geometry = [
+        self.geometry = tuple(
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
-        ]
+        )
         self._views = [None] * len(setup.graph.layers)
+        self._stacked = None  # program_all's tuples of the views, and the views they came from
         # counts held back from the Meter until it settles: per layer, devices programmed, SET
-        # pulses, RESET pulses, write steps, SET write steps; and the steps taken, each one
+        # pulses, RESET pulses, write steps, SET write steps, inputs and errors driven (where a
+        # kernel counts them, else the step adds them to the Meter); and the steps taken, each one
         # update of every layer, and their samples (backprop: each n_in x n_out gradient terms)
         self.names = [lm.name for lm in setup.graph.layers]
-        self.tally = np.zeros((len(self.names), 5), dtype=np.int64)
+        self.tally = np.zeros((len(self.names), 7), dtype=np.int64)
         self.steps = 0
         self.samples = 0
         self.terms_per_step = (
@@ -902,7 +1075,9 @@ class Programmer:
             return
         for i, name in enumerate(self.names):
             a = self._meter.activity[name]
-            n_dev, n_set, n_reset, steps, set_steps = self.tally[i].tolist()
+            n_dev, n_set, n_reset, steps, set_steps, inputs, errors = self.tally[i].tolist()
+            a.inputs_driven += inputs
+            a.errors_driven += errors
             a.devices_programmed += n_dev
             a.set_pulses += n_set
             a.reset_pulses += n_reset
@@ -965,6 +1140,39 @@ class Programmer:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
         if not finite:
             raise _diverged(state, name, "weights")
+
+    def program_all(self, state, W, K, N, counts, xi) -> None:
+        """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
+        m and the pulses from ``counts``, normals ``xi`` from the top layer down), metered and
+        refreshed as :meth:`program` does."""
+        flats = [
+            self.views(ls, i, w) for i, (ls, w) in enumerate(zip(state.layers, W, strict=True))
+        ]
+        if self._stacked is None or any(
+            a is not b for a, b in zip(flats, self._stacked[0], strict=True)
+        ):
+            self._stacked = (flats, tuple(zip(*flats, strict=True)))
+        g, d2d, pulses, cache, ref_row = self._stacked[1]
+        i, missing = program_layers(
+            g,
+            K,
+            N,
+            counts,
+            xi,
+            d2d,
+            self.coef,
+            self.can_pot,
+            self.can_dep,
+            pulses,
+            self.geometry,
+            cache,
+            ref_row,
+            self.tally,
+        )
+        if i >= 0:
+            if missing:
+                pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
+            raise _diverged(state, self.names[i], "weights")
 
 
 class _Scratch:
@@ -1072,12 +1280,13 @@ def _backprop_step(setup: Setup):
                 return False
         return True
 
-    def make(B: int) -> tuple[dict, list[SimpleNamespace], SimpleNamespace | None]:
+    def make(B: int) -> tuple[dict, list[SimpleNamespace], SimpleNamespace]:
         """_output's arrays, and per layer: its input x (x32 as float32), pre-activation y
         (float32) and derivative d, driven error q, product v of the errors through its backward
         weights (wb64: those as float64), error e read down to the layer below, gradient G
-        (flat: Gf), gradient-memory counts c and pulsed devices k with their pulses n; with the
-        products in the kernels, the tuples bp_forward takes (else None)."""
+        (flat: Gf), gradient-memory counts c and pulsed devices k with their pulses n; and those
+        as tuples across layers for the kernels, with whether their products may run inside
+        them (``fused``)."""
         per_layer = []
         for lm in layers:
             G = np.empty((lm.n_in, lm.n_out))
@@ -1098,47 +1307,24 @@ def _backprop_step(setup: Setup):
                     n=np.empty(lm.n_weights, dtype=np.int64),
                 )
             )
-        fused = None
-        if products_match(B):
-            fused = SimpleNamespace(
-                X=tuple(b.x for b in per_layer),
-                X32=tuple(b.x32 for b in per_layer),
-                Y=tuple(b.y for b in per_layer),
-                D=tuple(b.d for b in per_layer[:-1]),
-                nnz=np.zeros(len(layers), dtype=np.int64),
-            )
-        return _output_scratch(layers, B), per_layer, fused
+
+        def each(key: str, of=per_layer) -> tuple:
+            return tuple(getattr(b, key) for b in of)
+
+        f = SimpleNamespace(
+            **{k: each(k) for k in ("x", "x32", "y", "q", "wb64", "v", "e", "G", "c", "k", "n")},
+            d=each("d", per_layer[:-1]),
+            counts=np.zeros((len(layers), 2), dtype=np.int64),
+            fused=products_match(B),
+        )
+        return _output_scratch(layers, B), per_layer, f
 
     scratch = _Scratch(make)
     top = len(layers) - 1
 
-    def forward(state, xb, W, buf, out_buf, fused, acts) -> None:
-        """The forward pass into ``buf`` and out_buf["p"] (the output's shifted levels)."""
-        xb = np.ascontiguousarray(xb, dtype=np.float64)
-        if fused is not None and all(w.dtype == np.float32 and w.flags.c_contiguous for w in W):
-            status = bp_forward(
-                xb,
-                in_qa,
-                tuple(W),
-                fused.X,
-                fused.X32,
-                fused.Y,
-                fused.D,
-                adc,
-                tab_x,
-                tab_d,
-                out_qa,
-                out_buf["p"],
-                fused.nnz,
-            )
-            if status == -1:
-                raise _nan("dac_levels")
-            if status > 0:
-                name = names[status - 1]
-                raise _diverged(state, name, "output" if status - 1 == top else "pre-activation")
-            for act, nnz in zip(acts, fused.nnz.tolist(), strict=True):
-                act.inputs_driven += nnz
-            return
+    def staged_forward(state, xb, W, buf, out_buf, acts) -> None:
+        """The forward pass around np.matmul into ``buf`` and out_buf["p"] (the output's shifted
+        levels)."""
         b = buf[0]
         nnz, nan = levels_nnz(xb, *in_q, b.x, b.x32)
         if nan:
@@ -1151,102 +1337,141 @@ def _backprop_step(setup: Setup):
             if not finite:
                 raise _diverged(state, names[i], "pre-activation")
         acts[-1].inputs_driven += nnz
-        if not output_shifted_rows(
-            np.matmul(buf[-1].x32, W[-1], out=buf[-1].y), *out_q, out_buf["p"]
-        ):
+        y = np.matmul(buf[-1].x32, W[-1], out=buf[-1].y)
+        if not output_shifted_rows(y, *out_q, out_buf["p"]):
             raise _diverged(state, names[-1], "output")
 
-    def backward(state, i, delta, peak, W, buf, fused) -> tuple[int, float, int, int, int]:
-        """Layer i's error drive, error read down (if i > 0), gradient and gradient memory.
-        Returns (the driven errors' non-zeros (0 at the first layer), the read errors' largest
-        magnitude and non-zeros, the pulsed devices, the pulses)."""
-        b = buf[i]
-        ls = state.layers[i]
-        if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
-            ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
-        scale = 1.0
-        if i > 0:
-            # error_path's drive: the power-of-two scale only in front of an error DAC
-            scale = pow2_scale(peak, mode)
-            if scale == 0.0:  # where only numpy's log2 decides
-                scale = float(2.0 ** np.ceil(np.log2(peak)))
-        if fused is not None:
-            wb = backward_weights(setup, ls, W[i]) if i > 0 else W[i]
-            if wb.dtype == np.float32 and wb.flags.c_contiguous:
-                below = buf[i - 1].d if i > 0 else b.d
-                status, driven, peak, nnz, m, pulses = bp_backward(
-                    delta,
-                    i > 0,
-                    scale,
-                    mode,
-                    drive_qa,
-                    b.q,
-                    wb,
-                    b.wb64,
-                    b.v,
-                    adc_back,
-                    read_qa,
-                    below,
-                    b.e,
-                    b.x,
-                    b.G,
-                    ls.residual.reshape(-1),
-                    neg_eta,
-                    n_steps,
-                    cap,
-                    b.c,
-                    b.k,
-                    b.n,
-                )
-                if status:
-                    raise _nan("dac_levels" if status == 1 else "adc_quantize")
-                return driven, peak, nnz, m, pulses
-        driven = 0
-        if i > 0:
-            dq = delta if mode == 0 else b.q
-            driven, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
-            if nan:
-                raise _nan("dac_levels")
-            v = np.matmul(dq, backward_weights(setup, ls, W[i]).T, out=b.v)
-            peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, buf[i - 1].d, b.e)
-            if nan:
-                raise _nan("adc_quantize")
-        else:
-            nnz = 0
-        np.matmul(b.x.T, delta, out=b.G)
-        m, pulses = bp_residual_batch(
-            ls.residual.reshape(-1), b.Gf, neg_eta, delta.shape[0], n_steps, cap, b.c, b.k, b.n
-        )
-        return driven, peak, nnz, m, pulses
+    def staged_backward(state, W, buf, counts, p, labels, at, acts) -> int:
+        """The output error, then per layer from the top its error drive, error read down (above
+        the first layer), gradient and gradient memory, around np.matmul; the pulsed devices and
+        pulses into ``counts`` as bp_backward_all. Returns the pulses."""
+        delta = p
+        peak, nnz = softmax_rows(p, labels, True, at)
+        total = 0
+        for i in range(top, -1, -1):
+            b, ls = buf[i], state.layers[i]
+            if i > 0:
+                dq = delta if mode == 0 else b.q
+                scale = error_scale(peak)
+                nnz, nan = bp_error_drive_rows(delta, mode, scale, *drive_q, dq)
+                if nan:
+                    raise _nan("dac_levels")
+                acts[i].errors_driven += nnz
+                v = np.matmul(dq, backward_weights(setup, ls, W[i]).T, out=b.v)
+                peak, nnz, nan = bp_error_read_rows(v, adc_back, *read_q, scale, buf[i - 1].d, b.e)
+                if nan:
+                    raise _nan("adc_quantize")
+            else:
+                acts[i].errors_driven += nnz
+            np.matmul(b.x.T, delta, out=b.G)
+            m, pulses = bp_residual_batch(
+                ls.residual.reshape(-1),
+                b.Gf,
+                neg_eta,
+                delta.shape[0],
+                n_steps,
+                cap,
+                b.c,
+                b.k,
+                b.n,
+            )
+            counts[i] = m, pulses
+            total += pulses
+            delta = b.e
+        return total
+
+    def error_scale(peak: float) -> float:
+        """error_path's drive: the power-of-two scale only in front of an error DAC."""
+        scale = pow2_scale(peak, mode)
+        if scale == 0.0:  # where only numpy's log2 decides
+            scale = float(2.0 ** np.ceil(np.log2(peak)))
+        return scale
+
+    held: list = [None, None]  # kernel_operands' key and operands
+
+    def kernel_operands(state: EngineState, W: list[np.ndarray]) -> tuple | None:
+        """(read weights, backward weights, flat gradient memories) as tuples for the kernels,
+        or None where a weights array is not C-contiguous float32 (blas.matmul takes no other).
+        Why kept: made again only when the state holds other arrays (the backward weights of
+        real reference devices: at every step)."""
+        layers_ = state.layers
+        key = (*W, *(ls.residual for ls in layers_), *(ls.ref_col for ls in layers_))
+        if held[0] is not None and all(a is b for a, b in zip(key, held[0], strict=True)):
+            if all(ls.ref_col is None for ls in layers_):
+                return held[1]
+        WB = tuple(backward_weights(setup, ls, w) for ls, w in zip(layers_, W, strict=True))
+        ops = None
+        if all(w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)):
+            ops = (tuple(W), WB, tuple(ls.residual.reshape(-1) for ls in layers_))
+        held[:] = key, ops
+        return ops
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
-        out_buf, buf, fused = scratch(xb.shape[0])
+        out_buf, buf, f = scratch(xb.shape[0])
         acts = device.attach(meter, xb.shape[0])  # updates, gradient terms, programming: held
         W = read_weights(setup, state)
-        forward(state, xb, W, buf, out_buf, fused, acts)
+        for ls in state.layers:  # updated in place through flat views
+            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
+                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+        xb = np.ascontiguousarray(xb, dtype=np.float64)
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        delta, at = out_buf["p"], out_buf["at"]
-        np.exp(delta, out=delta)
-        peak, nnz = softmax_rows(delta, labels, True, at)  # the output error, in place
-        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
-        loss = -float(np.log(at, out=at).sum())
+        p, at = out_buf["p"], out_buf["at"]
+        ops = kernel_operands(state, W) if f.fused else None
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
-        owed, total = [], 0
-        for i in range(top, -1, -1):
-            driven, peak, e_nnz, m, pulses = backward(state, i, delta, peak, W, buf, fused)
-            # the errors a layer's column drivers apply: driven (as the DAC gave them) above the
-            # first layer, there the errors read from the layer above
-            acts[i].errors_driven += driven if i > 0 else nnz
-            nnz = e_nnz
-            b = buf[i]
-            owed.append((i, b.k[:m], b.n[:m], total, total + pulses))
-            total += pulses
-            delta = b.e
-        xi = state.device_rng.standard_normal(total)
-        for i, idx, n, first, last in owed:
-            device.program(state, i, names[i], idx, n, xi[first:last], W[i])
+        if ops is not None:
+            Wt, WB, R = ops
+            tally = device.tally
+            status = bp_forward(
+                xb, in_qa, Wt, f.x, f.x32, f.y, f.d, adc, tab_x, tab_d, out_qa, p, tally
+            )
+            if status == -1:
+                raise _nan("dac_levels")
+            if status > 0:
+                kind = "output" if status - 1 == top else "pre-activation"
+                raise _diverged(state, names[status - 1], kind)
+            np.exp(p, out=p)
+            args = (
+                mode,
+                drive_qa,
+                f.q,
+                WB,
+                f.wb64,
+                f.v,
+                adc_back,
+                read_qa,
+                f.d,
+                f.e,
+                f.x,
+                f.G,
+                R,
+                neg_eta,
+                n_steps,
+                cap,
+                f.c,
+                f.k,
+                f.n,
+                f.counts,
+                tally,
+            )
+            status, i, peak, nnz, total = bp_backward_all(
+                p, labels, at, True, top, 0.0, 0.0, 0, *args
+            )
+            while status == 3:  # a scale only numpy's log2 decides: resume with it
+                status, i, peak, nnz, more = bp_backward_all(
+                    p, labels, at, False, i, error_scale(peak), peak, nnz, *args
+                )
+                total += more
+            if status:
+                raise _nan("dac_levels" if status == 1 else "adc_quantize")
+        else:
+            staged_forward(state, xb, W, buf, out_buf, acts)
+            np.exp(p, out=p)
+            total = staged_backward(state, W, buf, f.counts, p, labels, at, acts)
+        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+        loss = -float(np.log(at, out=at).sum())
+        device.program_all(state, W, f.k, f.n, f.counts, state.device_rng.standard_normal(total))
         return loss
 
     return step

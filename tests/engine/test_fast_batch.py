@@ -225,14 +225,18 @@ def test_fused_draws_equal_the_comparators_and_rules(width):
 
 
 @pytest.mark.parametrize("cap", [1, 3, 32])
-def test_residual_batch_equals_the_gradient_memory_reference(cap):
+@pytest.mark.parametrize("B", [16, 13, 64])  # a power of two takes a product for G / B
+def test_residual_batch_equals_the_gradient_memory_reference(cap, B):
     rng = np.random.default_rng(cap)
-    B, n_steps, eta = 16, 100, 0.1
+    n_steps, eta = 100, 0.1
     residual = rng.uniform(-1, 1, 400)
     grad = rng.normal(0, 2, 400) * B
     grad[:4] = [0.0, 1e9, -1e9, 0.0]  # no change, capped both ways, and below:
     residual[3] = -0.0  # a signed zero kept as the reference keeps it
     residual[4:6] = [np.inf, -np.inf]
+    # G / B rounded below the normals, exactly and not (a residual of zero keeps the update)
+    grad[6:10] = [5e-324, -3e-320, 1.5e-310, np.nextafter(2.2e-308, 0)]
+    residual[6:10] = 0.0
     got_r = residual.copy()
     counts, idx, n = np.empty(400), np.zeros(400, np.int64), np.zeros(400, np.int64)
     m, total = fb.bp_residual_batch(got_r, grad, -eta, B, n_steps, cap, counts, idx, n)
