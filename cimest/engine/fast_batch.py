@@ -1280,31 +1280,51 @@ def _backprop_step(setup: Setup):
                 return False
         return True
 
+    batch_size = setup.spec.workload.batch_size
+    made: dict = {}
+
+    def rows(key: tuple, B: int, *shape: int, dtype=np.float64) -> np.ndarray:
+        """The first B rows of an array of the workload's batch size made once (contiguous).
+        Why: the epoch's last, shorter batch then works in the memory the full batches keep in
+        cache (in arrays of its own it took longer than a full batch)."""
+        a = made.get(key)
+        if a is None or a.shape[0] < B:
+            a = made[key] = np.empty((max(B, batch_size), *shape), dtype=dtype)
+        return a[:B]
+
+    def once(key: tuple, *shape: int, dtype=np.float64) -> np.ndarray:
+        """An array of a shape no batch size changes, made once."""
+        a = made.get(key)
+        if a is None:
+            a = made[key] = np.empty(shape, dtype=dtype)
+        return a
+
     def make(B: int) -> tuple[dict, list[SimpleNamespace], SimpleNamespace]:
-        """_output's arrays, and per layer: its input x (x32 as float32), pre-activation y
-        (float32) and derivative d, driven error q, product v of the errors through its backward
-        weights (wb64: those as float64), error e read down to the layer below, gradient G
-        (flat: Gf), gradient-memory counts c and pulsed devices k with their pulses n; and those
-        as tuples across layers for the kernels, with whether their products may run inside
-        them (``fused``)."""
+        """The output's shifted levels p and loss arguments at, and per layer: its input x (x32
+        as float32), pre-activation y (float32) and derivative d, driven error q, product v of
+        the errors through its backward weights (wb64: those as float64), error e read down to
+        the layer below, gradient G (flat: Gf), gradient-memory counts c and pulsed devices k
+        with their pulses n; and those as tuples across layers for the kernels, with whether
+        their products may run inside them (``fused``)."""
         per_layer = []
-        for lm in layers:
-            G = np.empty((lm.n_in, lm.n_out))
+        for i, lm in enumerate(layers):
+            a, b = lm.n_in, lm.n_out
+            G = once(("G", i), a, b)
             per_layer.append(
                 SimpleNamespace(
-                    x=np.empty((B, lm.n_in)),
-                    x32=np.empty((B, lm.n_in), dtype=np.float32),
-                    y=np.empty((B, lm.n_out), dtype=np.float32),
-                    d=np.empty((B, lm.n_out)),
-                    q=np.empty((B, lm.n_out)),
-                    v=np.empty((B, lm.n_in)),
-                    wb64=np.empty((lm.n_in, lm.n_out)),
-                    e=np.empty((B, lm.n_in)),
+                    x=rows(("x", i), B, a),
+                    x32=rows(("x32", i), B, a, dtype=np.float32),
+                    y=rows(("y", i), B, b, dtype=np.float32),
+                    d=rows(("d", i), B, b),
+                    q=rows(("q", i), B, b),
+                    v=rows(("v", i), B, a),
+                    wb64=once(("wb64", i), a, b),
+                    e=rows(("e", i), B, a),
                     G=G,
                     Gf=G.reshape(-1),
-                    c=np.empty(lm.n_weights),
-                    k=np.empty(lm.n_weights, dtype=np.int64),
-                    n=np.empty(lm.n_weights, dtype=np.int64),
+                    c=once(("c", i), lm.n_weights),
+                    k=once(("k", i), lm.n_weights, dtype=np.int64),
+                    n=once(("n", i), lm.n_weights, dtype=np.int64),
                 )
             )
 
@@ -1317,7 +1337,8 @@ def _backprop_step(setup: Setup):
             counts=np.zeros((len(layers), 2), dtype=np.int64),
             fused=products_match(B),
         )
-        return _output_scratch(layers, B), per_layer, f
+        out = {"p": rows(("p",), B, layers[-1].n_out), "at": rows(("at",), B)}
+        return out, per_layer, f
 
     scratch = _Scratch(make)
     top = len(layers) - 1
