@@ -330,21 +330,25 @@ def _accumulate_row(acc, start, g, lo, hi, theta, idx, pulses, n):
     ``pulses`` (sign(dw)) from n on. Returns the new n.
 
     Why the division only from 2 theta on: an int64 division cost about 60 ns here, most of the
-    whole pass, and a batch seldom carries an accumulator past 2 theta (fix is 1 below)."""
-    crossed = False
+    whole pass, and a batch seldom carries an accumulator past 2 theta (fix is 1 below).
+    Why a view of the row and an integer flag: indexed as acc[start + j] (an index numba must
+    check for a negative wrap) and with a boolean flag, the first loop did not vectorize (20 us
+    for 64 rows of 128, 4.5 us so)."""
+    row = acc[start : start + g.size]
+    crossed = 0
     for j in range(g.size):
-        v = min(max(np.int64(acc[start + j]) + np.int64(g[j]), lo), hi)
-        acc[start + j] = v
+        v = min(max(np.int64(row[j]) + np.int64(g[j]), lo), hi)
+        row[j] = v
         crossed |= (v >= theta) | (v <= -theta)
     if crossed:  # rare branches: a few per cent of the accumulators step per batch
         for j in range(g.size):
-            v = np.int64(acc[start + j])
+            v = np.int64(row[j])
             if v >= theta or v <= -theta:
                 a = v if v >= 0 else -v
                 fix = 1 if a < 2 * theta else a // theta
                 if v < 0:
                     fix = -fix
-                acc[start + j] = v - fix * theta
+                row[j] = v - fix * theta
                 idx[n] = start + j
                 pulses[n] = 1 if fix < 0 else -1
                 n += 1
