@@ -868,14 +868,16 @@ def bsl_output(e, labels, at, rng, zs, delta):
 
 
 @njit(cache=True)
-def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, counts):
+def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, counts, logs):
     """rules.binary_stochastic's backward pass and update of every layer, from the top, with its
     products in the kernel (blas.matmul): above the first layer, the errors D[i] (int8) as float32
     (into D32[i]) through the float32 backward weights WB[i]^T into V[i], their sign times the
     derivative's comparators DS[i - 1] into D[i - 1] (:func:`bsl_error_down_rows`); then the
     integer gradient and accumulator (:func:`grad_steps`) on ACC[i] (int32, C-contiguous) with the
     inputs X[i], its steps into IDX[i] and PULSES[i]. Into counts[i]: (steps, gradient terms, the
-    non-zeros of the error read down to the layer below (0 at the first layer))."""
+    non-zeros of the error read down to the layer below (0 at the first layer)). Returns
+    ``logs``.sum() (numpy's order: kernels.pairwise_sum; the batch's log-likelihoods, summed here
+    to save a numpy call)."""
     for i in range(len(X) - 1, -1, -1):
         d = D[i]
         counts[i, 2] = 0
@@ -889,6 +891,7 @@ def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, counts):
         n, terms = grad_steps(ACC[i].reshape(-1), X[i], d, lo, hi, theta, -1, IDX[i], PULSES[i])
         counts[i, 0] = n
         counts[i, 1] = terms
+    return 0.0 + kernels.pairwise_sum(logs, 0, logs.size)
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -1533,8 +1536,7 @@ def _bsl_step(setup: Setup):
         np.exp(p, out=p)
         nnz = bsl_output(p, labels, at, rngs[-1], f.zs, f.D[-1])
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
-        loss = -float(np.log(at, out=at).sum())
-        bsl_backward(
+        loss = -bsl_backward(
             f.D,
             f.D32,
             tuple(WB),
@@ -1548,6 +1550,7 @@ def _bsl_step(setup: Setup):
             f.IDX,
             f.PULSES,
             f.counts,
+            np.log(at, out=at),
         )
         owed, total = [], 0
         for i, (m, terms, below) in reversed(list(enumerate(f.counts.tolist()))):
