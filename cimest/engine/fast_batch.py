@@ -1432,19 +1432,19 @@ def _bsl_step(setup: Setup):
             type(r) is LfsrRng and r.n_lanes == lanes[k] for k, r in zip(lanes, banks, strict=True)
         )
 
-    # the accumulators, banks, read and backward weights kernel_step last took: the same objects
-    # need no checks again (held here, so their ids stay theirs). Why: the checks (dtypes, flags,
-    # the banks' types and lanes) cost about 10 us a step, as long as a kernel
-    known: list = []
+    # the ids of the accumulators, banks, read and backward weights kernel_step last took, and
+    # those objects (held, so that their ids stay theirs): the same objects need no checks
+    # again. Why: the checks (dtypes, flags, the banks' types and lanes) cost about 10 us a step,
+    # as long as a kernel
+    known = SimpleNamespace(ids=[], objects=())
     n_known = len(layers) + len(sites)  # the accumulators and banks lead
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
         accs = [ls.acc for ls in state.layers]
         s = state.samplers
         banks = [s.get(k) for k in sites]
-        seen = len(known) > 0 and all(
-            a is b for a, b in zip((*accs, *banks), known[:n_known], strict=True)
-        )
+        ids = [*map(id, accs), *map(id, banks)]
+        seen = ids == known.ids[:n_known]
         if not seen and (
             not fused
             or any(
@@ -1459,11 +1459,11 @@ def _bsl_step(setup: Setup):
         if lfsr and f is not None:
             WB = [W[0]]
             WB += [backward_weights(setup, state.layers[i], W[i]) for i in range(1, len(layers))]
-            taken = (*accs, *banks, *W, *WB)
-            if (seen and all(a is b for a, b in zip(taken, known, strict=True))) or all(
+            ids += [*map(id, W), *map(id, WB)]
+            if ids == known.ids or all(
                 w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)
             ):
-                known[:] = taken
+                known.ids, known.objects = ids, (accs, banks, W, WB)
                 return kernel_step(state, xb, yb, acts, W, WB, accs, banks, out_buf, f)
         if lfsr:
             tables, lanes_in, scale, wide = s["input"].kernel_state()
