@@ -373,8 +373,18 @@ def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits,
         return counted
 
     monkeypatch.setattr(train_module, "batch_step", counting)
+    in_kernels = []  # BSL's steps with their products in the kernels (LFSR banks only)
+    real_bsl_backward = fb.bsl_backward
+
+    def bsl_backward(*args):
+        in_kernels.append(1)
+        return real_bsl_backward(*args)
+
+    monkeypatch.setattr(fb, "bsl_backward", bsl_backward)
     fused = cases.fingerprint(case, batch, digits)
     assert taken == ([13] * 12 + [4]) * cases.EPOCHS  # every batch went through the step
+    if "bsl" in case and "ideal" not in case:
+        assert bool(in_kernels) == (products == "in kernels")
     monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
     general = cases.fingerprint(case, batch, digits)
     for key in general:  # one key at a time, so a failure names what moved
