@@ -7,10 +7,14 @@ rules (cimest/engine/rules/) spend their time in ~150 numpy calls per batch and,
 the float64 tanh of every hidden pre-activation (numpy's scalar libm loop on a machine without
 AVX-512: about as long as a whole float32 numpy SGD step). Here:
 
-- each stage between the calls that must stay numpy (BLAS products, exp, log, float32 tanh, the
-  PCG64 random source) is one compiled kernel that also counts what the Meter needs; under binary
-  stochastic learning an LFSR bank is drawn inside the kernel that reads it, and the integer
-  gradient x^T delta is summed in integers, not by BLAS (exact in any order);
+- each stage between the calls that must stay numpy (exp, log, float32 tanh, the PCG64 random
+  source) is one compiled kernel that also counts what the Meter needs. The BLAS products run
+  inside the kernels, through numpy's own OpenBLAS (cimest/engine/blas.py), where
+  blas.matches says they give np.matmul's bits at this batch size (else the step is staged
+  around np.matmul): a backprop step is three kernels (forward, backward and updates, programming)
+  around exp, log and the normals' draw. Under binary stochastic learning an LFSR bank is drawn
+  inside the kernel that reads it, and the integer gradient x^T delta is summed in integers, not
+  by BLAS (exact in any order);
 - backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
   2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
   the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
