@@ -24,6 +24,7 @@ it to its numpy's library here, before any kernel is loaded.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 
@@ -142,6 +143,7 @@ def matmul(a, trans_a, b, trans_b, c):
     _gemm(a, trans_a, b, trans_b, c)
 
 
+@functools.cache  # Why: a product's bits depend on its shape and library alone (a run asks twice)
 def matches(
     dtype, m: int, k: int, n: int, trans_a: bool, trans_b: bool, b_float32: bool = False
 ) -> bool:

@@ -1008,7 +1008,7 @@ def program_layers(
 
 
 @njit(cache=True)
-def bsl_forward(stage, xb, r1, r2, W, X, Y, T, DS, gain, out_q, shifted, nnz):
+def bsl_forward(stage, xb, r1, r2, W, X, Y, T, DS, gain, out_q, shifted, tally):
     """One stage of rules.binary_stochastic.forward of a batch drawn from LFSR banks, between the
     float32 tanh calls (numpy's, whose bits are its SIMD loop's), with its product in the kernel
     (blas.matmul, np.matmul's bits). Stage 0: the input comparators xb > u into X[0]; stage k >= 1:
@@ -1016,16 +1016,16 @@ def bsl_forward(stage, xb, r1, r2, W, X, Y, T, DS, gain, out_q, shifted, nnz):
     (:func:`bsl_hidden_draws`). Then the product X[k] @ W[k] into Y[k] and, below the output
     layer, its tanh argument into T[k] (:func:`bsl_sigmoid_pre`), at the output layer its shifted
     ADC levels into ``shifted`` (:func:`output_shifted_rows`); X[k]'s ones (the rows they drive)
-    into nnz[k]. Per layer (tuples): W its float32 read weights, X its input and Y its
+    added to tally[k, 5] (Programmer.tally: inputs driven). Per layer (tuples): W its float32 read weights, X its input and Y its
     pre-activation (float32); per hidden layer: T its tanh argument, DS its derivative's
     comparators (int8). ``r1`` and ``r2``: the stage's LFSR banks (LfsrRng.kernel_state, lanes
     advanced in place), the input's (r2 unread) or layer k - 1's z and d. Returns the output all
     finite (True below the output layer)."""
     if stage == 0:
         tables, lanes, scale, wide = r1
-        nnz[0] = kernels.lfsr_exceeds(tables, lanes, xb, scale, wide, X[0])
+        tally[0, 5] += kernels.lfsr_exceeds(tables, lanes, xb, scale, wide, X[0])
     else:
-        nnz[stage] = bsl_hidden_draws(T[stage - 1], gain, r1, r2, X[stage], DS[stage - 1])
+        tally[stage, 5] += bsl_hidden_draws(T[stage - 1], gain, r1, r2, X[stage], DS[stage - 1])
     blas.matmul(X[stage], False, W[stage], False, Y[stage])
     if stage < len(T):
         _sigmoid_pre_into(Y[stage], gain, T[stage])
@@ -1043,30 +1043,37 @@ def bsl_output(e, labels, at, rng, zs, delta):
 
 
 @njit(cache=True)
-def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, counts, logs):
+def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, nnz, counts, tally, logs):
     """rules.binary_stochastic's backward pass and update of every layer, from the top, with its
     products in the kernel (blas.matmul): above the first layer, the errors D[i] (int8) as float32
     (into D32[i]) through the float32 backward weights WB[i]^T into V[i], their sign times the
     derivative's comparators DS[i - 1] into D[i - 1] (:func:`bsl_error_down_rows`); then the
     integer gradient and accumulator (:func:`grad_steps`) on ACC[i] (int32, C-contiguous) with the
-    inputs X[i], its steps into IDX[i] and PULSES[i]. Into counts[i]: (steps, gradient terms, the
-    non-zeros of the error read down to the layer below (0 at the first layer)). Returns
-    ``logs``.sum() (numpy's order: kernels.pairwise_sum; the batch's log-likelihoods, summed here
-    to save a numpy call)."""
+    inputs X[i], its steps into IDX[i] and PULSES[i]. Into counts[i]: (the steps, their pulses),
+    as program_layers reads them; added to each layer's row of ``tally`` (Programmer.tally): the
+    errors driven (``nnz`` at the top: the output error's non-zeros) and the gradient terms.
+    Returns (``logs``.sum() (numpy's order: kernels.pairwise_sum; the batch's log-likelihoods,
+    summed here to save a numpy call), the pulses of every layer)."""
+    total = 0
     for i in range(len(X) - 1, -1, -1):
         d = D[i]
-        counts[i, 2] = 0
+        tally[i, 6] += nnz
         if i > 0:
             f = D32[i].reshape(-1)
             df = d.reshape(-1)
             for j in range(df.size):
                 f[j] = np.float32(df[j])
             blas.matmul(D32[i], False, WB[i], True, V[i])
-            counts[i, 2] = _error_down_into(V[i], DS[i - 1], D[i - 1])
-        n, terms = grad_steps(ACC[i].reshape(-1), X[i], d, lo, hi, theta, -1, IDX[i], PULSES[i])
-        counts[i, 0] = n
-        counts[i, 1] = terms
-    return 0.0 + kernels.pairwise_sum(logs, 0, logs.size)
+            nnz = _error_down_into(V[i], DS[i - 1], D[i - 1])
+        m, terms = grad_steps(ACC[i].reshape(-1), X[i], d, lo, hi, theta, -1, IDX[i], PULSES[i])
+        tally[i, 7] += terms
+        pulses = 0
+        for k in range(m):
+            pulses += abs(PULSES[i][k])
+        counts[i, 0] = m
+        counts[i, 1] = pulses
+        total += pulses
+    return 0.0 + kernels.pairwise_sum(logs, 0, logs.size), total
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -1152,11 +1159,12 @@ class Programmer:
         self._views = [None] * len(setup.graph.layers)
         self._stacked = None  # program_all's tuples of the views, and the views they came from
         # counts held back from the Meter until it settles: per layer, devices programmed, SET
-        # pulses, RESET pulses, write steps, SET write steps, inputs and errors driven (where a
-        # kernel counts them, else the step adds them to the Meter); and the steps taken, each one
+        # pulses, RESET pulses, write steps, SET write steps, inputs and errors driven and
+        # gradient terms (where a kernel counts them, else the step adds them to the Meter); and
+        # the steps taken, each one
         # update of every layer, and their samples (backprop: each n_in x n_out gradient terms)
         self.names = [lm.name for lm in setup.graph.layers]
-        self.tally = np.zeros((len(self.names), 7), dtype=np.int64)
+        self.tally = np.zeros((len(self.names), 8), dtype=np.int64)
         self.steps = 0
         self.samples = 0
         self.terms_per_step = (
@@ -1183,9 +1191,10 @@ class Programmer:
             return
         for i, name in enumerate(self.names):
             a = self._meter.activity[name]
-            n_dev, n_set, n_reset, steps, set_steps, inputs, errors = self.tally[i].tolist()
+            n_dev, n_set, n_reset, steps, set_steps, inputs, errors, terms = self.tally[i].tolist()
             a.inputs_driven += inputs
             a.errors_driven += errors
+            a.gradient_terms += terms
             a.devices_programmed += n_dev
             a.set_pulses += n_set
             a.reset_pulses += n_reset
@@ -1283,6 +1292,31 @@ class Programmer:
             raise _diverged(state, self.names[i], "weights")
 
 
+class _Rows:
+    """Arrays for the batches of a run, made once: each the workload's batch size long in its
+    first dimension, a batch taking its first B rows (contiguous). Why: the epoch's last, shorter
+    batch then works in the memory the full batches keep in cache (in arrays of its own, a
+    backprop step of 25 samples took longer than one of 64)."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self._made: dict = {}
+
+    def __call__(self, key: tuple, B: int, *shape: int, dtype=np.float64) -> np.ndarray:
+        """The first B rows of the array ``key`` (batch size x shape)."""
+        a = self._made.get(key)
+        if a is None or a.shape[0] < B:
+            a = self._made[key] = np.empty((max(B, self.batch_size), *shape), dtype=dtype)
+        return a[:B]
+
+    def once(self, key: tuple, *shape: int, dtype=np.float64) -> np.ndarray:
+        """The array ``key`` of a shape no batch size changes."""
+        a = self._made.get(key)
+        if a is None:
+            a = self._made[key] = np.empty(shape, dtype=dtype)
+        return a
+
+
 class _Scratch:
     """Arrays a step writes and reads within itself (never kept past it), made by ``make(B)``
     once per batch size B (a run has two: its batch size and its last, shorter batch)."""
@@ -1310,16 +1344,6 @@ def _output(state, x32, w, out_q, labels, name, error, buf):
     peak, nnz = softmax_rows(p, labels, error, at)
     # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
     return p, peak, nnz, -float(np.log(at, out=at).sum())
-
-
-def _output_scratch(layers, batch: int) -> dict[str, np.ndarray]:
-    """_output's arrays for a batch."""
-    n = layers[-1].n_out
-    return {
-        "y": np.empty((batch, n), dtype=np.float32),
-        "p": np.empty((batch, n)),
-        "at": np.empty(batch),
-    }
 
 
 def backprop_periphery(setup: Setup) -> tuple:
@@ -1388,24 +1412,8 @@ def _backprop_step(setup: Setup):
                 return False
         return True
 
-    batch_size = setup.spec.workload.batch_size
-    made: dict = {}
-
-    def rows(key: tuple, B: int, *shape: int, dtype=np.float64) -> np.ndarray:
-        """The first B rows of an array of the workload's batch size made once (contiguous).
-        Why: the epoch's last, shorter batch then works in the memory the full batches keep in
-        cache (in arrays of its own it took longer than a full batch)."""
-        a = made.get(key)
-        if a is None or a.shape[0] < B:
-            a = made[key] = np.empty((max(B, batch_size), *shape), dtype=dtype)
-        return a[:B]
-
-    def once(key: tuple, *shape: int, dtype=np.float64) -> np.ndarray:
-        """An array of a shape no batch size changes, made once."""
-        a = made.get(key)
-        if a is None:
-            a = made[key] = np.empty(shape, dtype=dtype)
-        return a
+    rows = _Rows(setup.spec.workload.batch_size)
+    once = rows.once
 
     def make(B: int) -> tuple[dict, list[SimpleNamespace], SimpleNamespace]:
         """The output's shifted levels p and loss arguments at, and per layer: its input x (x32
@@ -1629,6 +1637,8 @@ def _bsl_step(setup: Setup):
     # the banks in the order bsl_forward and bsl_output read them
     sites = ["input", *(f"{k}{i + 1}" for i in range(n_hidden) for k in "zd"), "out"]
 
+    rows = _Rows(setup.spec.workload.batch_size)
+
     def products_match(B: int) -> bool:
         """Whether blas.matmul gives np.matmul's bits for each of the step's products at batch
         size B (forward float32 x W, backward float32 errors x W^T)."""
@@ -1647,28 +1657,42 @@ def _bsl_step(setup: Setup):
         comparators DS, errors D (int8, as float32 in D32), errors through W^T V, the steps'
         indices IDX and pulses PULSES, the output's comparators zs, the driven inputs nnz and
         the per-layer counts of bsl_backward."""
-        out_buf = _output_scratch(layers, B)
+        out_buf = {
+            "y": rows(("y",), B, layers[-1].n_out, dtype=np.float32),
+            "p": rows(("p",), B, layers[-1].n_out),
+            "at": rows(("at",), B),
+        }
         if not products_match(B):
             return out_buf, None
         f32, i8 = np.float32, np.int8
         hidden = layers[:-1]
+        top = len(layers) - 1
         return out_buf, SimpleNamespace(
-            X=tuple(np.empty((B, lm.n_in), dtype=f32) for lm in layers),
-            Y=(*(np.empty((B, lm.n_out), dtype=f32) for lm in hidden), out_buf["y"]),
-            T=tuple(np.empty((B, lm.n_out), dtype=f32) for lm in hidden),
-            DS=tuple(np.empty((B, lm.n_out), dtype=i8) for lm in hidden),
-            D=tuple(np.empty((B, lm.n_out), dtype=i8) for lm in layers),
+            X=tuple(rows(("X", i), B, lm.n_in, dtype=f32) for i, lm in enumerate(layers)),
+            Y=(
+                *(rows(("Y", i), B, lm.n_out, dtype=f32) for i, lm in enumerate(hidden)),
+                out_buf["y"],
+            ),
+            T=tuple(rows(("T", i), B, lm.n_out, dtype=f32) for i, lm in enumerate(hidden)),
+            DS=tuple(rows(("DS", i), B, lm.n_out, dtype=i8) for i, lm in enumerate(hidden)),
+            D=tuple(rows(("D", i), B, lm.n_out, dtype=i8) for i, lm in enumerate(layers)),
             D32=tuple(
-                np.empty((B, lm.n_out) if i else (0, 0), dtype=f32) for i, lm in enumerate(layers)
+                rows(("D32", i), B if i else 0, lm.n_out if i else 0, dtype=f32)
+                for i, lm in enumerate(layers)
             ),
             V=tuple(
-                np.empty((B, lm.n_in) if i else (0, 0), dtype=f32) for i, lm in enumerate(layers)
+                rows(("V", i), B if i else 0, lm.n_in if i else 0, dtype=f32)
+                for i, lm in enumerate(layers)
             ),
-            IDX=tuple(np.empty(lm.n_weights, dtype=np.int64) for lm in layers),
-            PULSES=tuple(np.empty(lm.n_weights, dtype=np.int64) for lm in layers),
-            zs=np.empty((B, layers[-1].n_out), dtype=i8),
-            nnz=np.zeros(len(layers), dtype=np.int64),
-            counts=np.zeros((len(layers), 3), dtype=np.int64),
+            IDX=tuple(
+                rows.once(("IDX", i), lm.n_weights, dtype=np.int64) for i, lm in enumerate(layers)
+            ),
+            PULSES=tuple(
+                rows.once(("PULSES", i), lm.n_weights, dtype=np.int64)
+                for i, lm in enumerate(layers)
+            ),
+            zs=rows(("zs",), B, layers[top].n_out, dtype=i8),
+            counts=np.zeros((len(layers), 2), dtype=np.int64),
         )
 
     scratch = _Scratch(make)
@@ -1714,7 +1738,7 @@ def _bsl_step(setup: Setup):
                 w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)
             ):
                 known.ids, known.objects = ids, (accs, banks, W, WB)
-                return kernel_step(state, xb, yb, acts, W, WB, accs, banks, out_buf, f)
+                return kernel_step(state, xb, yb, W, WB, accs, banks, out_buf, f)
         if lfsr:
             tables, lanes_in, scale, wide = s["input"].kernel_state()
             x = np.empty(xb.shape, dtype=np.float32)
@@ -1766,27 +1790,26 @@ def _bsl_step(setup: Setup):
             device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
-    def kernel_step(state, xb, yb, acts, W, WB, accs, banks, out_buf, f) -> float:
+    def kernel_step(state, xb, yb, W, WB, accs, banks, out_buf, f) -> float:
         """The step with every product inside the kernels, each layer's arrays in ``f``."""
         rngs = [r.kernel_state() for r in banks]
         W = tuple(W)
         xb = np.ascontiguousarray(xb)
         p, at = out_buf["p"], out_buf["at"]
-        finite = bsl_forward(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, f.nnz)
+        tally = device.tally
+        finite = bsl_forward(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
         for k in range(1, n_hidden + 1):
             t = f.T[k - 1]
             np.tanh(t, out=t)
             r1, r2 = rngs[2 * k - 1], rngs[2 * k]
-            finite = bsl_forward(k, xb, r1, r2, W, f.X, f.Y, f.T, f.DS, a, out_qa, p, f.nnz)
+            finite = bsl_forward(k, xb, r1, r2, W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
         if not finite:
             raise _diverged(state, names[-1], "output")
-        for act, nnz in zip(acts, f.nnz.tolist(), strict=True):
-            act.inputs_driven += nnz
         labels = np.ascontiguousarray(yb, dtype=np.int64)
         np.exp(p, out=p)
         nnz = bsl_output(p, labels, at, rngs[-1], f.zs, f.D[-1])
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
-        loss = -bsl_backward(
+        log_sum, total = bsl_backward(
             f.D,
             f.D32,
             tuple(WB),
@@ -1799,22 +1822,15 @@ def _bsl_step(setup: Setup):
             setup.theta,
             f.IDX,
             f.PULSES,
+            nnz,
             f.counts,
+            device.tally,
             np.log(at, out=at),
         )
-        owed, total = [], 0
-        for i, (m, terms, below) in reversed(list(enumerate(f.counts.tolist()))):
-            acts[i].errors_driven += nnz
-            acts[i].gradient_terms += terms
-            nnz = below
-            owed.append((i, m, total))
-            total += m
         # one draw of every pulse's normal, layer by layer from the top as the general rule
         # draws them (an update touches only its own layer)
         xi = state.device_rng.standard_normal(total)
-        for i, m, first in owed:
-            idx, n = f.IDX[i][:m], f.PULSES[i][:m]
-            device.program(state, i, names[i], idx, n, xi[first : first + m], W[i])
-        return loss
+        device.program_all(state, W, f.IDX, f.PULSES, f.counts, xi)
+        return -log_sum
 
     return step
