@@ -1332,18 +1332,17 @@ class _Scratch:
         return got
 
 
-def _output(state, x32, w, out_q, labels, name, error, buf):
-    """The output layer's MVM (float32 ``x32``), ADC and softmax, and with ``error`` backprop's
-    output error in place of p (softmax_rows), in ``buf``'s "y" (B x n_out, float32), "p" (B x
-    n_out) and "at" (B). Returns (p or the error, its largest magnitude, its non-zeros, the
-    batch's summed loss)."""
+def _output(state, x32, w, out_q, labels, name, buf):
+    """The staged BSL step's output layer: its MVM (float32 ``x32``), ADC and softmax, in
+    ``buf``'s "y" (B x n_out, float32), "p" (B x n_out) and "at" (B). Returns (p, the batch's
+    summed loss)."""
     p, at = buf["p"], buf["at"]
     if not output_shifted_rows(np.matmul(x32, w, out=buf["y"]), *out_q, p):
         raise _diverged(state, name, "output")
     np.exp(p, out=p)
-    peak, nnz = softmax_rows(p, labels, error, at)
+    softmax_rows(p, labels, False, at)
     # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
-    return p, peak, nnz, -float(np.log(at, out=at).sum())
+    return p, -float(np.log(at, out=at).sum())
 
 
 def backprop_periphery(setup: Setup) -> tuple:
@@ -1763,7 +1762,7 @@ def _bsl_step(setup: Setup):
             xs.append(x)
         acts[-1].inputs_driven += int(nnz)
         labels = np.ascontiguousarray(yb, dtype=np.int64)
-        p, _, _, loss = _output(state, x, W[-1], out_q, labels, names[-1], False, out_buf)
+        p, loss = _output(state, x, W[-1], out_q, labels, names[-1], out_buf)
         if lfsr:
             delta, nnz = bsl_output_draws(p, labels, s["out"].kernel_state())
         else:
