@@ -903,66 +903,41 @@ def bp_backward_all(
         start = top
     for i in range(start, -1, -1):
         delta = p if i == top else E[i + 1]
-        if i > 0:
-            s = scale
-            if first or i != start:
-                s = pow2_scale(peak, mode)
-                if s == 0.0:
-                    return 3, i, peak, nnz, total
-            status, driven, peak_i, nnz_i, m, pulses = bp_backward(
-                delta,
-                True,
-                s,
-                mode,
-                drive_q,
-                Q[i],
-                WB[i],
-                WB64[i],
-                V[i],
-                adc_back,
-                read_q,
-                Dz[i - 1],
-                E[i],
-                X[i],
-                G[i],
-                R[i],
-                neg_eta,
-                n_steps,
-                cap,
-                C[i],
-                K[i],
-                N[i],
-            )
-            if status:
-                return status, i, peak, nnz, total
-            tally[i, 6] += driven
-            peak, nnz = peak_i, nnz_i
-        else:
-            status, _, _, _, m, pulses = bp_backward(
-                delta,
-                False,
-                1.0,
-                mode,
-                drive_q,
-                Q[i],
-                WB[i],
-                WB64[i],
-                V[i],
-                adc_back,
-                read_q,
-                E[i],
-                E[i],
-                X[i],
-                G[i],
-                R[i],
-                neg_eta,
-                n_steps,
-                cap,
-                C[i],
-                K[i],
-                N[i],
-            )
-            tally[i, 6] += nnz
+        s = scale
+        if i > 0 and (first or i != start):
+            s = pow2_scale(peak, mode)
+            if s == 0.0:
+                return 3, i, peak, nnz, total
+        dz = Dz[i - 1] if i > 0 else E[i]  # the first layer reads no error down
+        status, driven, peak_i, nnz_i, m, pulses = bp_backward(
+            delta,
+            i > 0,
+            s,
+            mode,
+            drive_q,
+            Q[i],
+            WB[i],
+            WB64[i],
+            V[i],
+            adc_back,
+            read_q,
+            dz,
+            E[i],
+            X[i],
+            G[i],
+            R[i],
+            neg_eta,
+            n_steps,
+            cap,
+            C[i],
+            K[i],
+            N[i],
+        )
+        if status:
+            return status, i, peak, nnz, total
+        # the errors its column drivers apply: as driven above the first layer, there as read
+        tally[i, 6] += driven if i > 0 else nnz
+        peak, nnz = peak_i, nnz_i
         counts[i, 0] = m
         counts[i, 1] = pulses
         total += pulses
@@ -1153,6 +1128,7 @@ class Programmer:
             dtype=np.float64,
         )
         self.can_pot, self.can_dep = m.n_p > 0, m.n_d > 0
+        self.device = (self.coef, self.can_pot, self.can_dep)  # as the kernels take them
         self.geometry = tuple(
             np.array(_geometry(setup, lm.name), dtype=np.int64) for lm in setup.graph.layers
         )
@@ -1238,25 +1214,19 @@ class Programmer:
         if idx.size == 0:  # program_at's meter calls, and nothing else
             return
         g, d2d, pulses, flat_cache, ref_row = self.views(state.layers[i], i, cache)
+        device, geometry, tally = self.device, self.geometry[i], self.tally[i]
         missing, finite = program_refresh(
-            g,
-            idx,
-            n,
-            xi,
-            d2d,
-            self.coef,
-            self.can_pot,
-            self.can_dep,
-            pulses,
-            self.geometry[i],
-            flat_cache,
-            ref_row,
-            self.tally[i],
+            g, idx, n, xi, d2d, *device, pulses, geometry, flat_cache, ref_row, tally
         )
+        if missing or not finite:
+            self._failed(state, name, missing)
+
+    def _failed(self, state, name: str, missing: int) -> None:
+        """Raise what a programming kernel reported: a direction the device cannot program
+        (``missing``, as pulse_trains), else non-finite conductances."""
         if missing:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-        if not finite:
-            raise _diverged(state, name, "weights")
+        raise _diverged(state, name, "weights")
 
     def program_all(self, state, W, K, N, counts, xi) -> None:
         """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
@@ -1277,9 +1247,7 @@ class Programmer:
             counts,
             xi,
             d2d,
-            self.coef,
-            self.can_pot,
-            self.can_dep,
+            *self.device,
             pulses,
             self.geometry,
             cache,
@@ -1287,9 +1255,7 @@ class Programmer:
             self.tally,
         )
         if i >= 0:
-            if missing:
-                pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
-            raise _diverged(state, self.names[i], "weights")
+            self._failed(state, self.names[i], missing)
 
 
 class _Rows:
