@@ -37,15 +37,20 @@ from numba.extending import intrinsic
 _SYMBOLS = {"cimest_sgemm": "scipy_cblas_sgemm64_", "cimest_dgemm": "scipy_cblas_dgemm64_"}
 
 
-def _bind() -> bool:
-    """Bind the cimest_?gemm symbols to numpy's bundled scipy-openblas64; whether it was found."""
+def bundled() -> bool:
+    """Whether numpy says it was built with the scipy-openblas64 its PyPI wheels bundle."""
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except Exception:  # an older numpy without the dict form: its BLAS is unknown here
         return False
-    if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in str(
+    return blas.get("name") == "scipy-openblas" and "USE64BITINT" in str(
         blas.get("openblas configuration", "")
-    ):
+    )
+
+
+def _bind() -> bool:
+    """Bind the cimest_?gemm symbols to numpy's bundled scipy-openblas64; whether it was found."""
+    if not bundled():
         return False
     found = sorted(
         glob.glob(
