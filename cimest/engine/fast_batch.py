@@ -1345,8 +1345,9 @@ def backprop_periphery(setup: Setup) -> tuple:
 
 def _backprop_step(setup: Setup):
     """rules.backprop.train_batch of a batch of two or more samples: with its products inside the
-    kernels (bp_forward, bp_backward) where blas.matches says numpy's BLAS gives np.matmul's bits
-    for every product at this batch size, else staged around np.matmul."""
+    kernels (bp_forward, bp_backward_all; then program_layers) where blas.matches says numpy's
+    BLAS gives np.matmul's bits for every product at this batch size, else staged around
+    np.matmul."""
     g = setup.graph
     layers = g.layers
     names = [lm.name for lm in layers]
