@@ -37,6 +37,7 @@ cached kernel here keeps the callee it was compiled with).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -46,7 +47,7 @@ from numba import njit
 from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
 from cimest.devices.model import LiPulseDevice
-from cimest.engine import blas, kernels
+from cimest.engine import blas, kernels, libm
 from cimest.engine.peripherals import LfsrRng, dac_values
 from cimest.engine.rules import train_batch
 from cimest.engine.rules.backprop import BACKWARD_RANGE, FORWARD_RANGE
@@ -214,7 +215,8 @@ def pow2_scale(peak, mode):
 
 @njit(cache=True)
 def levels_nnz(x, v_min, lsb, top, levels, levels32):
-    """peripherals.dac_values of a float64 array (kernels.quantize_levels' arithmetic) into
+    """peripherals.dac_values of a float64 (or float32, taken to float64) array
+    (kernels.quantize_levels' arithmetic) into
     ``levels`` and the same as float32 (the crossbar's operand) into ``levels32`` (each shaped as
     x). Returns (their non-zeros, x had a NaN). Branch-free loops, so they vectorize. Why the
     outputs passed in, here and in the kernels below: an array a kernel returns costs an
@@ -225,7 +227,7 @@ def levels_nnz(x, v_min, lsb, top, levels, levels32):
     ftop = np.float64(top)
     nan = False
     for j in range(flat.size):
-        v = flat[j]
+        v = np.float64(flat[j])
         nan |= v != v
         out[j] = v_min + (min(max(np.ceil((v - v_min) / lsb - 0.5), 0.0), ftop) + 0.0) * lsb
         out32[j] = np.float32(out[j])
@@ -945,6 +947,35 @@ def bp_backward_all(
 
 
 @njit(cache=True)
+def bp_train(xb, labels, p, at, forward, backward):
+    """A whole batch of rules.backprop but its programming, in one kernel, where libm.matches:
+    bp_forward (``forward``: its arguments after xb), np.exp of the shifted levels ``p`` in
+    place, the softmax error (softmax_rows, each sample's probability of its label into ``at``),
+    the sum of their np.log (numpy's order: kernels.pairwise_sum; ``at`` keeps the logs), then
+    bp_backward_all from the top (``backward``: its arguments after nnz). Returns (bp_forward's
+    status; bp_backward_all's status, layer, peak, non-zeros and pulses, status 3 with the top
+    layer where numpy's log2 decides its scale; the summed log-likelihoods)."""
+    status = bp_forward(xb, *forward)
+    if status:
+        return status, 0, 0, 0.0, 0, 0, 0.0
+    flat = p.reshape(-1)
+    for j in range(flat.size):
+        flat[j] = np.exp(flat[j])
+    peak, nnz = softmax_rows(p, labels, True, at)
+    for j in range(at.size):
+        at[j] = np.log(at[j])
+    log_sum = 0.0 + kernels.pairwise_sum(at, 0, at.size)
+    top = len(forward[1]) - 1
+    scale = pow2_scale(peak, backward[0])
+    if scale == 0.0:
+        return 0, 3, top, peak, nnz, 0, log_sum
+    b_status, i, peak, nnz, total = bp_backward_all(
+        p, labels, at, False, top, scale, peak, nnz, *backward
+    )
+    return 0, b_status, i, peak, nnz, total, log_sum
+
+
+@njit(cache=True)
 def program_layers(
     G, K, N, counts, xi, D2D, coef, can_pot, can_dep, PULSES, GEOM, CACHE, REF, tally
 ):
@@ -1228,10 +1259,10 @@ class Programmer:
             pulse._require_programmable(self.model, "pot" if missing > 0 else "dep")
         raise _diverged(state, name, "weights")
 
-    def program_all(self, state, W, K, N, counts, xi) -> None:
-        """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
-        m and the pulses from ``counts``, normals ``xi`` from the top layer down), metered and
-        refreshed as :meth:`program` does."""
+    def operands(self, state, W) -> tuple:
+        """(flat conductances, device-to-device multipliers, wear counts, read-weight caches,
+        row references) of every layer, as tuples for program_layers (the views of
+        :meth:`views`; kept while they are the same)."""
         flats = [
             self.views(ls, i, w) for i, (ls, w) in enumerate(zip(state.layers, W, strict=True))
         ]
@@ -1239,7 +1270,16 @@ class Programmer:
             a is not b for a, b in zip(flats, self._stacked[0], strict=True)
         ):
             self._stacked = (flats, tuple(zip(*flats, strict=True)))
-        g, d2d, pulses, cache, ref_row = self._stacked[1]
+        return self._stacked[1]
+
+    def program_all(self, state, W, K, N, counts, xi, operands=None) -> None:
+        """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
+        m and the pulses from ``counts``, normals ``xi`` from the top layer down), metered and
+        refreshed as :meth:`program` does; ``operands`` those :meth:`operands` gave for this
+        state and W (else made here)."""
+        if operands is None:
+            operands = self.operands(state, W)
+        g, d2d, pulses, cache, ref_row = operands
         i, missing = program_layers(
             g,
             K,
@@ -1256,6 +1296,10 @@ class Programmer:
         )
         if i >= 0:
             self._failed(state, self.names[i], missing)
+
+
+# a layer's arrays the fused steps' kernels hold views or tuples of
+_layer_arrays = operator.attrgetter("residual", "g", "pulses", "d2d", "ref_row", "ref_col")
 
 
 class _Rows:
@@ -1490,28 +1534,106 @@ def _backprop_step(setup: Setup):
             scale = float(2.0 ** np.ceil(np.log2(peak)))
         return scale
 
-    held: list = [None, None]  # kernel_operands' key and operands
+    inside = libm.matches()  # np.exp and np.log inside bp_train, else numpy's between kernels
+    # per batch size, the operands a fused step took last, with the ids of the state's arrays
+    # they came from (held, so that the ids stay theirs): the same arrays need none of the
+    # checks and tuples again. Why: those cost about 20 us a batch-64 step, an eighth of it
+    known: dict[int, SimpleNamespace] = {}
 
-    def kernel_operands(state: EngineState, W: list[np.ndarray]) -> tuple | None:
-        """(read weights, backward weights, flat gradient memories) as tuples for the kernels,
-        or None where a weights array is not C-contiguous float32 (blas.matmul takes no other).
-        Why kept: made again only when the state holds other arrays (the backward weights of
-        real reference devices: at every step)."""
+    def state_ids(state: EngineState, B: int) -> list[int]:
+        ids = [B, *map(id, state.read_weights)]
+        for ls in state.layers:
+            ids += map(id, _layer_arrays(ls))
+        return ids
+
+    def fused_operands(state: EngineState, B: int) -> tuple | None:
+        """The fused kernels' operands for this state at batch size B: (scratch, shifted levels
+        p, loss arguments at, bp_forward's after xb, bp_backward_all's after nnz, program_layers'
+        per-layer arrays); None where a product cannot run inside the kernels (its shapes, or
+        weights that are not C-contiguous float32: blas.matmul takes no other). Kept while the
+        state holds the same arrays, but for real reference devices (their backward weights
+        are made at every step)."""
+        out_buf, _, f = scratch(B)
+        if not f.fused:
+            return None
+        W = read_weights(setup, state)
         layers_ = state.layers
-        key = (*W, *(ls.residual for ls in layers_), *(ls.ref_col for ls in layers_))
-        if held[0] is not None and all(a is b for a, b in zip(key, held[0], strict=True)):
-            if all(ls.ref_col is None for ls in layers_):
-                return held[1]
+        for ls in layers_:  # updated in place through flat views
+            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
+                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
         WB = tuple(backward_weights(setup, ls, w) for ls, w in zip(layers_, W, strict=True))
-        ops = None
-        if all(w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)):
-            ops = (tuple(W), WB, tuple(ls.residual.reshape(-1) for ls in layers_))
-        held[:] = key, ops
+        if not all(w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)):
+            return None
+        p, at, tally = out_buf["p"], out_buf["at"], device.tally
+        R = tuple(ls.residual.reshape(-1) for ls in layers_)
+        forward = (in_qa, tuple(W), f.x, f.x32, f.y, f.d, adc, tab_x, tab_d, out_qa, p, tally)
+        backward = (
+            *(mode, drive_qa, f.q, WB, f.wb64, f.v, adc_back, read_qa, f.d, f.e, f.x, f.G, R),
+            *(neg_eta, n_steps, cap, f.c, f.k, f.n, f.counts, tally),
+        )
+        ops = f, p, at, forward, backward, device.operands(state, W)
+        if all(ls.ref_col is None for ls in layers_):
+            known[B] = SimpleNamespace(
+                ids=state_ids(state, B),
+                objects=(state.read_weights[:], [_layer_arrays(ls) for ls in layers_]),
+                operands=ops,
+            )
         return ops
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        B = xb.shape[0]
+        acts = device.attach(meter, B)  # updates, gradient terms, programming: held
+        held = known.get(B)
+        if held is not None and state_ids(state, B) == held.ids:
+            ops = held.operands
+        else:
+            ops = fused_operands(state, B)
+        if ops is None:
+            return staged_step(state, xb, yb, acts)
+        f, p, at, forward, backward, program = ops
+        if not xb.flags.c_contiguous or (xb.dtype != np.float32 and xb.dtype != np.float64):
+            xb = np.ascontiguousarray(xb, dtype=np.float64)  # the loaders' float32 is taken as is
+        if yb.dtype != np.int64 or not yb.flags.c_contiguous:
+            yb = np.ascontiguousarray(yb, dtype=np.int64)
+        labels = yb
+        # every layer's error and gradient memory first (an update touches only its own layer,
+        # and a layer's error goes down through its weights before their update), then one
+        # draw of every pulse's normal, layer by layer from the top as the general rule draws
+        if inside:
+            status, b_status, i, peak, nnz, total, log_sum = bp_train(
+                xb, labels, p, at, forward, backward
+            )
+        else:
+            status = bp_forward(xb, *forward)
+            if status == 0:
+                np.exp(p, out=p)
+                b_status, i, peak, nnz, total = bp_backward_all(
+                    p, labels, at, True, top, 0.0, 0.0, 0, *backward
+                )
+        if status == -1:
+            raise _nan("dac_levels")
+        if status > 0:
+            raise _diverged(
+                state, names[status - 1], "output" if status - 1 == top else "pre-activation"
+            )
+        while b_status == 3:  # a scale only numpy's log2 decides: resume with it
+            b_status, i, peak, nnz, more = bp_backward_all(
+                p, labels, at, False, i, error_scale(peak), peak, nnz, *backward
+            )
+            total += more
+        if b_status:
+            raise _nan("dac_levels" if b_status == 1 else "adc_quantize")
+        if not inside:
+            log_sum = float(np.log(at, out=at).sum())
+        device.program_all(
+            state, None, f.k, f.n, f.counts, state.device_rng.standard_normal(total), program
+        )
+        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+        return -log_sum
+
+    def staged_step(state: EngineState, xb: np.ndarray, yb: np.ndarray, acts) -> float:
+        """The step around np.matmul, where a product cannot run inside the kernels."""
         out_buf, buf, f = scratch(xb.shape[0])
-        acts = device.attach(meter, xb.shape[0])  # updates, gradient terms, programming: held
         W = read_weights(setup, state)
         for ls in state.layers:  # updated in place through flat views
             if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
@@ -1519,60 +1641,9 @@ def _backprop_step(setup: Setup):
         xb = np.ascontiguousarray(xb, dtype=np.float64)
         labels = np.ascontiguousarray(yb, dtype=np.int64)
         p, at = out_buf["p"], out_buf["at"]
-        ops = kernel_operands(state, W) if f.fused else None
-        # every layer's error and gradient memory first (an update touches only its own layer,
-        # and a layer's error goes down through its weights before their update), then one
-        # draw of every pulse's normal, layer by layer from the top as the general rule draws
-        if ops is not None:
-            Wt, WB, R = ops
-            tally = device.tally
-            status = bp_forward(
-                xb, in_qa, Wt, f.x, f.x32, f.y, f.d, adc, tab_x, tab_d, out_qa, p, tally
-            )
-            if status == -1:
-                raise _nan("dac_levels")
-            if status > 0:
-                kind = "output" if status - 1 == top else "pre-activation"
-                raise _diverged(state, names[status - 1], kind)
-            np.exp(p, out=p)
-            args = (
-                mode,
-                drive_qa,
-                f.q,
-                WB,
-                f.wb64,
-                f.v,
-                adc_back,
-                read_qa,
-                f.d,
-                f.e,
-                f.x,
-                f.G,
-                R,
-                neg_eta,
-                n_steps,
-                cap,
-                f.c,
-                f.k,
-                f.n,
-                f.counts,
-                tally,
-            )
-            status, i, peak, nnz, total = bp_backward_all(
-                p, labels, at, True, top, 0.0, 0.0, 0, *args
-            )
-            while status == 3:  # a scale only numpy's log2 decides: resume with it
-                status, i, peak, nnz, more = bp_backward_all(
-                    p, labels, at, False, i, error_scale(peak), peak, nnz, *args
-                )
-                total += more
-            if status:
-                raise _nan("dac_levels" if status == 1 else "adc_quantize")
-        else:
-            staged_forward(state, xb, W, buf, out_buf, acts)
-            np.exp(p, out=p)
-            total = staged_backward(state, W, buf, f.counts, p, labels, at, acts)
-        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+        staged_forward(state, xb, W, buf, out_buf, acts)
+        np.exp(p, out=p)
+        total = staged_backward(state, W, buf, f.counts, p, labels, at, acts)
         loss = -float(np.log(at, out=at).sum())
         device.program_all(state, W, f.k, f.n, f.counts, state.device_rng.standard_normal(total))
         return loss

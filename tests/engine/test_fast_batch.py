@@ -349,14 +349,17 @@ def digits():
     "case", [pytest.param(c, marks=() if c in DEFAULT else pytest.mark.slow) for c in EXTRA]
 )
 @pytest.mark.parametrize("batch", [13])  # 160 = 12 x 13 + 4: a short last batch too
-@pytest.mark.parametrize("products", ["in kernels", "numpy"])
+@pytest.mark.parametrize("products", ["in kernels", "numpy's exp and log", "numpy"])
 def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits, monkeypatch):
-    """Both ways of the fused step: its products inside the kernels (blas.matmul) and, where a
-    product's bits could differ from np.matmul's (blas.matches false), staged around numpy."""
+    """Every way of the fused step: its products inside the kernels (blas.matmul) with np.exp and
+    np.log there too (libm.matches) or numpy's between them, and, where a product's bits could
+    differ from np.matmul's (blas.matches false), staged around numpy."""
     if products == "numpy":
         monkeypatch.setattr(fb.blas, "matches", lambda *args, **kwargs: False)
     elif not fb.blas.bundled():  # see tests/engine/test_blas.py
         pytest.skip("numpy is not a PyPI wheel with its bundled scipy-openblas")
+    if products == "numpy's exp and log":
+        monkeypatch.setattr(fb.libm, "matches", lambda: False)
     monkeypatch.setitem(cases.CASES, case, EXTRA[case])
     monkeypatch.setattr(cases, "SAMPLES", 160)
     taken = []
@@ -373,9 +376,12 @@ def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits,
         return counted
 
     monkeypatch.setattr(train_module, "batch_step", counting)
-    # the steps with their products in the kernels (BSL: on LFSR banks only)
+    # the steps with their products in the kernels (BSL: on LFSR banks only), counted at the
+    # kernel the step calls from Python (one no other kernel calls: a kernel that calls a
+    # patched one could not compile)
     in_kernels = []
-    for name in ("bsl_backward", "bp_backward_all"):
+    kernels_ = ["bsl_backward", "bp_train" if products == "in kernels" else "bp_backward_all"]
+    for name in kernels_:
         real_kernel = getattr(fb, name)
 
         def counted_kernel(*args, real_kernel=real_kernel):
@@ -386,7 +392,7 @@ def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits,
     fused = cases.fingerprint(case, batch, digits)
     assert taken == ([13] * 12 + [4]) * cases.EPOCHS  # every batch went through the step
     if "bsl" not in case or "ideal" not in case:
-        assert bool(in_kernels) == (products == "in kernels")
+        assert bool(in_kernels) == (products != "numpy")
     monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
     general = cases.fingerprint(case, batch, digits)
     for key in general:  # one key at a time, so a failure names what moved
