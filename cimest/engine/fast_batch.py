@@ -1040,16 +1040,23 @@ def bsl_forward(stage, xb, r1, r2, W, X, Y, T, DS, gain, out_q, shifted, tally):
 
 
 @njit(cache=True)
-def bsl_output(e, labels, at, rng, zs, delta):
-    """From e = exp(shifted levels): softmax_rows' p in place of e (and at each row's label into
-    ``at``), then the output comparators and error (:func:`bsl_output_draws`) into ``zs`` and
-    ``delta``. Returns delta's non-zeros."""
+def bsl_output(e, labels, at, rng, zs, delta, take_exp):
+    """From e = exp(shifted levels) (with ``take_exp``, e the shifted levels, their np.exp taken
+    here in place: where libm.matches): softmax_rows' p in place of e (and at each row's label
+    into ``at``), then the output comparators and error (:func:`bsl_output_draws`) into ``zs``
+    and ``delta``. Returns delta's non-zeros."""
+    if take_exp:
+        flat = e.reshape(-1)
+        for j in range(flat.size):
+            flat[j] = np.exp(flat[j])
     softmax_rows(e, labels, False, at)
     return _output_draws_into(e, labels, rng, zs, delta)
 
 
 @njit(cache=True)
-def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, nnz, counts, tally, logs):
+def bsl_backward(
+    D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, nnz, counts, tally, logs, take_log
+):
     """rules.binary_stochastic's backward pass and update of every layer, from the top, with its
     products in the kernel (blas.matmul): above the first layer, the errors D[i] (int8) as float32
     (into D32[i]) through the float32 backward weights WB[i]^T into V[i], their sign times the
@@ -1059,7 +1066,12 @@ def bsl_backward(D, D32, WB, V, DS, X, ACC, lo, hi, theta, IDX, PULSES, nnz, cou
     as program_layers reads them; added to each layer's row of ``tally`` (Programmer.tally): the
     errors driven (``nnz`` at the top: the output error's non-zeros) and the gradient terms.
     Returns (``logs``.sum() (numpy's order: kernels.pairwise_sum; the batch's log-likelihoods,
-    summed here to save a numpy call), the pulses of every layer)."""
+    summed here to save a numpy call; with ``take_log``, ``logs`` holds the probabilities and
+    their np.log is taken here in place first: where libm.matches), the pulses of every
+    layer)."""
+    if take_log:
+        for j in range(logs.size):
+            logs[j] = np.log(logs[j])
     total = 0
     for i in range(len(X) - 1, -1, -1):
         d = D[i]
@@ -1743,39 +1755,77 @@ def _bsl_step(setup: Setup):
             type(r) is LfsrRng and r.n_lanes == lanes[k] for k, r in zip(lanes, banks, strict=True)
         )
 
-    # the ids of the accumulators, banks, read and backward weights kernel_step last took, and
-    # those objects (held, so that their ids stay theirs): the same objects need no checks
-    # again. Why: the checks (dtypes, flags, the banks' types and lanes) cost about 10 us a step,
-    # as long as a kernel
-    known = SimpleNamespace(ids=[], objects=())
-    n_known = len(layers) + len(sites)  # the accumulators and banks lead
+    inside = libm.matches()  # np.exp and np.log inside bsl_output, bsl_backward
+    # per batch size, the operands kernel_step took last, with the ids of the state's arrays
+    # and banks they came from (held, so that the ids stay theirs): the same objects need none
+    # of the checks (dtypes, flags, the banks' types and lanes) and tuples again. Why: those
+    # cost about 15 us a step, as long as a kernel
+    known: dict[int, SimpleNamespace] = {}
+
+    def state_ids(state: EngineState) -> list[int]:
+        s = state.samplers
+        ids = [*map(id, state.read_weights), *(id(s.get(k)) for k in sites)]
+        for ls in state.layers:
+            ids += map(id, _layer_arrays(ls))
+            ids.append(id(ls.acc))
+        return ids
+
+    def accumulating(accs) -> bool:
+        """Whether grad_steps' fast path takes these accumulators (int32, C-contiguous)."""
+        return fused and all(
+            acc is not None and acc.dtype == np.int32 and acc.flags.c_contiguous for acc in accs
+        )
+
+    def fused_operands(state: EngineState, B: int) -> tuple | None:
+        """kernel_step's operands for this state at batch size B: (scratch, the output's levels
+        p, loss arguments at, the banks' kernel states, read weights, backward weights,
+        accumulators, program_layers' per-layer arrays); None where the step cannot take its
+        draws and products inside the kernels. Kept while the state holds the same objects,
+        but for real reference devices (their backward weights are made at every step)."""
+        layers_ = state.layers
+        accs = tuple(ls.acc for ls in layers_)
+        if not accumulating(accs) or not own_lfsr_banks(state.samplers):
+            return None
+        out_buf, f = scratch(B)
+        if f is None:
+            return None
+        W = read_weights(setup, state)
+        WB = (W[0], *(backward_weights(setup, layers_[i], W[i]) for i in range(1, len(layers))))
+        if not all(w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)):
+            return None
+        rngs = tuple(state.samplers[k].kernel_state() for k in sites)
+        ops = (f, out_buf["p"], out_buf["at"], rngs, tuple(W), WB, accs)
+        ops += (device.operands(state, W),)
+        if all(ls.ref_col is None for ls in layers_):
+            known[B] = SimpleNamespace(
+                ids=state_ids(state),
+                objects=(
+                    state.read_weights[:],
+                    [(*_layer_arrays(ls), ls.acc) for ls in layers_],
+                    [state.samplers[k] for k in sites],
+                ),
+                operands=ops,
+            )
+        return ops
 
     def step(state: EngineState, xb: np.ndarray, yb: np.ndarray, meter: Meter) -> float:
+        B = xb.shape[0]
+        held = known.get(B)
+        if held is not None and state_ids(state) == held.ids:
+            ops = held.operands
+        else:
+            ops = fused_operands(state, B)
+        if ops is not None:
+            device.attach(meter)  # updates and programming: held, added later
+            return kernel_step(state, xb, yb, ops)
         accs = [ls.acc for ls in state.layers]
-        s = state.samplers
-        banks = [s.get(k) for k in sites]
-        ids = [*map(id, accs), *map(id, banks)]
-        seen = ids == known.ids[:n_known]
-        if not seen and (
-            not fused
-            or any(
-                acc is None or acc.dtype != np.int32 or not acc.flags.c_contiguous for acc in accs
-            )
-        ):
+        if not accumulating(accs):
             return train_batch(setup, state, xb, yb, meter)
         acts = device.attach(meter)  # updates and programming: held, added later
-        lfsr = seen or own_lfsr_banks(s)
+        s = state.samplers
+        lfsr = own_lfsr_banks(s)
         W = read_weights(setup, state)
-        out_buf, f = scratch(xb.shape[0])
-        if lfsr and f is not None:
-            WB = [W[0]]
-            WB += [backward_weights(setup, state.layers[i], W[i]) for i in range(1, len(layers))]
-            ids += [*map(id, W), *map(id, WB)]
-            if ids == known.ids or all(
-                w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)
-            ):
-                known.ids, known.objects = ids, (accs, banks, W, WB)
-                return kernel_step(state, xb, yb, W, WB, accs, banks, out_buf, f)
+        out_buf, _ = scratch(xb.shape[0])
         if lfsr:
             tables, lanes_in, scale, wide = s["input"].kernel_state()
             x = np.empty(xb.shape, dtype=np.float32)
@@ -1827,12 +1877,11 @@ def _bsl_step(setup: Setup):
             device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
-    def kernel_step(state, xb, yb, W, WB, accs, banks, out_buf, f) -> float:
-        """The step with every product inside the kernels, each layer's arrays in ``f``."""
-        rngs = [r.kernel_state() for r in banks]
-        W = tuple(W)
-        xb = np.ascontiguousarray(xb)
-        p, at = out_buf["p"], out_buf["at"]
+    def kernel_step(state, xb, yb, ops) -> float:
+        """The step with every draw and product inside the kernels (``ops``: fused_operands')."""
+        f, p, at, rngs, W, WB, accs, program = ops
+        if not xb.flags.c_contiguous:
+            xb = np.ascontiguousarray(xb)
         tally = device.tally
         finite = bsl_forward(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
         for k in range(1, n_hidden + 1):
@@ -1842,32 +1891,22 @@ def _bsl_step(setup: Setup):
             finite = bsl_forward(k, xb, r1, r2, W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
         if not finite:
             raise _diverged(state, names[-1], "output")
-        labels = np.ascontiguousarray(yb, dtype=np.int64)
-        np.exp(p, out=p)
-        nnz = bsl_output(p, labels, at, rngs[-1], f.zs, f.D[-1])
-        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
+        if yb.dtype != np.int64 or not yb.flags.c_contiguous:
+            yb = np.ascontiguousarray(yb, dtype=np.int64)
+        if not inside:
+            np.exp(p, out=p)
+        nnz = bsl_output(p, yb, at, rngs[-1], f.zs, f.D[-1], inside)
+        if not inside:
+            np.log(at, out=at)
         log_sum, total = bsl_backward(
-            f.D,
-            f.D32,
-            tuple(WB),
-            f.V,
-            f.DS,
-            f.X,
-            tuple(accs),
-            lo,
-            hi,
-            setup.theta,
-            f.IDX,
-            f.PULSES,
-            nnz,
-            f.counts,
-            device.tally,
-            np.log(at, out=at),
+            *(f.D, f.D32, WB, f.V, f.DS, f.X, accs, lo, hi, setup.theta, f.IDX, f.PULSES),
+            *(nnz, f.counts, tally, at, inside),
         )
         # one draw of every pulse's normal, layer by layer from the top as the general rule
         # draws them (an update touches only its own layer)
         xi = state.device_rng.standard_normal(total)
-        device.program_all(state, W, f.IDX, f.PULSES, f.counts, xi)
+        device.program_all(state, None, f.IDX, f.PULSES, f.counts, xi, program)
+        # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
         return -log_sum
 
     return step

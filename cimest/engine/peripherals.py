@@ -561,7 +561,7 @@ class LfsrRng:
             out[pos : pos + k] = block
             s = block[-1]
             pos += k
-        self._lanes = s.copy()
+        self._lanes[:] = s  # in place: kernel_state's lanes stay this register's
         return out
 
     def uniform(self, shape: int | tuple[int, ...]) -> np.ndarray:
@@ -600,7 +600,8 @@ class LfsrRng:
     def kernel_state(self) -> tuple[np.ndarray, np.ndarray, float, bool]:
         """(tables, lanes, scale, wide) for a compiled caller of kernels.lfsr_states and
         kernels.lfsr_compare, as :meth:`exceeds` passes them: ``lanes`` is this register's own
-        array (the caller advances it in place), so take it again after any other draw."""
+        array for its whole life (the caller advances it in place, as this register's own draws
+        do), so a caller may keep the tuple."""
         if self._tables is None:
             self._tables = self._build_tables()
         return self._tables, self._lanes, 2.0**-self.width, self.width > 24
