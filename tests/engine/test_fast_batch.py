@@ -380,7 +380,11 @@ def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits,
     # kernel the step calls from Python (one no other kernel calls: a kernel that calls a
     # patched one could not compile)
     in_kernels = []
-    kernels_ = ["bsl_backward", "bp_train" if products == "in kernels" else "bp_backward_all"]
+    kernels_ = (
+        ["bsl_tail", "bp_train"]
+        if products == "in kernels"
+        else ["bsl_backward", "bp_backward_all"]
+    )
     for name in kernels_:
         real_kernel = getattr(fb, name)
 
