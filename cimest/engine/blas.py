@@ -3,10 +3,12 @@ matrix products and the kernels between them in one call, with the bits np.matmu
 
 Room: engine (numpy, numba, llvmlite). Why: a fused step staged around np.matmul makes a numpy
 call and a kernel call per product, each with its arguments; with the products inside, a batch-64
-backprop step is three kernel calls instead of about 25 (with the counting moved into the kernels
-too, its time went 165-171 -> 153-155 us; the rest is the products and kernels themselves). Why numpy's library and not numba's np.dot: the bits of a
-product depend on the BLAS and its kernel's order of summation, and the general rules' products
-are np.matmul's, so only the same library's same function gives the same bits.
+backprop step became three kernel calls instead of about 25 (with the counting moved into the
+kernels too, its time went 165-171 -> 153-155 us; the rest is the products and kernels
+themselves), and two once exp and log went inside too (cimest/engine/libm.py). Why numpy's
+library and not numba's np.dot: the bits of a product depend on the BLAS and its kernel's order
+of summation, and the general rules' products are np.matmul's, so only the same library's same
+function gives the same bits.
 
 numpy's wheels bundle scipy-openblas64 (``numpy.libs/libscipy_openblas64_*.so``, 64-bit integers,
 ``scipy_cblas_sgemm64_``/``scipy_cblas_dgemm64_``), and np.matmul of two C-contiguous or

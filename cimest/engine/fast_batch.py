@@ -7,14 +7,20 @@ rules (cimest/engine/rules/) spend their time in ~150 numpy calls per batch and,
 the float64 tanh of every hidden pre-activation (numpy's scalar libm loop on a machine without
 AVX-512: about as long as a whole float32 numpy SGD step). Here:
 
-- each stage between the calls that must stay numpy (exp, log, float32 tanh, the PCG64 random
-  source) is one compiled kernel that also counts what the Meter needs. The BLAS products run
-  inside the kernels, through numpy's own OpenBLAS (cimest/engine/blas.py), where
-  blas.matches says they give np.matmul's bits at this batch size (else the step is staged
-  around np.matmul): a backprop step is three kernels (forward, backward and updates, programming)
-  around exp, log and the normals' draw. Under binary stochastic learning an LFSR bank is drawn
-  inside the kernel that reads it, and the integer gradient x^T delta is summed in integers, not
-  by BLAS (exact in any order);
+- each stage between the calls that must stay numpy (float32 tanh, the PCG64 random source;
+  exp and log too where libm.matches says numpy's are not libm's) is one compiled kernel that
+  also counts what the Meter needs. The BLAS products run inside the kernels, through numpy's
+  own OpenBLAS (cimest/engine/blas.py), where blas.matches says they give np.matmul's bits at
+  this batch size (else the step is staged around np.matmul): a backprop step is two kernels
+  (bp_train: the forward pass, softmax, loss, backward pass and gradient memory; then
+  program_layers) around the normals' draw, a BSL step one kernel per stage of the forward
+  pass between numpy's tanh calls, the last one with the output and backward pass
+  (bsl_tail), then the normals and program_layers. Under binary stochastic learning an LFSR
+  bank is drawn inside the kernel that reads it, and the integer gradient x^T delta is summed
+  in integers, not by BLAS (exact in any order);
+- the kernels' argument tuples and the checks behind them are made once per batch size and
+  kept while the ids of the state's arrays (weights, conductances, wear, gradient memories or
+  accumulators, LFSR banks) stay the same;
 - backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
   2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
   the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
