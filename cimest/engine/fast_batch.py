@@ -1636,9 +1636,9 @@ def _backprop_step(setup: Setup):
         f, p, at, forward, backward, program = ops
         if not xb.flags.c_contiguous or (xb.dtype != np.float32 and xb.dtype != np.float64):
             xb = np.ascontiguousarray(xb, dtype=np.float64)  # the loaders' float32 is taken as is
-        if yb.dtype != np.int64 or not yb.flags.c_contiguous:
-            yb = np.ascontiguousarray(yb, dtype=np.int64)
         labels = yb
+        if labels.dtype != np.int64 or not labels.flags.c_contiguous:
+            labels = np.ascontiguousarray(yb, dtype=np.int64)
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
