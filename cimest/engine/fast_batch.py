@@ -1589,6 +1589,13 @@ def _backprop_step(setup: Setup):
             ids += map(id, _layer_arrays(ls))
         return ids
 
+    def contiguous_residuals(state: EngineState) -> None:
+        """Each layer's gradient memory as C-contiguous float64 (the kernels update it in place
+        through a flat view)."""
+        for ls in state.layers:
+            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
+                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+
     def fused_operands(state: EngineState, B: int) -> tuple | None:
         """The fused kernels' operands for this state at batch size B: (scratch, shifted levels
         p, loss arguments at, bp_forward's after xb, bp_backward_all's after nnz, program_layers'
@@ -1601,9 +1608,7 @@ def _backprop_step(setup: Setup):
             return None
         W = read_weights(setup, state)
         layers_ = state.layers
-        for ls in layers_:  # updated in place through flat views
-            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
-                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+        contiguous_residuals(state)
         WB = tuple(backward_weights(setup, ls, w) for ls, w in zip(layers_, W, strict=True))
         if not all(w.dtype == np.float32 and w.flags.c_contiguous for w in (*W, *WB)):
             return None
@@ -1678,9 +1683,7 @@ def _backprop_step(setup: Setup):
         """The step around np.matmul, where a product cannot run inside the kernels."""
         out_buf, buf, f = scratch(xb.shape[0])
         W = read_weights(setup, state)
-        for ls in state.layers:  # updated in place through flat views
-            if not ls.residual.flags.c_contiguous or ls.residual.dtype != np.float64:
-                ls.residual = np.ascontiguousarray(ls.residual, dtype=np.float64)
+        contiguous_residuals(state)
         xb = np.ascontiguousarray(xb, dtype=np.float64)
         labels = np.ascontiguousarray(yb, dtype=np.int64)
         p, at = out_buf["p"], out_buf["at"]
