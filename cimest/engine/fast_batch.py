@@ -20,7 +20,9 @@ AVX-512: about as long as a whole float32 numpy SGD step). Here:
   in integers, not by BLAS (exact in any order);
 - the kernels' argument tuples and the checks behind them are made once per batch size and
   kept while the ids of the state's arrays (weights, conductances, wear, gradient memories or
-  accumulators, LFSR banks) stay the same;
+  accumulators, LFSR banks) stay the same, and the kernels are called on them through their
+  compiled functions for those types (_Bound), not through numba's dispatcher, which types every
+  argument at every call;
 - backprop's hidden activation is looked up, not computed: the read-out ADC gives one of
   2^bits levels, so the sigmoid, its derivative and the next layer's DAC level are functions of
   the ADC code alone. :func:`hidden_tables` evaluates them once per run with the general rule's
@@ -45,10 +47,13 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from functools import partial
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 from numba import njit
+from numba.core.dispatcher import Dispatcher
 
 from cimest.devices import kernels as device_kernels
 from cimest.devices import pulse
@@ -1147,6 +1152,66 @@ def _nan(what: str) -> TrainingError:
     return TrainingError(f"{what}: input contains NaN (training diverged?)")
 
 
+class _Bound:
+    """Kernels bound to the types of their arguments: ``bound(kernel, *args)`` calls the
+    kernel's compiled function for the types the arguments had at its first call here (numba's
+    typeof, compiled or loaded from numba's cache if need be), not through its dispatcher.
+
+    Why: the dispatcher finds the type of every argument at every call, which took 5.7 us for
+    bsl_tail's nested tuples of some 60 arrays, where the call itself takes 2.2. A step's held
+    operands keep their types, so they need it once. The compiled function does not check its
+    arguments: one _Bound serves only calls whose arguments keep their types (the held
+    operands, and batches of one dtype: :func:`_bound_for`)."""
+
+    # per kernel and the properties its arguments' types depend on (_type_key), the compiled
+    # function. Why: numba's typeof takes 8 us an array (0.7 ms for bsl_tail's arguments), which
+    # a short run of a few hundred steps would feel at each batch size
+    _found: dict = {}
+
+    def __init__(self):
+        self._compiled: dict = {}
+
+    def __call__(self, kernel, *args):
+        run = self._compiled.get(kernel)
+        if run is None:
+            run = kernel  # a plain function as is (the tests wrap kernels)
+            if isinstance(kernel, Dispatcher):
+                key = (kernel, _type_key(args))
+                run = self._found.get(key)
+                if run is None:
+                    sig = tuple(map(numba.typeof, args))
+                    kernel.compile(sig)
+                    run = self._found[key] = kernel.get_overload(sig)
+            self._compiled[kernel] = run
+        return run(*args)
+
+
+def _type_key(v):
+    """What numba's typeof of a kernel's argument depends on: an array's dtype, dimensions,
+    layout and writability, a tuple's elements' (nested), another value's numba type."""
+    if type(v) is np.ndarray:
+        f = v.flags
+        return v.dtype, v.ndim, f.c_contiguous, f.f_contiguous, f.writeable
+    if type(v) is tuple:
+        return ("tuple", *map(_type_key, v))
+    return numba.typeof(v)
+
+
+def _bound_for(held: SimpleNamespace | None, xb: np.ndarray, labels: np.ndarray) -> _Bound | None:
+    """The _Bound of a step's held operands (their ``bound``: per dtype of the batch) for this
+    batch's C-contiguous samples and labels; None where the operands are not held or the batch's
+    arrays are not plain (writable and aligned, as a batch's indexing makes them)."""
+    if held is None:
+        return None
+    for a in (xb, labels):
+        if not (a.flags.writeable and a.flags.aligned):
+            return None
+    bound = held.bound.get(xb.dtype)
+    if bound is None:
+        bound = held.bound[xb.dtype] = _Bound()
+    return bound
+
+
 def batch_step(setup: Setup, single: Step) -> Step:
     """``single`` (the step for one sample) with batches of two or more samples taken by the fused
     step, where it applies: the designs fast.batch1_step covers (all-dense, reference-column Li
@@ -1315,28 +1380,18 @@ class Programmer:
             self._stacked = (flats, tuple(zip(*flats, strict=True)))
         return self._stacked[1]
 
-    def program_all(self, state, W, K, N, counts, xi, operands=None) -> None:
+    def program_all(self, state, W, K, N, counts, xi, operands=None, bound=None) -> None:
         """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
         m and the pulses from ``counts``, normals ``xi`` from the top layer down), metered and
         refreshed as :meth:`program` does; ``operands`` those :meth:`operands` gave for this
-        state and W (else made here)."""
+        state and W (else made here); ``bound`` a _Bound for them and K, N and counts (else
+        through the dispatcher)."""
         if operands is None:
             operands = self.operands(state, W)
         g, d2d, pulses, cache, ref_row = operands
-        i, missing = program_layers(
-            g,
-            K,
-            N,
-            counts,
-            xi,
-            d2d,
-            *self.device,
-            pulses,
-            self.geometry,
-            cache,
-            ref_row,
-            self.tally,
-        )
+        args = (*(g, K, N, counts, xi, d2d), *self.device, pulses, self.geometry, cache, ref_row)
+        args += (self.tally,)
+        i, missing = program_layers(*args) if bound is None else bound(program_layers, *args)
         if i >= 0:
             self._failed(state, self.names[i], missing)
 
@@ -1625,6 +1680,7 @@ def _backprop_step(setup: Setup):
                 ids=state_ids(state, B),
                 objects=(state.read_weights[:], [_layer_arrays(ls) for ls in layers_]),
                 operands=ops,
+                bound={},  # per dtype of the batch
             )
         return ops
 
@@ -1635,7 +1691,7 @@ def _backprop_step(setup: Setup):
         if held is not None and state_ids(state, B) == held.ids:
             ops = held.operands
         else:
-            ops = fused_operands(state, B)
+            held, ops = None, fused_operands(state, B)
         if ops is None:
             return staged_step(state, xb, yb, acts)
         f, p, at, forward, backward, program = ops
@@ -1647,9 +1703,11 @@ def _backprop_step(setup: Setup):
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
+        bound = _bound_for(held, xb, labels)
         if inside:
-            status, b_status, i, peak, nnz, total, log_sum = bp_train(
-                xb, labels, p, at, forward, backward
+            args = (xb, labels, p, at, forward, backward)
+            status, b_status, i, peak, nnz, total, log_sum = (
+                bp_train(*args) if bound is None else bound(bp_train, *args)
             )
         else:
             status = bp_forward(xb, *forward)
@@ -1673,9 +1731,8 @@ def _backprop_step(setup: Setup):
             raise _nan("dac_levels" if b_status == 1 else "adc_quantize")
         if not inside:
             log_sum = float(np.log(at, out=at).sum())
-        device.program_all(
-            state, None, f.k, f.n, f.counts, state.device_rng.standard_normal(total), program
-        )
+        xi = state.device_rng.standard_normal(total)
+        device.program_all(state, None, f.k, f.n, f.counts, xi, program, bound)
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
         return -log_sum
 
@@ -1843,6 +1900,7 @@ def _bsl_step(setup: Setup):
                     [state.samplers[k] for k in sites],
                 ),
                 operands=ops,
+                bound={},  # per dtype of the batch
             )
         return ops
 
@@ -1852,10 +1910,10 @@ def _bsl_step(setup: Setup):
         if held is not None and state_ids(state) == held.ids:
             ops = held.operands
         else:
-            ops = fused_operands(state, B)
+            held, ops = None, fused_operands(state, B)
         if ops is not None:
             device.attach(meter)  # updates and programming: held, added later
-            return kernel_step(state, xb, yb, ops)
+            return kernel_step(state, xb, yb, ops, held)
         accs = [ls.acc for ls in state.layers]
         if not accumulating(accs):
             return train_batch(setup, state, xb, yb, meter)
@@ -1915,26 +1973,32 @@ def _bsl_step(setup: Setup):
             device.program(state, i, names[i], idx, n, xi[first : first + idx.size], W[i])
         return loss
 
-    def kernel_step(state, xb, yb, ops) -> float:
-        """The step with every draw and product inside the kernels (``ops``: fused_operands'):
-        each stage of the forward pass between numpy's tanh calls, the last one with the
-        output and backward pass (bsl_tail) where libm.matches."""
+    def kernel_step(state, xb, yb, ops, held) -> float:
+        """The step with every draw and product inside the kernels (``ops``: fused_operands';
+        ``held``: their known entry, else None): each stage of the forward pass between numpy's
+        tanh calls, the last one with the output and backward pass (bsl_tail) where
+        libm.matches."""
         f, p, at, rngs, W, head, tail, program = ops
         if not xb.flags.c_contiguous:
             xb = np.ascontiguousarray(xb)
         if yb.dtype != np.int64 or not yb.flags.c_contiguous:
             yb = np.ascontiguousarray(yb, dtype=np.int64)
+        bound = _bound_for(held, xb, yb)
+        forward_ = bsl_forward if bound is None else partial(bound, bsl_forward)
         tally = device.tally
-        finite = bsl_forward(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
+        finite = forward_(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
         for k in range(1, n_hidden + 1):
             t = f.T[k - 1]
             np.tanh(t, out=t)
             stage = (k, xb, rngs[2 * k - 1], rngs[2 * k], W, f.X, f.Y, f.T, f.DS, a, out_qa, p)
             if k < n_hidden or not inside:
-                finite = bsl_forward(*stage, tally)
+                finite = forward_(*stage, tally)
             else:
                 output = (p, yb, at, rngs[-1], f.zs, f.D[-1], True)
-                finite, log_sum, total = bsl_tail((*stage, tally), output, head, tail)
+                args = ((*stage, tally), output, head, tail)
+                finite, log_sum, total = (
+                    bsl_tail(*args) if bound is None else bound(bsl_tail, *args)
+                )
         if not finite:
             raise _diverged(state, names[-1], "output")
         if not inside:
@@ -1945,7 +2009,7 @@ def _bsl_step(setup: Setup):
         # one draw of every pulse's normal, layer by layer from the top as the general rule
         # draws them (an update touches only its own layer)
         xi = state.device_rng.standard_normal(total)
-        device.program_all(state, None, f.IDX, f.PULSES, f.counts, xi, program)
+        device.program_all(state, None, f.IDX, f.PULSES, f.counts, xi, program, bound)
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
         return -log_sum
 

@@ -493,3 +493,45 @@ def test_magnitude_peak_equals_numpys_max_of_magnitudes():
         y = x.copy()
         y[500] = bad
         assert np.isnan(fb.magnitude_peak(y)[0])
+
+
+def test_bound_kernels_are_the_dispatchers_overloads():
+    """_Bound calls the compiled function numba's dispatcher would pick for the arguments' types,
+    one per kernel, and _type_key tells apart every two values numba types apart (it may tell
+    apart more: a (1, n) array is C- and F-contiguous)."""
+    import numba
+
+    x32 = np.arange(12, dtype=np.float32).reshape(3, 4)
+    frozen = x32.copy()
+    frozen.flags.writeable = False
+    values = [
+        x32,
+        x32.astype(np.float64),
+        x32[:, :2],
+        x32.T,
+        np.zeros((1, 4)),
+        frozen,
+        np.zeros(3, dtype=np.int8),
+        (x32, (1, 2.0, True)),
+        (x32, x32),
+        (),
+        3,
+        2**63,
+        np.float64(1.0),
+        True,
+    ]
+    for a in values:
+        for b in values:
+            if fb._type_key(a) == fb._type_key(b):
+                assert numba.typeof(a) == numba.typeof(b), (a, b)
+            else:
+                assert a is not b
+
+    bound = fb._Bound()
+    v = np.linspace(-3, 3, 64)
+    want = fb.magnitude_peak(v)
+    assert bound(fb.magnitude_peak, v) == want
+    (run,) = bound._compiled.values()
+    assert run is fb.magnitude_peak.get_overload((numba.typeof(v),))
+    assert bound(fb.magnitude_peak, v[::-1].copy()) == want  # the same types: the same function
+    assert list(bound._compiled.values()) == [run]
