@@ -18,6 +18,11 @@ AVX-512: about as long as a whole float32 numpy SGD step). Here:
   (bsl_tail), then the normals and program_layers. Under binary stochastic learning an LFSR
   bank is drawn inside the kernel that reads it, and the integer gradient x^T delta is summed
   in integers, not by BLAS (exact in any order);
+- binary stochastic learning only compares its sigmoid and derivative with random references,
+  so the kernels decide those comparators from a candidate tanh (libm.tanh_candidate, 0.5 ns a
+  value where numpy's float32 tanh takes 2.6) wherever a tanh libm.tanh_margin off could not
+  change them, and numpy's tanh is taken of the values left open (about one in 80,000: a
+  batch-64 step of 64-128-10 leaves one open about one batch in ten);
 - the kernels' argument tuples and the checks behind them are made once per batch size and
   kept while the ids of the state's arrays (weights, conductances, wear, gradient memories or
   accumulators, LFSR banks) stay the same, and the kernels are called on them through their
@@ -630,6 +635,91 @@ def bsl_hidden_draws_reference(y, gain, z_rng, d_rng):
     return x, d_rng.exceeds(d, np.int8), int(np.count_nonzero(x))
 
 
+@njit(cache=True, error_model="numpy")  # Why: see libm.tanh_candidate (the loop vectorizes)
+def bsl_hidden_decide(t, gain, z_rng, d_rng, sz, sd, x, ds, flags, margin):
+    """:func:`bsl_hidden_draws` from the tanh argument t (float32, flat) instead of its tanh,
+    where numpy's tanh cannot change the comparators: the draws of both LFSR banks (``z_rng``,
+    ``d_rng``: LfsrRng.kernel_state, lanes advanced in place) into ``sz`` and ``sd`` (uint32,
+    flat), then per value, from c = libm.tanh_candidate(t), x = z > u and ds = d > u' (flat) as
+    the sigmoid z = (c + 1) / 2 and derivative d = gain z (1 - z) give them, in float32;
+    ``flags`` (uint8) 1 where a tanh ``margin`` off c could give another, and at NaN (every value
+    where ``margin`` is inf or a bank is wider than 24 bits). Returns the values flagged:
+    :func:`bsl_hidden_settle` gives them numpy's tanh.
+
+    Why the bounds hold, for |c - tanh| <= margin (libm.tanh_margin), g the float32 gain and
+    float32's rounding e = 2^-24: here and in the exact read-out, z = fl(fl(. + 1) / 2), so the
+    two are within margin / 2 + e; z - u is then within (z - u) e of its value (u, a multiple
+    of 2^-width, is exact), so mz = margin / 2 + 2e-7 covers the difference. d = fl(fl(g z)
+    fl(1 - z)) is within 3e g / 4 (1 + e) of g z (1 - z) in each, and |d'(z)| <= g (1 + 4e-7),
+    so md = g (margin / 2 + 3e-7) + 1e-7 covers it."""
+    n_draws = t.size // z_rng[1].size
+    kernels.lfsr_states(z_rng[0], z_rng[1], n_draws, sz)
+    kernels.lfsr_states(d_rng[0], d_rng[1], n_draws, sd)
+    if z_rng[3] or d_rng[3]:  # states of 25 bits or more: not exact through int32 and float32
+        margin = np.inf
+    g = np.float32(gain)
+    mz = np.float32(0.5 * margin + 2e-7)
+    md = np.float32(np.float64(g) * (0.5 * margin + 3e-7) + 1e-7)
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    z_scale, d_scale = np.float32(z_rng[2]), np.float32(d_rng[2])
+    for j in range(t.size):
+        z = (libm.tanh_candidate(t[j]) + one) * half
+        above_z = z - np.float32(np.int32(sz[j])) * z_scale
+        above_d = g * z * (one - z) - np.float32(np.int32(sd[j])) * d_scale
+        x[j] = np.float32(above_z > 0)
+        ds[j] = np.int8(above_d > 0)
+        # NaN in t: a number in c, so tested here
+        flags[j] = np.uint8((np.abs(above_z) <= mz) | (np.abs(above_d) <= md) | (t[j] != t[j]))
+    n_open = 0
+    for j in range(t.size):
+        n_open += flags[j]
+    return n_open
+
+
+@njit(cache=True)
+def bsl_hidden_settle(th, flags, n_open, gain, z_rng, d_rng, sz, sd, x, ds, where):
+    """The comparators :func:`bsl_hidden_decide` left open (``flags``, ``n_open`` of them) from
+    th, numpy's tanh of their arguments in flat order (float32), as bsl_hidden_draws forms them
+    (the sigmoid and derivative of :func:`bsl_sigmoid_post`, each against its draw of ``sz``,
+    ``sd``). ``where``: scratch for their flat indices (int64, as long as x). Returns the ones in
+    x (the rows they drive)."""
+    if n_open:
+        k = 0
+        for j in range(flags.size):
+            if flags[j]:
+                where[k] = j
+                k += 1
+                if k == n_open:
+                    break
+        g = np.float32(gain)
+        one = np.float32(1.0)
+        z_scale, d_scale = z_rng[2], d_rng[2]
+        for k in range(n_open):
+            j = where[k]
+            zj = (th[k] + one) * np.float32(0.5)
+            dj = g * zj * (one - zj)
+            # Why float64: the references are exact there, both for widths up to 24 (lfsr_compare
+            # compares in float32) and wider
+            x[j] = np.float64(zj) > np.float64(sz[j]) * z_scale
+            ds[j] = np.float64(dj) > np.float64(sd[j]) * d_scale
+    ones = 0
+    for j in range(x.size):
+        ones += x[j] != 0
+    return ones
+
+
+def bsl_hidden_open(t: np.ndarray, flags: np.ndarray, n_open: int) -> np.ndarray:
+    """numpy's float32 tanh of the arguments :func:`bsl_hidden_decide` left open, in flat order
+    (an empty array where none is)."""
+    if not n_open:
+        return _NO_TANH
+    return np.tanh(t.reshape(-1)[flags.view(np.bool_)])
+
+
+_NO_TANH = np.empty(0, dtype=np.float32)
+
+
 @njit(cache=True)
 def bsl_output_draws(p, labels, rng):
     """The output comparators zs = p > u (the LFSR bank ``rng``, LfsrRng.kernel_state, lanes
@@ -1037,29 +1127,45 @@ def program_layers(
 
 
 @njit(cache=True)
-def bsl_forward(stage, xb, r1, r2, W, X, Y, T, DS, gain, out_q, shifted, tally):
+def bsl_forward(stage, xb, rngs, W, X, Y, T, DS, gain, out_q, shifted, tally, lazy, th, n_open):
     """One stage of rules.binary_stochastic.forward of a batch drawn from LFSR banks, between the
-    float32 tanh calls (numpy's, whose bits are its SIMD loop's), with its product in the kernel
-    (blas.matmul, np.matmul's bits). Stage 0: the input comparators xb > u into X[0]; stage k >= 1:
-    hidden layer k - 1's read-out from T[k - 1] = tanh(argument) into X[k] and DS[k - 1]
-    (:func:`bsl_hidden_draws`). Then the product X[k] @ W[k] into Y[k] and, below the output
-    layer, its tanh argument into T[k] (:func:`bsl_sigmoid_pre`), at the output layer its shifted
-    ADC levels into ``shifted`` (:func:`output_shifted_rows`); X[k]'s ones (the rows they drive)
-    added to tally[k, 5] (Programmer.tally: inputs driven). Per layer (tuples): W its float32 read weights, X its input and Y its
-    pre-activation (float32); per hidden layer: T its tanh argument, DS its derivative's
-    comparators (int8). ``r1`` and ``r2``: the stage's LFSR banks (LfsrRng.kernel_state, lanes
-    advanced in place), the input's (r2 unread) or layer k - 1's z and d. Returns the output all
-    finite (True below the output layer)."""
+    calls of numpy's float32 tanh (whose bits are its SIMD loop's) on the values a candidate
+    leaves open, with its product in the kernel (blas.matmul, np.matmul's bits). Stage 0: the
+    input comparators xb > u into X[0]; stage k >= 1: hidden layer k - 1's read-out into X[k] and
+    DS[k - 1], settled from th, numpy's tanh of the ``n_open`` values the last stage left open
+    (:func:`bsl_hidden_settle`). Then the product X[k] @ W[k] into Y[k] and, below the output
+    layer, its tanh argument into T[k] (:func:`bsl_sigmoid_pre`) and the read-out's comparators
+    decided from it where they can be (:func:`bsl_hidden_decide`), at the output layer its
+    shifted ADC levels into ``shifted`` (:func:`output_shifted_rows`); X[k]'s ones (the rows they
+    drive) added to tally[k, 5] (Programmer.tally: inputs driven). Per layer (tuples): W its
+    float32 read weights, X its input and Y its pre-activation (float32); per hidden layer: T its
+    tanh argument, DS its derivative's comparators (int8). ``rngs``: the LFSR banks'
+    LfsrRng.kernel_state (lanes advanced in place) in the order the stages draw them (input, then
+    z and d of each hidden layer, then the output); ``lazy``: (the draws of z and d (uint32),
+    the values left open (uint8 flags) and their indices (int64), each flat per hidden layer, and the
+    margin: libm.tanh_margin). Returns (the output all finite, True below the output layer; the
+    values of T[k] left open, 0 at the output layer)."""
+    SZ, SD, OPEN, WHERE, margin = lazy
     if stage == 0:
-        tables, lanes, scale, wide = r1
+        tables, lanes, scale, wide = rngs[0]
         tally[0, 5] += kernels.lfsr_exceeds(tables, lanes, xb, scale, wide, X[0])
     else:
-        tally[stage, 5] += bsl_hidden_draws(T[stage - 1], gain, r1, r2, X[stage], DS[stage - 1])
+        k = stage - 1
+        z_rng, d_rng = rngs[2 * k + 1], rngs[2 * k + 2]
+        x, ds = X[stage].reshape(-1), DS[k].reshape(-1)
+        tally[stage, 5] += bsl_hidden_settle(
+            th, OPEN[k], n_open, gain, z_rng, d_rng, SZ[k], SD[k], x, ds, WHERE[k]
+        )
     blas.matmul(X[stage], False, W[stage], False, Y[stage])
     if stage < len(T):
         _sigmoid_pre_into(Y[stage], gain, T[stage])
-        return True
-    return output_shifted_rows(Y[stage], out_q[0], out_q[1], np.int64(out_q[2]), shifted)
+        z_rng, d_rng = rngs[2 * stage + 1], rngs[2 * stage + 2]
+        t, x, ds = T[stage].reshape(-1), X[stage + 1].reshape(-1), DS[stage].reshape(-1)
+        n = bsl_hidden_decide(
+            t, gain, z_rng, d_rng, SZ[stage], SD[stage], x, ds, OPEN[stage], margin
+        )
+        return True, n
+    return output_shifted_rows(Y[stage], out_q[0], out_q[1], np.int64(out_q[2]), shifted), 0
 
 
 @njit(cache=True)
@@ -1123,7 +1229,8 @@ def bsl_tail(forward, output, head, tail):
     its arguments, the exp taken inside) and bsl_backward (``head``: its arguments before nnz,
     ``tail`` after, the log taken inside) in one kernel, where libm.matches. Returns (the output
     all finite; the summed log-likelihoods and the pulses, 0.0 and 0 where not)."""
-    if not bsl_forward(*forward):
+    finite, _ = bsl_forward(*forward)
+    if not finite:
         return False, 0.0, 0
     nnz = bsl_output(*output)
     log_sum, total = bsl_backward(*head, nnz, *tail)
@@ -1804,7 +1911,7 @@ def _bsl_step(setup: Setup):
         }
         if not products_match(B):
             return out_buf, None
-        f32, i8 = np.float32, np.int8
+        f32, i8, u32 = np.float32, np.int8, np.uint32
         hidden = layers[:-1]
         top = len(layers) - 1
         return out_buf, SimpleNamespace(
@@ -1833,6 +1940,16 @@ def _bsl_step(setup: Setup):
             ),
             zs=rows(("zs",), B, layers[top].n_out, dtype=i8),
             counts=np.zeros((len(layers), 2), dtype=np.int64),
+            lazy=(  # bsl_forward's: per hidden layer, flat
+                *(
+                    tuple(
+                        rows((k, i), B, lm.n_out, dtype=t).reshape(-1)
+                        for i, lm in enumerate(hidden)
+                    )
+                    for k, t in (("SZ", u32), ("SD", u32), ("OPEN", np.uint8), ("WHERE", np.int64))
+                ),
+                libm.tanh_margin(),
+            ),
         )
 
     scratch = _Scratch(make)
@@ -1976,8 +2093,8 @@ def _bsl_step(setup: Setup):
     def kernel_step(state, xb, yb, ops, held) -> float:
         """The step with every draw and product inside the kernels (``ops``: fused_operands';
         ``held``: their known entry, else None): each stage of the forward pass between numpy's
-        tanh calls, the last one with the output and backward pass (bsl_tail) where
-        libm.matches."""
+        tanh calls on the values a stage leaves open (bsl_forward), the last one with the output
+        and backward pass (bsl_tail) where libm.matches."""
         f, p, at, rngs, W, head, tail, program = ops
         if not xb.flags.c_contiguous:
             xb = np.ascontiguousarray(xb)
@@ -1985,17 +2102,16 @@ def _bsl_step(setup: Setup):
             yb = np.ascontiguousarray(yb, dtype=np.int64)
         bound = _bound_for(held, xb, yb)
         forward_ = bsl_forward if bound is None else partial(bound, bsl_forward)
-        tally = device.tally
-        finite = forward_(0, xb, rngs[0], rngs[0], W, f.X, f.Y, f.T, f.DS, a, out_qa, p, tally)
-        for k in range(1, n_hidden + 1):
-            t = f.T[k - 1]
-            np.tanh(t, out=t)
-            stage = (k, xb, rngs[2 * k - 1], rngs[2 * k], W, f.X, f.Y, f.T, f.DS, a, out_qa, p)
+        th, n_open = _NO_TANH, 0  # numpy's tanh of the values the last stage left open
+        for k in range(n_hidden + 1):
+            stage = (k, xb, rngs, W, f.X, f.Y, f.T, f.DS, a, out_qa, p, device.tally, f.lazy)
             if k < n_hidden or not inside:
-                finite = forward_(*stage, tally)
+                finite, n_open = forward_(*stage, th, n_open)
+                if k < n_hidden:
+                    th = bsl_hidden_open(f.T[k], f.lazy[2][k], n_open)
             else:
                 output = (p, yb, at, rngs[-1], f.zs, f.D[-1], True)
-                args = ((*stage, tally), output, head, tail)
+                args = ((*stage, th, n_open), output, head, tail)
                 finite, log_sum, total = (
                     bsl_tail(*args) if bound is None else bound(bsl_tail, *args)
                 )

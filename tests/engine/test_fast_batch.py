@@ -224,6 +224,43 @@ def test_fused_draws_equal_the_comparators_and_rules(width):
     assert same(got, want) and nnz == want_nnz and same(a.lane_states(), b.lane_states())
 
 
+@pytest.mark.parametrize("margin", ["tanh_margin", 0.05, np.inf])
+@pytest.mark.parametrize("width", [8, 16, 24, 28])
+def test_hidden_comparators_decided_from_a_candidate_equal_the_rules(width, margin):
+    """A hidden layer's comparators decided from libm.tanh_candidate where a tanh ``margin`` off
+    cannot change them, the rest settled from numpy's tanh of the values left open, against
+    LfsrRng.exceeds on the general rule's values: the same samples, the same lane states after
+    (special values, values near the comparators' thresholds, banks wider than 24 bits)."""
+    from cimest.engine import libm
+    from cimest.engine.peripherals import LfsrRng
+
+    margin = libm.tanh_margin() if margin == "tanh_margin" else margin
+    rng = np.random.default_rng(width)
+    B, n = 24, 40
+    y = rng.normal(0, 1.5, (B, n)).astype(np.float32)
+    y[0, :8] = [0.0, 40.0, -40.0, np.inf, -np.inf, np.nan, 1e-30, 5.0]
+    # pre-activations whose sigmoid is a multiple of 2^-8: on a threshold of every width here
+    y[1] = np.arctanh(2 * rng.integers(1, 255, n) / 256 - 1) / 2
+    banks = [LfsrRng(seed, n, width) for seed in (3, 4, 3, 4)]  # two pairs of the same bank
+    t = fb.bsl_sigmoid_pre(y, 4.0)
+    x, ds = np.empty((B, n), dtype=np.float32), np.empty((B, n), dtype=np.int8)
+    sz, sd = np.empty(B * n, dtype=np.uint32), np.empty(B * n, dtype=np.uint32)
+    flags, where = np.empty(B * n, dtype=np.uint8), np.empty(B * n, dtype=np.int64)
+    z_rng, d_rng = banks[0].kernel_state(), banks[1].kernel_state()
+    flat = (x.reshape(-1), ds.reshape(-1))
+    n_open = fb.bsl_hidden_decide(t.reshape(-1), 4.0, z_rng, d_rng, sz, sd, *flat, flags, margin)
+    assert n_open == np.count_nonzero(flags) and flags[5] == 1  # NaN is left open
+    if margin == np.inf or width > 24:
+        assert n_open == B * n
+    th = fb.bsl_hidden_open(t, flags, n_open)
+    assert same(th, np.tanh(t).reshape(-1)[flags == 1])
+    ones = fb.bsl_hidden_settle(th, flags, n_open, 4.0, z_rng, d_rng, sz, sd, *flat, where)
+    want_x, want_ds, want_ones = fb.bsl_hidden_draws_reference(y, 4.0, banks[2], banks[3])
+    assert same(x, want_x) and same(ds, want_ds) and ones == want_ones
+    assert same(banks[0].lane_states(), banks[2].lane_states())
+    assert same(banks[1].lane_states(), banks[3].lane_states())
+
+
 @pytest.mark.parametrize("cap", [1, 3, 32])
 @pytest.mark.parametrize("B", [16, 13, 64])  # a power of two takes a product for G / B
 def test_residual_batch_equals_the_gradient_memory_reference(cap, B):
@@ -399,6 +436,36 @@ def test_fused_batch_step_equals_the_general_rule(case, batch, products, digits,
         assert bool(in_kernels) == (products != "numpy")
     monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
     general = cases.fingerprint(case, batch, digits)
+    for key in general:  # one key at a time, so a failure names what moved
+        assert fused[key] == general[key], key
+
+
+@pytest.mark.parametrize("margin", [0.05, np.inf])
+def test_fused_bsl_step_with_values_left_to_numpys_tanh_equals_the_general_rule(
+    margin, digits, monkeypatch
+):
+    """The fused BSL step's comparators decided from a candidate tanh, with a wide margin (about
+    a quarter of the values left to numpy's tanh) and none (every value numpy's): the general
+    rule's fingerprint. (With libm.tanh_margin's, few batches leave any value open: the test
+    above covers that way.)"""
+    if not fb.blas.bundled():  # see tests/engine/test_blas.py
+        pytest.skip("numpy is not a PyPI wheel with its bundled scipy-openblas")
+    monkeypatch.setattr(fb.libm, "tanh_margin", lambda: margin)
+    monkeypatch.setitem(cases.CASES, "batch_bsl_deep", EXTRA["batch_bsl_deep"])
+    monkeypatch.setattr(cases, "SAMPLES", 160)
+    opened = []
+    real_open = fb.bsl_hidden_open
+
+    def counted_open(t, flags, n_open):
+        opened.append(n_open / t.size)
+        return real_open(t, flags, n_open)
+
+    monkeypatch.setattr(fb, "bsl_hidden_open", counted_open)
+    fused = cases.fingerprint("batch_bsl_deep", 13, digits)
+    assert opened  # the step took the kernels' way
+    assert 0.05 < np.mean(opened) < 0.5 if margin == 0.05 else min(opened) == 1.0
+    monkeypatch.setattr(train_module, "batch_step", lambda setup, single: single)
+    general = cases.fingerprint("batch_bsl_deep", 13, digits)
     for key in general:  # one key at a time, so a failure names what moved
         assert fused[key] == general[key], key
 
