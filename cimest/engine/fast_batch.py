@@ -52,7 +52,6 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from functools import partial
 from types import SimpleNamespace
 
 import numba
@@ -1276,7 +1275,7 @@ class _Bound:
     bsl_tail's nested tuples of some 60 arrays, where the call itself takes 2.2. A step's held
     operands keep their types, so they need it once. The compiled function does not check its
     arguments: one _Bound serves only calls whose arguments keep their types (the held
-    operands, and batches of one dtype: :func:`_bound_for`)."""
+    operands, and batches of one dtype: :func:`_calls_for`)."""
 
     # per kernel and the properties its arguments' types depend on (_type_key), the compiled
     # function. Why: numba's typeof takes 8 us an array (0.7 ms for bsl_tail's arguments), which
@@ -1312,15 +1311,23 @@ def _type_key(v):
     return numba.typeof(v)
 
 
-def _bound_for(held: SimpleNamespace | None, xb: np.ndarray, labels: np.ndarray) -> _Bound | None:
-    """The _Bound of a step's held operands (their ``bound``: per dtype of the batch) for this
-    batch's C-contiguous samples and labels; None where the operands are not held or the batch's
-    arrays are not plain (writable and aligned, as a batch's indexing makes them)."""
+def _dispatch(kernel, *args):
+    """kernel(*args), through numba's dispatcher: how a step calls its kernels on operands it
+    does not hold."""
+    return kernel(*args)
+
+
+def _calls_for(held: SimpleNamespace | None, xb: np.ndarray, labels: np.ndarray) -> Callable:
+    """How a step calls its kernels, ``call(kernel, *args)``: through the _Bound of its held
+    operands (their ``bound``: per dtype of the batch) for this batch's C-contiguous samples and
+    labels, else (operands not held, or the batch's arrays not plain: writable and aligned, as a
+    batch's indexing makes them) through numba's dispatcher."""
     if held is None:
-        return None
+        return _dispatch
     for a in (xb, labels):
-        if not (a.flags.writeable and a.flags.aligned):
-            return None
+        flags = a.flags
+        if not (flags.writeable and flags.aligned):
+            return _dispatch
     bound = held.bound.get(xb.dtype)
     if bound is None:
         bound = held.bound[xb.dtype] = _Bound()
@@ -1495,18 +1502,17 @@ class Programmer:
             self._stacked = (flats, tuple(zip(*flats, strict=True)))
         return self._stacked[1]
 
-    def program_all(self, state, W, K, N, counts, xi, operands=None, bound=None) -> None:
+    def program_all(self, state, W, K, N, counts, xi, operands=None, call=_dispatch) -> None:
         """Every layer's pulses at once (program_layers: the devices K[i][:m], pulses N[i][:m],
         m and the pulses from ``counts``, normals ``xi`` from the top layer down), metered and
         refreshed as :meth:`program` does; ``operands`` those :meth:`operands` gave for this
-        state and W (else made here); ``bound`` a _Bound for them and K, N and counts (else
-        through the dispatcher)."""
+        state and W (else made here); ``call`` how the kernel is called (_calls_for)."""
         if operands is None:
             operands = self.operands(state, W)
         g, d2d, pulses, cache, ref_row = operands
         args = (*(g, K, N, counts, xi, d2d), *self.device, pulses, self.geometry, cache, ref_row)
         args += (self.tally,)
-        i, missing = program_layers(*args) if bound is None else bound(program_layers, *args)
+        i, missing = call(program_layers, *args)
         if i >= 0:
             self._failed(state, self.names[i], missing)
 
@@ -1818,11 +1824,10 @@ def _backprop_step(setup: Setup):
         # every layer's error and gradient memory first (an update touches only its own layer,
         # and a layer's error goes down through its weights before their update), then one
         # draw of every pulse's normal, layer by layer from the top as the general rule draws
-        bound = _bound_for(held, xb, labels)
+        call = _calls_for(held, xb, labels)
         if inside:
-            args = (xb, labels, p, at, forward, backward)
-            status, b_status, i, peak, nnz, total, log_sum = (
-                bp_train(*args) if bound is None else bound(bp_train, *args)
+            status, b_status, i, peak, nnz, total, log_sum = call(
+                bp_train, xb, labels, p, at, forward, backward
             )
         else:
             status = bp_forward(xb, *forward)
@@ -1847,7 +1852,7 @@ def _backprop_step(setup: Setup):
         if not inside:
             log_sum = float(np.log(at, out=at).sum())
         xi = state.device_rng.standard_normal(total)
-        device.program_all(state, None, f.k, f.n, f.counts, xi, program, bound)
+        device.program_all(state, None, f.k, f.n, f.counts, xi, program, call)
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
         return -log_sum
 
@@ -2108,21 +2113,18 @@ def _bsl_step(setup: Setup):
             xb = np.ascontiguousarray(xb)
         if yb.dtype != np.int64 or not yb.flags.c_contiguous:
             yb = np.ascontiguousarray(yb, dtype=np.int64)
-        bound = _bound_for(held, xb, yb)
-        forward_ = bsl_forward if bound is None else partial(bound, bsl_forward)
+        call = _calls_for(held, xb, yb)
         th, n_open = _NO_TANH, 0  # numpy's tanh of the values the last stage left open
         for k in range(n_hidden + 1):
             stage = (k, xb, rngs, W, f.X, f.Y, f.T, f.DS, a, out_qa, p, device.tally, f.lazy)
             if k < n_hidden or not inside:
-                finite, n_open = forward_(*stage, th, n_open)
+                finite, n_open = call(bsl_forward, *stage, th, n_open)
                 if k < n_hidden:
                     th = bsl_hidden_open(f.T[k], f.lazy[2][k], n_open)
             else:
                 output = (p, yb, at, rngs[-1], f.zs, f.D[-1], True)
                 args = ((*stage, th, n_open), output, head, tail)
-                finite, log_sum, total = (
-                    bsl_tail(*args) if bound is None else bound(bsl_tail, *args)
-                )
+                finite, log_sum, total = call(bsl_tail, *args)
         if not finite:
             raise _diverged(state, names[-1], "output")
         if not inside:
@@ -2133,7 +2135,7 @@ def _bsl_step(setup: Setup):
         # one draw of every pulse's normal, layer by layer from the top as the general rule
         # draws them (an update touches only its own layer)
         xi = state.device_rng.standard_normal(total)
-        device.program_all(state, None, f.IDX, f.PULSES, f.counts, xi, program, bound)
+        device.program_all(state, None, f.IDX, f.PULSES, f.counts, xi, program, call)
         # -sum(log) is sum(-log) bit for bit: rounding to nearest is symmetric in sign
         return -log_sum
 
