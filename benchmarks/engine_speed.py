@@ -1,7 +1,7 @@
 """Engine speed for online learning (issue 14): cimest's training with every event counted against
 a plain numpy float32 SGD loop of the same network and batch size, timed in the same run.
 
-    python benchmarks/engine_speed.py            # about five minutes on a 2-core machine
+    python benchmarks/engine_speed.py            # about eight minutes on a 2-core machine
     python benchmarks/engine_speed.py --quick    # fewer rounds, no 60,000-sample run
 
 Ratios printed (cimest samples/s over the baseline's; the issue's targets in brackets):
@@ -16,7 +16,9 @@ backprop, float32). Both sides are warmed up once (numba kernels load from their
 starts), then run alternately for several rounds, the order flipping each round so that load
 from other processes hits both alike; cimest's figure is its training steps (the time between the
 engine's per-batch progress calls: batch selection, the rule's step and all counting), as the
-baseline's timer covers its steps. Best and median ratios over the rounds.
+baseline's timer covers its steps. Best and median ratios over the rounds, and the middle half
+of them (this machine's speed drifts within seconds, so single rounds swing by +-0.1 and more;
+15 rounds keep the median within a few hundredths).
 
 Peak memory: in a child process per run, the resident set (getrusage) of one epoch of 60,000
 synthetic samples of MNIST shape through 784-500-200-10 at batch 64, for each design [< 2 GB].
@@ -105,9 +107,17 @@ def ratio(label: str, arch: str, batch: int, epochs: int, rounds: int, data) -> 
     print(
         f"  {label:<24} batch {batch:>2}: numpy {statistics.median(b for b, _ in rows):>8,.0f}/s, "
         f"cimest {statistics.median(o for _, o in rows):>7,.0f}/s   ratio best "
-        f"{max(ratios):.2f}x, median {statistics.median(ratios):.2f}x"
+        f"{max(ratios):.2f}x, median {statistics.median(ratios):.2f}x{spread(ratios)}"
     )
     return ratios
+
+
+def spread(ratios: list[float]) -> str:
+    """The middle half of the rounds' ratios (from four rounds on)."""
+    if len(ratios) < 4:
+        return ""
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f" (middle half {q1:.2f}-{q3:.2f})"
 
 
 def cnn_ratio(rounds: int) -> list[float]:
@@ -183,7 +193,7 @@ def main() -> None:
     from cimest.engine.datasets import load_dataset
 
     data = load_dataset("digits")
-    rounds = 3 if args.quick else 7
+    rounds = 3 if args.quick else 15
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"digits, 64-128-10, {len(data.x_train):,} training samples; {rounds} alternating rounds "
@@ -196,7 +206,7 @@ def main() -> None:
     cnn = cnn_ratio(rounds)
     print(
         f"  CNN (MNIST CNN, BSL chip, batch 100): best {max(cnn):.2f}x, median "
-        f"{statistics.median(cnn):.2f}x the numpy im2col baseline (target >= 0.5x)"
+        f"{statistics.median(cnn):.2f}x{spread(cnn)} the numpy im2col baseline (target >= 0.5x)"
     )
     if not args.quick:
         peak_memory()
