@@ -884,9 +884,10 @@ def bp_forward(xb, in_q, W, X, X32, Y, D, adc, tab_x, tab_d, out_q, shifted, tal
     """rules.backprop's forward pass of a batch with its products in the kernel (blas.matmul,
     np.matmul's bits): the input DAC (levels_nnz), each hidden layer's product and look-up
     (bp_hidden_lookup), the output's product and shifted ADC levels (output_shifted_rows) into
-    ``shifted``, each layer's driven inputs added to its row of ``tally`` (Programmer.tally). Per layer (tuples): W its float32 read
-    weights, X and X32 its input (float64, float32), Y its pre-activation (float32); per hidden
-    layer: D its derivative, tab_x and tab_d its tables, ``adc`` its row (v_min, lsb, top).
+    ``shifted``, each layer's driven inputs added to its row of ``tally`` (Programmer.tally).
+    Per layer (tuples): W its float32 read weights, X and X32 its input (float64, float32), Y
+    its pre-activation (float32); per hidden layer: D its derivative, tab_x and tab_d its
+    tables, ``adc`` its row (v_min, lsb, top).
     Returns 0, -1 for a NaN at the input DAC, or k >= 1 where layer k - 1's products were not
     all finite (the output layer's included)."""
     c, nan = levels_nnz(xb, in_q[0], in_q[1], np.int64(in_q[2]), X[0], X32[0])
@@ -1149,9 +1150,9 @@ def bsl_forward(stage, xb, rngs, W, X, Y, T, DS, gain, out_q, shifted, tally, la
     tanh argument, DS its derivative's comparators (int8). ``rngs``: the LFSR banks'
     LfsrRng.kernel_state (lanes advanced in place) in the order the stages draw them (input, then
     z and d of each hidden layer, then the output); ``lazy``: (the draws of z and d (uint32),
-    the values left open (uint8 flags) and their indices (int64), each flat per hidden layer, and the
-    margin: libm.tanh_margin). Returns (the output all finite, True below the output layer; the
-    values of T[k] left open, 0 at the output layer)."""
+    the values left open (uint8 flags) and their indices (int64), each flat per hidden layer,
+    and the margin: libm.tanh_margin). Returns (the output all finite, True below the output
+    layer; the values of T[k] left open, 0 at the output layer)."""
     SZ, SD, OPEN, WHERE, margin = lazy
     if stage == 0:
         tables, lanes, scale, wide = rngs[0]
