@@ -133,7 +133,7 @@ def test_error_read_equals_the_general_rules_arithmetic(adc):
     assert fb.bp_error_read_rows(v, adc, *q, 0.25, dz, out)[2] == adc  # only an ADC meets the NaN
 
 
-@pytest.mark.parametrize("by", [0, 1, -1])  # rows, columns, the cheaper
+@pytest.mark.parametrize("by", [0, 1, 2, -1])  # rows, columns, bit masks, the cheapest
 @pytest.mark.parametrize(("bits", "theta"), [(8, 64), (8, 1), (6, 20), (4, 5), (4, 9)])
 def test_integer_gradient_equals_the_general_rules_update(bits, theta, by):
     """Saturation at both ends, steps of several thetas, exact multiples, a restored accumulator
@@ -162,9 +162,10 @@ def test_integer_gradient_equals_the_general_rules_update(bits, theta, by):
     assert same(idx, want_idx) and same(sign, want_sign.astype(np.int64)) and terms == want_terms
 
 
-@pytest.mark.parametrize("by", [0, 1])
+@pytest.mark.parametrize("by", [0, 1, 2])
 def test_integer_gradient_of_a_batch_beyond_int16(by):
-    """Rows summed in int32 once the samples with an error could overflow int16's sums."""
+    """Rows summed in int32 once the samples with an error could overflow int16's sums (and
+    masks of many words: 514 of 64 samples)."""
     rng = np.random.default_rng(by)
     B = (1 << 15) + 100
     x = (rng.random((B, 3)) < 0.9).astype(np.float32)
@@ -189,10 +190,10 @@ def test_integer_gradient_takes_the_cheaper_way():
     x = (rng.random((64, 128)) < 0.5).astype(np.float32)
     sparse = np.zeros((64, 10), dtype=np.int8)
     sparse[np.arange(64), rng.integers(0, 10, 64)] = -1
-    accs = [np.zeros(128 * 10, dtype=np.int32) for _ in range(3)]
-    for acc, by in zip(accs, (-1, 0, 1), strict=True):
+    accs = [np.zeros(128 * 10, dtype=np.int32) for _ in range(4)]
+    for acc, by in zip(accs, (-1, 0, 1, 2), strict=True):
         fb.bsl_grad_accumulate(acc, x, sparse, -128, 127, 200, by)
-    assert same(accs[0], accs[1]) and same(accs[0], accs[2])
+    assert all(same(accs[0], other) for other in accs[1:])
 
 
 @pytest.mark.parametrize("width", [8, 16, 24, 31])

@@ -279,3 +279,20 @@ def test_pairwise_sum_equals_numpy_sum():
         assert np.signbit(got) == np.signbit(zeros[:n].sum())
     row = rng.random(50)
     assert kernels.pairwise_sum(row, 10, 30) + 0.0 == row[10:40].sum()
+
+
+def test_popcount_counts_the_set_bits():
+    """The compiled popcount against Python's count of ones, at the edges and on random words."""
+    from numba import njit
+
+    @njit
+    def counts(words):
+        out = np.empty(words.size, dtype=np.int64)
+        for i in range(words.size):
+            out[i] = kernels.popcount(words[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    edges = [0, 1, 1 << 63, (1 << 64) - 1, 0x5555555555555555, 0xAAAAAAAAAAAAAAAA]
+    words = np.array(edges + list(rng.integers(0, 1 << 64, 1000, dtype=np.uint64)), np.uint64)
+    assert counts(words).tolist() == [bin(int(w)).count("1") for w in words]
