@@ -337,3 +337,17 @@ def test_a_cnn_resumed_after_an_epoch_equals_the_uninterrupted_run(case, request
     resumed = run(d, run_dir=tmp_path, resume=True)
     same_result(whole, resumed)
     assert whole.conductances["L1"].shape == (1 * 3 * 3, 2)  # C*R*S rows, K columns
+
+
+@pytest.mark.parametrize("fixture", ["bsl_toy", "fp_toy"])
+def test_an_epochs_progress_reports_its_counted_events(fixture, request):
+    """After each epoch, the progress's events and samples per second share one duration, so
+    their ratio is the counted events per sample so far."""
+    d = design(request.getfixturevalue(fixture), **SMALL)
+    done = []
+    r = run(d, progress=lambda p: done.append(p) if p.epoch_done else None)
+    events = np.cumsum([c.total() for c in r.counts_per_epoch])
+    samples = np.cumsum([c.n_samples for c in r.counts_per_epoch])
+    assert len(done) == len(events) > 1 and events[-1] > 0
+    for p, e, n in zip(done, events, samples, strict=True):
+        assert p.events_per_s / p.samples_per_s == pytest.approx(e / n, rel=1e-9)
