@@ -30,8 +30,9 @@ def same(a, b) -> bool:
 # --- kernels against their references ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("adc_bits", "dac_bits", "gain"), [(8, 8, 4.0), (5, 3, 3.0), (3, None, 2.5)]
+@pytest.mark.parametrize(  # codes in uint8 to 8 bits, int32 above (9, 12)
+    ("adc_bits", "dac_bits", "gain"),
+    [(8, 8, 4.0), (5, 3, 3.0), (3, None, 2.5), (9, 8, 4.0), (12, None, 3.0)],
 )
 def test_hidden_lookup_equals_the_general_rules_arithmetic(adc_bits, dac_bits, gain):
     rng = np.random.default_rng(adc_bits)
