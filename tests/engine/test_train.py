@@ -351,3 +351,16 @@ def test_an_epochs_progress_reports_its_counted_events(fixture, request):
     assert len(done) == len(events) > 1 and events[-1] > 0
     for p, e, n in zip(done, events, samples, strict=True):
         assert p.events_per_s / p.samples_per_s == pytest.approx(e / n, rel=1e-9)
+
+
+@pytest.mark.parametrize(("seed", "epoch"), [(0, 0), (0, 7), (12345, 19), ((1 << 32) - 1, 3)])
+def test_epoch_order_is_the_list_seeded_generators(seed, epoch):
+    """The shuffle seeded from a uint32 array is the one numpy's list of ints gives (each below
+    2^32 is one word); beyond 2^32 the list itself is taken."""
+    from cimest.engine.train import _epoch_order
+
+    want = np.random.Generator(np.random.PCG64([seed, 3, epoch])).permutation(1000)
+    assert np.array_equal(_epoch_order(seed, epoch, 1000), want)
+    big = 1 << 40
+    want = np.random.Generator(np.random.PCG64([big, 3, epoch])).permutation(1000)
+    assert np.array_equal(_epoch_order(big, epoch, 1000), want)
