@@ -1,12 +1,13 @@
 """Compiled loops of the engine's peripherals and update arithmetic, for the small batches of online
 learning, where numpy's per-call overhead (not arithmetic) was most of the training time.
 
-Room: engine (numpy, numba; imports nothing from cimest). Each kernel performs the integer or
-float64 operations of the numpy expression it replaces, element by element and in the same order
-(no fast-math), so results are bit-identical; the numpy versions stay in the code as references
-(peripherals.py, rules/common.py) and tests/engine/test_kernels.py holds each pair equal. BLAS
-products and transcendental functions (exp, tanh, log) stay in numpy: their rounding depends on
-the library's kernels, which a loop here would not reproduce.
+Room: engine (numpy, numba, llvmlite for one intrinsic: popcount; imports nothing from cimest).
+Each kernel performs the integer or float64 operations of the numpy expression it replaces,
+element by element and in the same order (no fast-math), so results are bit-identical; the numpy
+versions stay in the code as references (peripherals.py, rules/common.py) and
+tests/engine/test_kernels.py holds each pair equal. BLAS products and transcendental functions
+(exp, tanh, log) stay in numpy: their rounding depends on the library's kernels, which a loop
+here would not reproduce.
 """
 
 from __future__ import annotations
